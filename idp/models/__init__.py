@@ -1,0 +1,20 @@
+"""The typed models. Importing this package registers every table on ``Base.metadata``."""
+
+from idp.models.audit import AuditEvent
+from idp.models.client import Client
+from idp.models.flows import BrowserSession, Interaction
+from idp.models.grants import AuthorizationCode, Consent, IssuedToken
+from idp.models.keys import SigningKey
+from idp.models.member import Member
+
+__all__ = [
+    "AuditEvent",
+    "AuthorizationCode",
+    "BrowserSession",
+    "Client",
+    "Consent",
+    "Interaction",
+    "IssuedToken",
+    "Member",
+    "SigningKey",
+]

@@ -1,0 +1,72 @@
+"""Browser-side state kept on the server: sign-in sessions and pending authorization requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.clock import utcnow
+from idp.db import Base
+
+
+class BrowserSession(Base):
+    """A server-side session. The cookie holds a random id; only its digest is stored, so a
+    copy of the database does not hand out live sessions. ``member_id`` is set once the
+    member has signed in, which lets logout, reset and "sign out everywhere" end sessions."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # Public session id for the ID token `sid` claim (never the cookie value).
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    data_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    authenticated_at: Mapped[datetime | None]
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.data_json)
+
+
+INTERACTION_LOGIN = "login"
+INTERACTION_CONSENT = "consent"
+INTERACTION_READY = "ready"
+INTERACTION_DONE = "done"
+
+
+class Interaction(Base):
+    """An authorization request held while the member signs in and consents.
+
+    Bound to the browser session that started it, single use, and short-lived; the state
+    only moves forward through the methods in ``idp.services.interactions``.
+    """
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_binding: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    # The member this request is answered for, fixed once known: a different member
+    # signing in to the same browser mid-way cannot inherit the pending request.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    params_json: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    # Set when this interaction's own login step succeeded: prompt=login and max_age are
+    # satisfied by that sign-in, not by an older one.
+    login_completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    @property
+    def params(self) -> dict[str, str]:
+        return json.loads(self.params_json)

@@ -1,0 +1,42 @@
+"""A member of the program and, once activated, their online account."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.clock import utcnow
+from idp.db import Base
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The OpenID `sub`: random and opaque, never derived from the email or membership number,
+    # so it survives changes to either and reveals nothing.
+    subject: Mapped[str] = mapped_column(String(43), unique=True)
+    membership_number: Mapped[str] = mapped_column(String(11), unique=True)
+    nik: Mapped[str] = mapped_column(String(16))
+    full_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date] = mapped_column(Date)
+    # Stored lower-cased; the unique index therefore makes it unique case-insensitively.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    locale: Mapped[str] = mapped_column(String(8), default="id")
+    # argon2id through passlib; None until the member activates an online account.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def can_sign_in(self) -> bool:
+        return self.password_hash is not None
+
+    def get_user_id(self) -> str:
+        """Authlib asks for the user id to put in tokens: that is the opaque subject."""
+        return self.subject

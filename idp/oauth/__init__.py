@@ -1,0 +1,1 @@
+"""All of the Authlib wiring: server, grants, claims, discovery metadata, token formats."""

@@ -1,0 +1,36 @@
+"""OpenID Provider metadata (Discovery 1.0 §3, RFC 8414): only what is implemented."""
+
+from __future__ import annotations
+
+from idp.models.authentication import ACR_VALUES
+from idp.models.client import SUPPORTED_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from idp.oauth.claims import CLAIMS_SUPPORTED
+from idp.security.jose import SUPPORTED_SIGNING_ALGS
+from idp.services.clients import SUPPORTED_SCOPES
+
+
+def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
+        "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": list(ui_locales),
+        "claim_types_supported": ["normal"],
+        "authorization_response_iss_parameter_supported": True,
+    }

@@ -1,0 +1,1 @@
+"""Framework-free security primitives, one third-party library per module."""

@@ -1,0 +1,105 @@
+"""Server-side browser sessions: stored by digest, expired by idle and absolute limits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.models import BrowserSession
+from idp.security.tokens import digest, random_token
+
+# last_seen_at is written at most this often, so reading pages does not mean a write each time.
+LAST_SEEN_GRANULARITY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle_timeout_seconds: int
+    absolute_timeout_seconds: int
+
+
+def load(db: Session, cookie_value: str, limits: SessionLimits) -> BrowserSession | None:
+    """The live session named by the cookie, or None (expired ones are deleted)."""
+    record = db.scalar(select(BrowserSession).where(BrowserSession.id_digest == digest(cookie_value)))
+    if record is None:
+        return None
+    now = utcnow()
+    started = record.authenticated_at or record.created_at
+    if (
+        record.last_seen_at + timedelta(seconds=limits.idle_timeout_seconds) <= now
+        or started + timedelta(seconds=limits.absolute_timeout_seconds) <= now
+    ):
+        db.delete(record)
+        db.commit()
+        return None
+    return record
+
+
+def save(
+    db: Session,
+    record_id: int | None,
+    data: dict[str, Any],
+    rotate: bool,
+    user_agent: str | None,
+    ip_address: str | None,
+) -> str | None:
+    """Store the session's data. Returns a new cookie value when one must be set (a new
+    session, or a rotated one after a privilege change); None when the cookie stays."""
+    now = utcnow()
+    member_id = data.get("member_id")
+    authenticated_at = datetime.fromtimestamp(data["auth_time"], tz=now.tzinfo) if data.get("auth_time") else None
+    if record_id is not None and not rotate:
+        db.execute(
+            update(BrowserSession)
+            .where(BrowserSession.id == record_id)
+            .values(
+                data_json=json.dumps(data),
+                member_id=member_id,
+                authenticated_at=authenticated_at,
+                last_seen_at=now,
+            )
+        )
+        db.commit()
+        return None
+    if record_id is not None:
+        # Rotation: the old identifier stops working at once (session fixation defence).
+        db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
+    cookie_value = random_token(32)
+    db.add(
+        BrowserSession(
+            id_digest=digest(cookie_value),
+            sid=random_token(16),
+            member_id=member_id,
+            data_json=json.dumps(data),
+            created_at=now,
+            last_seen_at=now,
+            authenticated_at=authenticated_at,
+            user_agent=(user_agent or "")[:300] or None,
+            ip_address=ip_address,
+        )
+    )
+    db.commit()
+    return cookie_value
+
+
+def touch(db: Session, record: BrowserSession) -> None:
+    if utcnow() - record.last_seen_at >= LAST_SEEN_GRANULARITY:
+        db.execute(update(BrowserSession).where(BrowserSession.id == record.id).values(last_seen_at=utcnow()))
+        db.commit()
+
+
+def destroy(db: Session, record_id: int) -> None:
+    db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
+    db.commit()
+
+
+def end_all_for_member(db: Session, member_id: int) -> int:
+    result = db.execute(delete(BrowserSession).where(BrowserSession.member_id == member_id))
+    db.commit()
+    return result.rowcount

@@ -1,0 +1,144 @@
+"""Registering relying parties."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.errors import NotFound, ValidationFailed
+from idp.models import Client
+from idp.models.client import (
+    CONFIDENTIAL_AUTH_METHODS,
+    ID_TOKEN_SIGNING_ALGS,
+    PUBLIC_CLIENT_AUTH_METHOD,
+    SUPPORTED_GRANT_TYPES,
+)
+from idp.security.tokens import digest, random_token
+
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read")
+_CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+@dataclass(frozen=True)
+class NewClient:
+    name: str
+    redirect_uris: list[str]
+    public: bool = False
+    token_endpoint_auth_method: str | None = None
+    scopes: list[str] = field(default_factory=lambda: ["openid", "profile", "email"])
+    grant_types: list[str] = field(default_factory=lambda: ["authorization_code"])
+    first_party: bool = False
+    id_token_signed_response_alg: str = "RS256"
+    client_id: str | None = None
+
+
+def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
+    """Store a client. Returns it and, for a confidential client, the secret (shown once)."""
+    if not new.name.strip():
+        raise ValidationFailed("name", "must not be empty")
+    client_id = new.client_id or random_token(16)
+    if not _CLIENT_ID_PATTERN.fullmatch(client_id):
+        raise ValidationFailed("client_id", "must be 3-64 characters of letters, digits, . _ ~ -")
+    if db.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
+        raise ValidationFailed("client_id", "is already registered")
+    if not new.redirect_uris:
+        raise ValidationFailed("redirect_uri", "at least one is required")
+    for uri in new.redirect_uris:
+        validate_redirect_uri(uri)
+
+    method = new.token_endpoint_auth_method or (
+        PUBLIC_CLIENT_AUTH_METHOD if new.public else "client_secret_basic"
+    )
+    if new.public and method != PUBLIC_CLIENT_AUTH_METHOD:
+        raise ValidationFailed("auth_method", "a public client authenticates with 'none'")
+    if not new.public and method not in CONFIDENTIAL_AUTH_METHODS:
+        raise ValidationFailed("auth_method", f"must be one of {', '.join(CONFIDENTIAL_AUTH_METHODS)}")
+    for scope in new.scopes:
+        if scope not in SUPPORTED_SCOPES:
+            raise ValidationFailed("scope", f"{scope!r} is not supported ({', '.join(SUPPORTED_SCOPES)})")
+    for grant_type in new.grant_types:
+        if grant_type not in SUPPORTED_GRANT_TYPES:
+            raise ValidationFailed(
+                "grant_type", f"{grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})"
+            )
+    if new.id_token_signed_response_alg not in ID_TOKEN_SIGNING_ALGS:
+        raise ValidationFailed("id_token_alg", f"must be one of {', '.join(ID_TOKEN_SIGNING_ALGS)}")
+
+    secret = None if new.public else random_token(32)
+    client = Client(
+        client_id=client_id,
+        client_secret_hash=digest(secret) if secret else None,
+        name=new.name.strip(),
+        scope=" ".join(dict.fromkeys(new.scopes)),
+        token_endpoint_auth_method=method,
+        id_token_signed_response_alg=new.id_token_signed_response_alg,
+        first_party=new.first_party,
+    )
+    client.redirect_uris = list(dict.fromkeys(new.redirect_uris))
+    client.grant_types = list(dict.fromkeys(new.grant_types))
+    db.add(client)
+    db.flush()
+    return client, secret
+
+
+def validate_redirect_uri(uri: str) -> None:
+    """Absolute, no fragment (RFC 6749 §3.1.2); https unless a loopback address or a
+    private-use scheme for native apps (RFC 8252 §7)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "#" in uri:
+        raise ValidationFailed("redirect_uri", f"{uri!r} must be absolute and have no fragment")
+    if parts.scheme == "http":
+        if parts.hostname not in _LOOPBACK_HOSTS and parts.netloc.split(":")[0] not in _LOOPBACK_HOSTS:
+            raise ValidationFailed("redirect_uri", f"{uri!r}: http is allowed only for loopback addresses")
+    elif parts.scheme == "https":
+        if not parts.netloc:
+            raise ValidationFailed("redirect_uri", f"{uri!r} has no host")
+    elif "." not in parts.scheme:
+        # RFC 8252 §7.1: private-use schemes are reverse domain names, e.g. com.example.app
+        raise ValidationFailed("redirect_uri", f"{uri!r}: use https, a loopback http URI or a reverse-domain scheme")
+
+
+def get_client(db: Session, client_id: str) -> Client:
+    client = db.scalar(select(Client).where(Client.client_id == client_id))
+    if client is None:
+        raise NotFound(f"no client {client_id!r}")
+    return client
+
+
+def list_clients(db: Session) -> list[Client]:
+    return list(db.scalars(select(Client).order_by(Client.created_at, Client.id)))
+
+
+def delete_client(db: Session, client_id: str) -> None:
+    db.delete(get_client(db, client_id))
+    db.flush()
+
+
+def reset_secret(db: Session, client: Client) -> str:
+    """A new secret for a confidential client (used by the demo seed when its copy is lost)."""
+    if client.is_public:
+        raise ValidationFailed("client_id", "a public client has no secret")
+    secret = random_token(32)
+    client.client_secret_hash = digest(secret)
+    db.flush()
+    return secret
+
+
+def describe(client: Client) -> dict:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "type": "public" if client.is_public else "confidential",
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": client.redirect_uris,
+        "scopes": client.allowed_scopes,
+        "grant_types": client.grant_types,
+        "first_party": client.first_party,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "created_at": client.created_at.isoformat(),
+    }

@@ -1,0 +1,42 @@
+"""What a member types to sign in, turned into one canonical form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from idp.security.tokens import digest
+
+MEMBERSHIP_NUMBER_PATTERN = re.compile(r"^\d{11}$")
+NIK_PATTERN = re.compile(r"^\d{16}$")
+_NUMBER_SEPARATORS = re.compile(r"[\s\-]")
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str  # "email", "membership_number" or "unrecognised"
+    value: str
+
+    @property
+    def digest(self) -> str:
+        """What the audit log and lockout store instead of the identifier itself."""
+        return digest(f"{self.kind}:{self.value}")
+
+
+def normalize_identifier(raw: str) -> Identifier:
+    """Trim; lower-case an email; strip spaces and dashes from a membership number."""
+    text = raw.strip()
+    if "@" in text:
+        return Identifier("email", text.lower())
+    compact = _NUMBER_SEPARATORS.sub("", text)
+    if MEMBERSHIP_NUMBER_PATTERN.fullmatch(compact):
+        return Identifier("membership_number", compact)
+    return Identifier("unrecognised", text.lower())
+
+
+def normalize_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if not _EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
+        raise ValueError("not a valid email address")
+    return email

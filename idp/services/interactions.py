@@ -1,0 +1,92 @@
+"""Pending authorization requests, held while the member signs in and consents.
+
+Each is bound to the browser that started it, expires, and moves only forward:
+login -> consent -> ready -> done. ``consume`` is atomic, so a request is answered once
+even when two tabs (or two processes) race.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.errors import InteractionExpired
+from idp.models import Interaction
+from idp.models.flows import (
+    INTERACTION_CONSENT,
+    INTERACTION_DONE,
+    INTERACTION_LOGIN,
+    INTERACTION_READY,
+)
+from idp.security.tokens import constant_time_equals, random_token
+
+
+def start(
+    db: Session,
+    params: dict[str, str],
+    client_id: str,
+    browser_binding: str,
+    needs_login: bool,
+    needs_consent: bool,
+    ttl_seconds: int,
+) -> Interaction:
+    if needs_login:
+        state = INTERACTION_LOGIN
+    elif needs_consent:
+        state = INTERACTION_CONSENT
+    else:
+        state = INTERACTION_READY
+    interaction = Interaction(
+        uid=random_token(24),
+        browser_binding=browser_binding,
+        client_id=client_id,
+        params_json=json.dumps(params, sort_keys=True),
+        state=state,
+        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+    )
+    db.add(interaction)
+    db.flush()
+    return interaction
+
+
+def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
+    """The live interaction with this uid for this browser, or InteractionExpired."""
+    interaction = db.scalar(select(Interaction).where(Interaction.uid == uid))
+    if (
+        interaction is None
+        or browser_binding is None
+        or not constant_time_equals(interaction.browser_binding, browser_binding)
+        or interaction.state == INTERACTION_DONE
+        or interaction.expires_at <= utcnow()
+    ):
+        raise InteractionExpired(f"interaction {uid[:6]}… unusable")
+    return interaction
+
+
+def login_completed(interaction: Interaction, consent_needed: bool) -> None:
+    if interaction.state != INTERACTION_LOGIN:
+        raise InteractionExpired("login step already done")
+    interaction.login_completed_at = utcnow()
+    interaction.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
+
+
+def consent_given(interaction: Interaction) -> None:
+    if interaction.state != INTERACTION_CONSENT:
+        raise InteractionExpired("consent step not current")
+    interaction.state = INTERACTION_READY
+
+
+def consume(db: Session, interaction: Interaction) -> None:
+    """Mark the interaction answered; raises if another request did so first."""
+    result = db.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction.id, Interaction.state != INTERACTION_DONE)
+        .values(state=INTERACTION_DONE)
+    )
+    if result.rowcount != 1:
+        raise InteractionExpired("interaction already answered")
+    db.commit()

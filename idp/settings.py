@@ -1,0 +1,314 @@
+"""Settings: one frozen dataclass per TOML section, each field documented beside its default.
+
+Precedence, lowest first: the defaults below, the TOML file named by ``IDP_CONFIG``,
+environment variables ``IDP_<SECTION>__<KEY>``, then the mapping given to ``create_app``.
+Unknown keys, values of the wrong type and unsafe production values raise
+``ConfigError`` with one line naming the key, which the CLI prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "IDP_"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing, unknown or unsafe. The message is one line."""
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING):
+    """A dataclass field carrying its documentation, so the example file can be checked."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    issuer: str = doc(
+        "The one canonical issuer URL: discovery, ID tokens and access tokens all carry exactly "
+        "this string. https is required outside development.",
+        "http://127.0.0.1:5000",
+    )
+    secret_key: str = doc(
+        "Secret for CSRF tokens and for the key that encrypts private signing keys at rest. "
+        "Required outside development; at least 32 characters. Changing it makes stored "
+        "signing keys unreadable (rotate keys after changing it).",
+        "",
+    )
+    development: bool = doc(
+        "Development mode: allows an http issuer and a generated secret key. Never in production.",
+        True,
+    )
+    trusted_proxies: int = doc(
+        "How many reverse-proxy hops to trust for the client address (X-Forwarded-For). "
+        "0 trusts none: the socket address is used, so a client cannot forge its address.",
+        0,
+    )
+    instance_path: str = doc(
+        "Folder for the embedded SQLite database and the development mail outbox.",
+        str(PROJECT_ROOT / "instance"),
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = doc(
+        "SQLAlchemy database URL. Empty means SQLite at <instance_path>/idp.sqlite3. "
+        "Production: postgresql+psycopg://user@host/dbname.",
+        "",
+    )
+    echo: bool = doc("Log every SQL statement (debugging only).", False)
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    authorization_code_ttl_seconds: int = doc(
+        "How long an authorization code may be exchanged after it is issued.", 60
+    )
+    access_token_ttl_seconds: int = doc(
+        "Lifetime of JWT access tokens. Benefit services verify them offline, so a revoked "
+        "token stays usable there until it expires: keep this short.",
+        600,
+    )
+    id_token_ttl_seconds: int = doc("Lifetime of ID tokens.", 600)
+    access_token_audience: str = doc(
+        "The `aud` of every access token: the benefit-services resource that verifies them.",
+        "urn:benefit-services",
+    )
+    require_pkce_for_confidential_clients: bool = doc(
+        "Whether confidential clients must also use PKCE (public clients always must). "
+        "RFC 9700 recommends PKCE for every client.",
+        False,
+    )
+    default_id_token_signing_alg: str = doc(
+        "Signing algorithm for clients registered without one: RS256 or ES256.", "RS256"
+    )
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    idle_timeout_seconds: int = doc(
+        "A sign-in session ends after this long without a request from the browser.", 1800
+    )
+    absolute_timeout_seconds: int = doc(
+        "A sign-in session ends this long after the member signed in, however active.", 43200
+    )
+    interaction_ttl_seconds: int = doc(
+        "How long a member has to finish the login and consent pages of one authorization "
+        "request before it must be started again.",
+        900,
+    )
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    retired_key_publish_seconds: int = doc(
+        "After `idp keys rotate`, how long the previous keys stay in the JWKS so tokens they "
+        "signed still verify. Must exceed the longest token lifetime.",
+        86400,
+    )
+
+
+@dataclass(frozen=True)
+class I18nSettings:
+    default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
+    supported_locales: tuple[str, ...] = doc(
+        "Languages the pages are offered in.", factory=lambda: ("id", "en")
+    )
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = doc("Log level: DEBUG, INFO, WARNING or ERROR.", "INFO")
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
+    i18n: I18nSettings = field(default_factory=I18nSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{Path(self.server.instance_path) / 'idp.sqlite3'}"
+
+    @property
+    def issuer_is_https(self) -> bool:
+        return urlsplit(self.server.issuer).scheme == "https"
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)
+}
+
+
+def documented_keys() -> dict[str, list[str]]:
+    """Every section and key that exists, for the check on config.example.toml."""
+    return {
+        section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()
+    }
+
+
+def load_settings(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from defaults, the TOML file, the environment and ``overrides``."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+
+    config_path = environ.get("IDP_CONFIG")
+    if config_path:
+        _merge(raw, _read_toml(Path(config_path)), source=config_path)
+    _merge(raw, _from_environment(environ), source="environment")
+    if overrides:
+        _merge(raw, overrides, source="overrides")
+
+    sections = {}
+    for section, cls in SECTIONS.items():
+        sections[section] = _build_section(section, cls, raw[section])
+    settings = Settings(**sections)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"IDP_CONFIG: file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"IDP_CONFIG: {path} is not valid TOML: {error}") from None
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        found.setdefault(section.lower(), {})[key.lower()] = value
+    return found
+
+
+def _merge(raw: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
+    for section, values in layer.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"[{section}] ({source}): unknown section")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] ({source}): must be a table of keys")
+        known = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{section}.{key} ({source}): unknown setting")
+            raw[section][key] = value
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]):
+    hints = typing.get_type_hints(cls)
+    converted = {key: _convert(f"{section}.{key}", hints[key], value) for key, value in values.items()}
+    return cls(**converted)
+
+
+def _convert(name: str, expected: Any, value: Any) -> Any:
+    """Coerce a TOML or environment value to the field's type, or say what is wrong."""
+    origin = typing.get_origin(expected)
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if expected is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+    if expected is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+    if isinstance(expected, types.UnionType):  # pragma: no cover - no such field yet
+        raise ConfigError(f"{name}: unsupported type")
+    raise ConfigError(f"{name}: unsupported type {expected!r}")  # pragma: no cover
+
+
+def _validate(settings: Settings) -> None:
+    server = settings.server
+    issuer = urlsplit(server.issuer)
+    if issuer.scheme not in {"http", "https"} or not issuer.netloc:
+        raise ConfigError(f"server.issuer: {server.issuer!r} is not an absolute http(s) URL")
+    if issuer.query or issuer.fragment:
+        raise ConfigError("server.issuer: must not have a query or fragment")
+    if server.issuer.endswith("/"):
+        raise ConfigError("server.issuer: must not end with a slash (it is compared exactly)")
+    if not server.development:
+        if issuer.scheme != "https":
+            raise ConfigError("server.issuer: must use https outside development mode")
+        if not server.secret_key:
+            raise ConfigError("server.secret_key: required outside development mode")
+    if server.secret_key and len(server.secret_key) < 32:
+        raise ConfigError("server.secret_key: must be at least 32 characters")
+    if server.trusted_proxies < 0:
+        raise ConfigError("server.trusted_proxies: must be 0 or more")
+
+    tokens = settings.tokens
+    for name in ("authorization_code_ttl_seconds", "access_token_ttl_seconds", "id_token_ttl_seconds"):
+        if getattr(tokens, name) <= 0:
+            raise ConfigError(f"tokens.{name}: must be more than 0")
+    if tokens.authorization_code_ttl_seconds > 600:
+        raise ConfigError("tokens.authorization_code_ttl_seconds: at most 600 (RFC 6749 §4.1.2)")
+    if tokens.default_id_token_signing_alg not in {"RS256", "ES256"}:
+        raise ConfigError("tokens.default_id_token_signing_alg: must be RS256 or ES256")
+    if not tokens.access_token_audience:
+        raise ConfigError("tokens.access_token_audience: must not be empty")
+
+    session = settings.session
+    for name in ("idle_timeout_seconds", "absolute_timeout_seconds", "interaction_ttl_seconds"):
+        if getattr(session, name) <= 0:
+            raise ConfigError(f"session.{name}: must be more than 0")
+
+    if settings.keys.retired_key_publish_seconds < max(tokens.access_token_ttl_seconds, tokens.id_token_ttl_seconds):
+        raise ConfigError("keys.retired_key_publish_seconds: must be at least the longest token lifetime")
+
+    i18n = settings.i18n
+    if not i18n.supported_locales:
+        raise ConfigError("i18n.supported_locales: must name at least one language")
+    if i18n.default_locale not in i18n.supported_locales:
+        raise ConfigError("i18n.default_locale: must be one of i18n.supported_locales")
+
+    if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")

@@ -1,0 +1,33 @@
+"""Answering an authorization request with an error: back to the client only when safe."""
+
+from __future__ import annotations
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import current_app, redirect, render_template
+
+
+def authorization_error_response(error: OAuth2Error, state: str | None = None):
+    """Redirect to the client when Authlib verified the client and its redirect_uri (it then
+    sets ``error.redirect_uri``); otherwise our own error page, never a redirect
+    (RFC 6749 §4.1.2.1, RFC 9700 §4.1)."""
+    if state is not None and error.state is None:
+        error.state = state
+    if error.redirect_uri:
+        error.redirect_fragment = False
+        _, _, headers = error()
+        location = dict(headers)["Location"]
+        issuer = current_app.extensions["idp.settings"].server.issuer
+        response = redirect(add_params_to_uri(location, {"iss": issuer}), 302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    response = current_app.make_response(
+        (
+            render_template(
+                "errors/authorization.html", error=error.error, description=error.get_error_description()
+            ),
+            400,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,13 @@
+"""Where the current request came from, for audit records."""
+
+from __future__ import annotations
+
+from flask import request
+
+from idp.services.audit import RequestOrigin
+
+
+def request_origin() -> RequestOrigin:
+    # request.remote_addr is the socket peer unless server.trusted_proxies enabled ProxyFix,
+    # so a client cannot choose its own address with X-Forwarded-For.
+    return RequestOrigin(ip_address=request.remote_addr, user_agent=request.user_agent.string or None)

@@ -1,0 +1,94 @@
+"""Flask's session, kept on the server (Flask's default signed cookie cannot be revoked).
+
+The cookie carries only a random identifier; the data lives in ``browser_sessions``.
+``session.rotate()`` asks for a new identifier at the next save, which the sign-in step
+uses at every privilege change.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Request, Response, current_app
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from idp.services import browser_sessions
+from idp.services.browser_sessions import SessionLimits
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, record_id: int | None = None, sid: str | None = None) -> None:
+        def on_update(self_):
+            self_.modified = True
+
+        super().__init__(initial, on_update)
+        self.record_id = record_id
+        self.sid = sid
+        self.modified = False
+        self.rotation_requested = False
+        self.destroy_requested = False
+
+    def rotate(self) -> None:
+        self.rotation_requested = True
+        self.modified = True
+
+    def destroy(self) -> None:
+        self.clear()
+        self.destroy_requested = True
+
+
+class ServerSessionInterface(SessionInterface):
+    def __init__(self, cookie_name: str, secure: bool, limits: SessionLimits) -> None:
+        self.cookie_name = cookie_name
+        self.secure = secure
+        self.limits = limits
+
+    def _db(self, app: Flask):
+        return app.extensions["idp.sessionmaker"]()
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        cookie_value = request.cookies.get(self.cookie_name)
+        if not cookie_value or len(cookie_value) > 128:
+            return ServerSession()
+        with self._db(app) as db:
+            record = browser_sessions.load(db, cookie_value, self.limits)
+            if record is None:
+                return ServerSession()
+            browser_sessions.touch(db, record)
+            return ServerSession(record.data, record_id=record.id, sid=record.sid)
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        if session.destroy_requested:
+            if session.record_id is not None:
+                with self._db(app) as db:
+                    browser_sessions.destroy(db, session.record_id)
+            self._delete_cookie(response)
+            return
+        if not session.modified:
+            return
+        if not session and session.record_id is None:
+            return
+        from flask import request
+
+        origin = current_app.extensions["idp.request_origin"]()
+        with self._db(app) as db:
+            cookie_value = browser_sessions.save(
+                db,
+                session.record_id,
+                dict(session),
+                session.rotation_requested,
+                user_agent=request.user_agent.string,
+                ip_address=origin.ip_address,
+            )
+        if cookie_value is not None:
+            response.set_cookie(
+                self.cookie_name,
+                cookie_value,
+                httponly=True,
+                secure=self.secure,
+                samesite="Lax",
+                path="/",
+            )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax")

@@ -1,0 +1,150 @@
+"""Fixtures: a migrated database per test (SQLite by default, PostgreSQL when IDP_TEST_DATABASE_URL
+is set), the app, its test client and CLI runner, a movable clock, and member/client factories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from idp import create_app
+from idp.clock import clock
+from idp.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+
+DEMO_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path):
+    """A fresh, migrated database: a file under tmp_path, or a new PostgreSQL database."""
+    if not POSTGRES_URL:
+        url = f"sqlite:///{tmp_path / 'idp.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"idp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    from sqlalchemy.orm import close_all_sessions
+
+    close_all_sessions()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings_overrides(request) -> dict:
+    marker = request.node.get_closest_marker("settings")
+    overrides: dict = {}
+    if marker:
+        for section, values in marker.kwargs.items():
+            overrides.setdefault(section, {}).update(values)
+    return overrides
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path, settings_overrides: dict) -> dict:
+    config = {
+        "server": {
+            "issuer": "http://idp.test",
+            "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+            "instance_path": str(tmp_path / "instance"),
+        },
+        "database": {"url": database_url},
+    }
+    for section, values in settings_overrides.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+@pytest.fixture
+def app(app_config: dict):
+    application = create_app(app_config)
+    application.config["TESTING"] = True
+    yield application
+    from idp.db import get_engine
+
+    get_engine(application).dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def moving_clock():
+    """The app's clock; tests call ``moving_clock.advance(seconds)``. Reset after each test."""
+    clock.reset()
+    yield clock
+    clock.reset()
+
+
+@pytest.fixture
+def make_member(app):
+    from idp.db import get_session
+    from idp.services.members import NewMember, create_member
+
+    counter = iter(range(1, 10_000))
+
+    def factory(password: str | None = DEMO_PASSWORD, **fields):
+        n = next(counter)
+        values = {
+            "membership_number": f"{12345678900 + n:011d}",
+            "nik": f"{3171010101900000 + n:016d}",
+            "full_name": f"Member {n}",
+            "birth_date": date(1990, 1, 1),
+            "email": f"member{n}@example.test",
+            "email_verified": True,
+        }
+        values.update(fields)
+        with app.app_context():
+            db = get_session()
+            member = create_member(db, NewMember(**values), password)
+            db.commit()
+            db.refresh(member)
+            db.expunge(member)
+            return member
+
+    return factory
+
+
+@pytest.fixture
+def make_client(app):
+    from idp.db import get_session
+    from idp.services.clients import NewClient, create_client
+
+    def factory(**fields):
+        values = {
+            "name": "Benefit Statements",
+            "redirect_uris": ["https://rp.example.test/callback"],
+            "scopes": ["openid", "profile", "email", "phone", "membership", "benefits:read"],
+            "first_party": True,
+        }
+        values.update(fields)
+        with app.app_context():
+            db = get_session()
+            registered, secret = create_client(db, NewClient(**values))
+            db.commit()
+            db.refresh(registered)
+            db.expunge(registered)
+            return registered, secret
+
+    return factory
