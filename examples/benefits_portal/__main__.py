@@ -1,5 +1,6 @@
 """``python -m examples.benefits_portal``: serve the portal with the development server."""
 
+import logging
 import sys
 from urllib.parse import urlsplit
 
@@ -10,6 +11,7 @@ DEFAULT_PORT = 5001
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app = create_app()
     except MissingSetting as error:

@@ -49,7 +49,8 @@ def issuer(rsa_key, ec_key):
     host, port = server.server_address[:2]
     server.issuer = LocalIssuer(f"http://{host}:{port}", signing_key=rsa_key)
     server.issuer.publish(rsa_key, ec_key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown() (and so every test) fast.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield server.issuer
@@ -82,6 +83,10 @@ class LocalIssuer:
         self._pending_codes: dict[str, dict[str, str]] = {}
         self._issued_access_tokens: set[str] = set()
         self._lock = threading.Lock()
+
+    def count_request(self, endpoint: str) -> None:
+        with self._lock:
+            self.requests[endpoint] += 1
 
     @property
     def jwks_uri(self) -> str:
@@ -210,8 +215,7 @@ class _IssuerRequestHandler(BaseHTTPRequestHandler):
         self._send_json(*self.server.issuer.token_endpoint(form, self.headers.get("Authorization")))
 
     def _count(self, endpoint: str) -> None:
-        with self.server.issuer._lock:
-            self.server.issuer.requests[endpoint] += 1
+        self.server.issuer.count_request(endpoint)
 
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()

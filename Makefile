@@ -1,0 +1,40 @@
+# Two commands for people: `make run` (everything, on a fresh machine) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+IDP := $(BIN)/idp
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test test-postgres install migrate seed bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+migrate: install
+	$(IDP) db upgrade
+
+seed: migrate
+	$(IDP) keys ensure
+	$(IDP) demo seed --reset-password
+
+# idp on :5000 and the demo benefits portal on :5001; Ctrl-C stops both.
+run: seed
+	@bash scripts/run_demo.sh
+
+# The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
+test: install
+	$(BIN)/python -m pytest
+
+test-postgres: install
+	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/login.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
