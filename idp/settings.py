@@ -57,7 +57,8 @@ class ServerSettings:
         0,
     )
     instance_path: str = doc(
-        "Folder for the embedded SQLite database and the development mail outbox.",
+        "Folder for the embedded SQLite database and the development mail outbox. "
+        "An absolute path (the default is the instance folder of the checkout).",
         str(PROJECT_ROOT / "instance"),
     )
 
@@ -66,7 +67,7 @@ class ServerSettings:
 class DatabaseSettings:
     url: str = doc(
         "SQLAlchemy database URL. Empty means SQLite at <instance_path>/idp.sqlite3. "
-        "Production: postgresql+psycopg://user@host/dbname.",
+        "Required outside development. Production: postgresql+psycopg://user@host/dbname.",
         "",
     )
     echo: bool = doc("Log every SQL statement (debugging only).", False)
@@ -284,6 +285,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("server.secret_key: must be at least 32 characters")
     if server.trusted_proxies < 0:
         raise ConfigError("server.trusted_proxies: must be 0 or more")
+    if not server.development and not settings.database.url:
+        raise ConfigError("database.url: required outside development mode (use PostgreSQL)")
+    if not Path(server.instance_path).is_absolute():
+        # Flask refuses a relative instance path with a traceback; say so in one line instead.
+        raise ConfigError(f"server.instance_path: {server.instance_path!r} is not an absolute path")
 
     tokens = settings.tokens
     for name in ("authorization_code_ttl_seconds", "access_token_ttl_seconds", "id_token_ttl_seconds"):

@@ -304,7 +304,8 @@ def api_balance():
     """Balances for the member an idp access token with ``benefits:read`` was issued to."""
     token = bearer_token(request.headers.get("Authorization", ""))
     if token is None:
-        return api_error(401, {"error_description": "Send an access token: Authorization: Bearer <token>"}, www_authenticate())
+        body = {"error_description": "Send an access token: Authorization: Bearer <token>"}
+        return api_error(401, body, www_authenticate())
     try:
         claims = current_portal().access_token_verifier().verify(token)
     except InvalidAccessToken as refused:

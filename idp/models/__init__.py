@@ -5,6 +5,7 @@ from idp.models.client import Client
 from idp.models.flows import BrowserSession, Interaction
 from idp.models.grants import AuthorizationCode, Consent, IssuedToken
 from idp.models.keys import SigningKey
+from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Consent",
     "Interaction",
     "IssuedToken",
+    "LoginThrottle",
     "Member",
     "SigningKey",
 ]

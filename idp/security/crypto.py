@@ -35,8 +35,10 @@ class SecretBox:
         return base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, plaintext, None)).decode()
 
     def decrypt(self, token: str) -> bytes:
-        raw = base64.urlsafe_b64decode(token.encode())
         try:
+            raw = base64.urlsafe_b64decode(token.encode())
+            if len(raw) <= _NONCE_BYTES:
+                raise DecryptionError("cannot decrypt: value too short")
             return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None)
-        except InvalidTag:
+        except (InvalidTag, ValueError):
             raise DecryptionError("cannot decrypt: wrong server.secret_key or altered data") from None

@@ -6,9 +6,12 @@ argon2id through a CryptContext, so that a change of parameters is noticed
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 from passlib.context import CryptContext
+
+log = logging.getLogger("idp.passwords")
 
 # A password longer than this is refused before hashing: no member needs more, and hashing
 # megabytes on request would be a cheap denial of service.
@@ -44,7 +47,13 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
         _context.verify(normalize(password), _DUMMY_HASH)
         return False
-    return _context.verify(normalize(password), password_hash)
+    try:
+        return _context.verify(normalize(password), password_hash)
+    except ValueError:
+        # A stored hash passlib cannot read: refuse the sign-in (and say so in the log, without
+        # the hash) rather than fail the request.
+        log.error("unreadable password hash")
+        return False
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from idp.security.tokens import digest
 
-MEMBERSHIP_NUMBER_PATTERN = re.compile(r"^\d{11}$")
-NIK_PATTERN = re.compile(r"^\d{16}$")
+MEMBERSHIP_NUMBER_PATTERN = re.compile(r"^[0-9]{11}$")
+NIK_PATTERN = re.compile(r"^[0-9]{16}$")
 _NUMBER_SEPARATORS = re.compile(r"[\s\-]")
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -25,8 +26,9 @@ class Identifier:
 
 
 def normalize_identifier(raw: str) -> Identifier:
-    """Trim; lower-case an email; strip spaces and dashes from a membership number."""
-    text = raw.strip()
+    """NFKC (full-width digits become ASCII); trim; lower-case an email; strip spaces and
+    dashes from a membership number."""
+    text = unicodedata.normalize("NFKC", raw).strip()
     if "@" in text:
         return Identifier("email", text.lower())
     compact = _NUMBER_SEPARATORS.sub("", text)

@@ -101,3 +101,14 @@ def _newest_active(db: Session, alg: str) -> SigningKey | None:
         .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         .limit(1)
     )
+
+
+def describe(key: SigningKey) -> dict:
+    """What operators may see of a key: never the private part, not even encrypted."""
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state,
+        "created_at": key.created_at.isoformat(),
+        "retired_at": key.retired_at.isoformat() if key.retired_at else None,
+    }

@@ -98,3 +98,29 @@ def check_password_acceptable(password: str) -> None:
         raise ValidationFailed("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationFailed("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def set_password(db: Session, member: Member, password: str) -> None:
+    """Replace a member's password (the operator CLI and the demo seed), under the same policy."""
+    check_password_acceptable(password)
+    member.password_hash = hash_password(password)
+    db.flush()
+
+
+def describe(member: Member) -> dict:
+    """The profile for operators. Never the password hash: only whether one is set."""
+    return {
+        "subject": member.subject,
+        "membership_number": member.membership_number,
+        "nik": member.nik,
+        "full_name": member.full_name,
+        "birth_date": member.birth_date.isoformat(),
+        "email": member.email,
+        "email_verified": member.email_verified,
+        "phone": member.phone,
+        "phone_verified": member.phone_verified,
+        "locale": member.locale,
+        "password_set": member.password_hash is not None,
+        "created_at": member.created_at.isoformat(),
+        "updated_at": member.updated_at.isoformat(),
+    }

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
 
 from idp.clock import utcnow
@@ -61,6 +66,13 @@ def decide(grant, signed_in: SignedIn | None) -> AuthorizationDecision:
     and for malformed prompt / max_age values.
     """
     data = grant.request.payload.data
+    # OpenID Connect Core §6: an OP that does not support request objects (discovery says so)
+    # MUST answer a request that uses one with these errors, rather than silently ignore the
+    # parameters the RP put in it.
+    if data.get("request"):
+        raise RequestNotSupportedError()
+    if data.get("request_uri"):
+        raise RequestURINotSupportedError()
     prompts = set((data.get("prompt") or "").split())
     unknown = prompts - KNOWN_PROMPTS
     if unknown:

@@ -47,6 +47,8 @@ def start_sign_in(member: Member, auth_time: datetime, amr: list[str], acr: str)
     session["auth_time"] = int(auth_time.timestamp())
     session["amr"] = amr
     session["acr"] = acr
+    # The member's language becomes the pages' language (unless an RP asks otherwise).
+    session["locale"] = member.locale
     session.rotate()
 
 

@@ -110,7 +110,13 @@ class LocalIssuer:
             "authorization_response_iss_parameter_supported": True,
         }
 
-    def access_token(self, key: Key, claims: dict[str, Any] | None = None, header: dict[str, Any] | None = None, without: tuple[str, ...] = ()) -> str:
+    def access_token(
+        self,
+        key: Key,
+        claims: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+        without: tuple[str, ...] = (),
+    ) -> str:
         """An RFC 9068 access token for ``MEMBER``; ``claims``/``header`` override, ``without`` drops claims."""
         now = int(time.time())
         body = {
@@ -154,7 +160,8 @@ class LocalIssuer:
             or base64url(hashlib.sha256(form.get("code_verifier", "").encode()).digest()) != request["code_challenge"]
         ):
             return 400, {"error": "invalid_grant"}
-        access_token = self.access_token(self.signing_key, claims={"scope": request["scope"], **self.access_token_overrides})
+        claims = {"scope": request["scope"], **self.access_token_overrides}
+        access_token = self.access_token(self.signing_key, claims=claims)
         with self._lock:
             self._issued_access_tokens.add(access_token)
         return 200, {

@@ -164,7 +164,8 @@ def test_alg_none_is_refused(issuer, rsa_key):
 def test_hs256_is_refused(issuer, rsa_key):
     claims = claims_of(issuer.access_token(rsa_key))
     secret_key = OctKey.generate_key(256, auto_kid=True)
-    token = jwt.encode({"alg": "HS256", "typ": "at+jwt", "kid": secret_key.kid}, claims, secret_key, algorithms=["HS256"])
+    header = {"alg": "HS256", "typ": "at+jwt", "kid": secret_key.kid}
+    token = jwt.encode(header, claims, secret_key, algorithms=["HS256"])
     assert refusal(make_verifier(issuer), token).description == "The token is not signed with an accepted algorithm"
 
 

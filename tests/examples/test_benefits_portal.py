@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from examples.benefits_portal import create_app
-from examples.benefits_portal.config import MissingSetting
+from examples.benefits_portal.config import DEFAULTS, ENV_FILE_SETTING, MissingSetting
 
 CLIENT_SECRET = "portal-test-secret"  # what the LocalIssuer expects
 PORTAL_URL = "http://portal.test"
@@ -245,7 +245,7 @@ def test_logout_needs_the_form_token(browser, issuer):
 
 @pytest.fixture
 def clean_environment(monkeypatch):
-    for name in ("IDP_ISSUER", "PORTAL_CLIENT_ID", "PORTAL_CLIENT_SECRET", "PORTAL_BASE_URL", "BENEFITS_AUDIENCE", "IDP_JWKS_URI", "PORTAL_SECRET_KEY", "PORTAL_ENV_FILE"):
+    for name in [*DEFAULTS, ENV_FILE_SETTING]:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -137,3 +137,75 @@ def exchange_code(client, code: str, request: AuthorizationRequest, secret: str 
 def verify_token(token: str, jwks: dict, algorithms=("RS256", "ES256")):
     """Verify a JWT as an independent RP would: joserfc, the published JWKS, our algorithms only."""
     return jwt.decode(token, KeySet.import_key_set(jwks), algorithms=list(algorithms))
+
+
+# --- Shared helpers for the HTTP tests ------------------------------------------------------
+
+ISSUER = "http://idp.test"
+
+
+def interaction_uid(location: str) -> str:
+    """The uid of an /interaction/<uid> location."""
+    path = urlsplit(location).path
+    assert path.startswith("/interaction/"), location
+    return path.rsplit("/", 1)[-1]
+
+
+def assert_error_page(response, error: str | None = None) -> str:
+    """Our own authorization error page: 400, never a redirect. Returns the error code shown."""
+    assert response.status_code == 400, (response.status_code, response.headers.get("Location"))
+    assert "Location" not in response.headers
+    match = re.search(r'data-testid="authorization-error" data-error="([^"]*)"', response.text)
+    assert match, response.text[:500]
+    if error is not None:
+        assert match.group(1) == error, match.group(1)
+    return match.group(1)
+
+
+def assert_error_redirect(response, request: AuthorizationRequest, error: str, issuer: str = ISSUER) -> dict:
+    """An authorization error sent back to the client (RFC 6749 §4.1.2.1, RFC 9207)."""
+    assert response.status_code in (302, 303), (response.status_code, response.text[:500])
+    location = response.headers["Location"]
+    assert location.startswith(request.redirect_uri + "?"), location
+    params = query_of(location)
+    assert params.get("error") == error, params
+    assert params.get("state") == request.state, params
+    assert params.get("iss") == issuer, params
+    assert "code" not in params
+    return params
+
+
+def code_from(location: str, request: AuthorizationRequest, issuer: str = ISSUER) -> str:
+    """The code of a successful authorization response, after checking state and iss."""
+    assert location.startswith(request.redirect_uri + "?"), location
+    params = query_of(location)
+    assert "error" not in params, params
+    assert params["state"] == request.state
+    assert params["iss"] == issuer
+    return params["code"]
+
+
+def half_hash(value: str) -> str:
+    """at_hash / c_hash for the SHA-256 algorithms: base64url of the left half of the digest."""
+    full = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(full[: len(full) // 2]).rstrip(b"=").decode()
+
+
+def set_cookies(response) -> dict[str, dict]:
+    """The cookies a response sets: name -> {"value": ..., lower-cased attribute: value or True}."""
+    cookies: dict[str, dict] = {}
+    for header in response.headers.getlist("Set-Cookie"):
+        first, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = first.partition("=")
+        parsed: dict = {"value": value}
+        for attribute in attributes:
+            key, sep, attr_value = attribute.partition("=")
+            parsed[key.lower()] = attr_value if sep else True
+        cookies[name] = parsed
+    return cookies
+
+
+def login_page_uid(response) -> str:
+    """The interaction uid a 303 from /authorize leads to."""
+    assert response.status_code == 303, (response.status_code, response.headers.get("Location"), response.text[:300])
+    return interaction_uid(response.headers["Location"])

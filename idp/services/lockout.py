@@ -1,0 +1,244 @@
+"""Temporary, growing account lockout, counted atomically in the database.
+
+The steps of one password attempt:
+1. ``reserve_attempt`` — one conditional UPDATE that counts the attempt *before* the password
+   is checked, and refuses it when the subject is locked, already has ``max_failures``
+   attempts in the window, or has reached the hard cap of evaluations this hour. So with any
+   number of concurrent attempts, from any number of processes, at most ``max_failures``
+   passwords are evaluated before the lock, and no hash is spent during it.
+2. The caller checks the password.
+3. ``record_success`` clears the counters, or ``record_failure`` starts a lock when the
+   window is full (a conditional UPDATE, so exactly one request starts it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.errors import IdpError
+from idp.models import LoginThrottle, Member
+from idp.models.lockout import PASSWORD_FAILURES
+from idp.services.identifiers import Identifier
+
+# NIST SP 800-63B §5.2.2 / SECURITY.md: never more than 100 evaluations per account per hour,
+# whatever the lockout settings say.
+HOURLY_EVALUATION_CAP = 100
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    max_failures: int
+    window_seconds: int
+    base_duration_seconds: int
+    max_duration_seconds: int
+    permanent_after: int  # 0: never permanent
+
+    def duration_of_lock(self, earlier_locks: int) -> timedelta:
+        """Each further lock doubles the duration, up to the maximum."""
+        seconds = self.base_duration_seconds * (2 ** min(earlier_locks, 32))
+        return timedelta(seconds=min(seconds, self.max_duration_seconds))
+
+
+class AccountLocked(IdpError):
+    """The account (or identifier) is locked: the password was not checked."""
+
+    status = 423
+    message_id = "account_locked"
+
+    def __init__(self, locked_until: datetime | None) -> None:
+        super().__init__("locked")
+        self.locked_until = locked_until  # None: until an operator unlocks it
+
+
+@dataclass(frozen=True)
+class LockStarted:
+    locked_until: datetime | None
+    lock_count: int
+
+
+def subject_key(member: Member | None, identifier: Identifier) -> str:
+    return f"member:{member.id}" if member is not None else f"identifier:{identifier.digest}"
+
+
+def reserve_attempt(
+    db: Session, key: str, member_id: int | None, policy: LockoutPolicy, kind: str = PASSWORD_FAILURES
+) -> None:
+    """Count one attempt before it is evaluated; AccountLocked when it may not be."""
+    now = utcnow()
+    if _try_reserve(db, key, kind, policy, now):
+        return
+    if not _row_exists(db, key, kind):
+        # First attempt on this subject: create its counters, then count the attempt.
+        _ensure_row(db, key, kind, member_id, now)
+        if _try_reserve(db, key, kind, policy, now):
+            return
+    raise AccountLocked(_locked_until(db, key, kind, policy, now))
+
+
+def _try_reserve(db: Session, key: str, kind: str, policy: LockoutPolicy, now: datetime) -> bool:
+    window_start = now - timedelta(seconds=policy.window_seconds)
+    hour_start = now - HOUR
+    window_expired = LoginThrottle.window_started_at <= window_start
+    hour_expired = LoginThrottle.hour_started_at <= hour_start
+    result = db.execute(
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.subject_key == key,
+            LoginThrottle.kind == kind,
+            LoginThrottle.permanently_locked.is_(False),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+            or_(window_expired, LoginThrottle.failures < policy.max_failures),
+            or_(hour_expired, LoginThrottle.hourly_attempts < HOURLY_EVALUATION_CAP),
+        )
+        .values(
+            failures=case((window_expired, 1), else_=LoginThrottle.failures + 1),
+            window_started_at=case((window_expired, now), else_=LoginThrottle.window_started_at),
+            hourly_attempts=case((hour_expired, 1), else_=LoginThrottle.hourly_attempts + 1),
+            hour_started_at=case((hour_expired, now), else_=LoginThrottle.hour_started_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return result.rowcount == 1
+
+
+def _row_exists(db: Session, key: str, kind: str) -> bool:
+    found = db.scalar(select(LoginThrottle.id).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
+    return found is not None
+
+
+def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:
+    """A successful sign-in clears the failures and the growth of future locks."""
+    db.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind)
+        .values(failures=0, lock_count=0)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+
+
+def record_failure(db: Session, key: str, policy: LockoutPolicy, kind: str = PASSWORD_FAILURES) -> LockStarted | None:
+    """The reserved attempt failed. When that fills the window, start a lock (exactly one
+    concurrent request does) and return it; otherwise None."""
+    now = utcnow()
+    row = db.execute(
+        select(LoginThrottle.failures, LoginThrottle.lock_count).where(
+            LoginThrottle.subject_key == key, LoginThrottle.kind == kind
+        )
+    ).one()
+    if row.failures < policy.max_failures:
+        return None
+    lock_count = row.lock_count + 1
+    permanent = policy.permanent_after > 0 and lock_count >= policy.permanent_after
+    locked_until = None if permanent else now + policy.duration_of_lock(row.lock_count)
+    result = db.execute(
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.subject_key == key,
+            LoginThrottle.kind == kind,
+            LoginThrottle.failures >= policy.max_failures,
+            LoginThrottle.lock_count == row.lock_count,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+        .values(
+            locked_until=locked_until,
+            permanently_locked=permanent,
+            lock_count=lock_count,
+            lock_reason="too many failed attempts" if permanent else None,
+            locked_by=None,
+            # A fresh window after the lock: the member gets max_failures tries again.
+            failures=0,
+            window_started_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    if result.rowcount != 1:
+        return None
+    return LockStarted(locked_until=locked_until, lock_count=lock_count)
+
+
+def lock_by_operator(db: Session, key: str, member_id: int | None, reason: str, by: str | None) -> None:
+    _ensure_row(db, key, PASSWORD_FAILURES, member_id, utcnow())
+    db.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.subject_key == key, LoginThrottle.kind == PASSWORD_FAILURES)
+        .values(permanently_locked=True, locked_until=None, lock_reason=reason, locked_by=by)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+
+
+def unlock(db: Session, key: str) -> bool:
+    """Clear every lock and counter of the subject. True when there was anything to clear."""
+    result = db.execute(delete(LoginThrottle).where(LoginThrottle.subject_key == key))
+    db.commit()
+    return result.rowcount > 0
+
+
+def locked_subjects(db: Session) -> list[LoginThrottle]:
+    now = utcnow()
+    return list(
+        db.scalars(
+            select(LoginThrottle)
+            .where(or_(LoginThrottle.permanently_locked.is_(True), LoginThrottle.locked_until > now))
+            .order_by(LoginThrottle.locked_until.desc(), LoginThrottle.id)
+        )
+    )
+
+
+def current_lock(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> LoginThrottle | None:
+    now = utcnow()
+    return db.scalar(
+        select(LoginThrottle).where(
+            LoginThrottle.subject_key == key,
+            LoginThrottle.kind == kind,
+            or_(LoginThrottle.permanently_locked.is_(True), LoginThrottle.locked_until > now),
+        )
+    )
+
+
+def _locked_until(db: Session, key: str, kind: str, policy: LockoutPolicy, now: datetime) -> datetime | None:
+    """When a refused subject may try again, for the message (None: until unlocked)."""
+    row = db.scalar(select(LoginThrottle).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
+    if row is None or row.permanently_locked:
+        return None
+    candidates = []
+    if row.locked_until is not None and row.locked_until > now:
+        candidates.append(row.locked_until)
+    if row.hourly_attempts >= HOURLY_EVALUATION_CAP:
+        candidates.append(row.hour_started_at + HOUR)
+    if not candidates:
+        # Attempts still in flight filled the window; the lock they start is at most this long.
+        candidates.append(now + policy.duration_of_lock(row.lock_count))
+    return max(candidates)
+
+
+def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: datetime) -> None:
+    """Insert the counter row if missing, without racing other processes doing the same."""
+    values = dict(
+        subject_key=key,
+        kind=kind,
+        member_id=member_id,
+        failures=0,
+        window_started_at=now,
+        hourly_attempts=0,
+        hour_started_at=now,
+        lock_count=0,
+        permanently_locked=False,
+    )
+    dialect = db.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    db.execute(insert(LoginThrottle).values(**values).on_conflict_do_nothing(index_elements=["subject_key", "kind"]))
+    db.commit()
+
+

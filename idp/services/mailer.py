@@ -1,0 +1,120 @@
+"""Sending mail: the one place that knows how. Development writes to a local outbox; production
+speaks SMTP, in the background so that no page waits on a mail server (and so that answering
+an unknown address is not faster than answering a known one)."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from idp.clock import utcnow
+from idp.security.tokens import random_token
+
+log = logging.getLogger("idp.mail")
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+    # What kind of message this is (lock_notice, email_code, ...): logged instead of content.
+    purpose: str
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: str  # "starttls", "tls" or "none"
+    username: str
+    password: str
+    timeout_seconds: int
+
+
+def build_message(email: Email, from_address: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=from_address.rsplit("@", 1)[-1].strip("> ") or "idp")
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class OutboxMailer:
+    """Development: each message becomes an .eml file in the outbox folder. The log line names
+    the file, never the content (which may hold a code or a link)."""
+
+    def __init__(self, outbox: Path, from_address: str) -> None:
+        self.outbox = outbox
+        self.from_address = from_address
+
+    def send(self, email: Email) -> None:
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        name = f"{utcnow().strftime('%Y%m%dT%H%M%S%f')}-{random_token(6)}.eml"
+        path = self.outbox / name
+        path.write_bytes(bytes(build_message(email, self.from_address)))
+        log.info("mail written to outbox", extra={"purpose": email.purpose, "file": str(path)})
+
+
+class SmtpMailer:
+    """Production: SMTP with STARTTLS or implicit TLS, on a small background pool."""
+
+    def __init__(self, config: SmtpConfig, from_address: str, background: bool = True) -> None:
+        self.config = config
+        self.from_address = from_address
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail") if background else None
+        self._pending: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def send(self, email: Email) -> None:
+        if self._pool is None:
+            self._deliver(email)
+            return
+        future = self._pool.submit(self._deliver, email)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait for queued mail (tests; clean shutdown)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.result(timeout=timeout)
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _deliver(self, email: Email) -> None:
+        message = build_message(email, self.from_address)
+        config = self.config
+        try:
+            if config.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    config.host, config.port, timeout=config.timeout_seconds, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+            with smtp:
+                if config.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if config.username:
+                    smtp.login(config.username, config.password)
+                smtp.send_message(message)
+            log.info("mail sent", extra={"purpose": email.purpose})
+        except (OSError, smtplib.SMTPException) as error:
+            # Never the message or credentials; the purpose and the error class are enough.
+            log.error("mail not sent", extra={"purpose": email.purpose, "error": type(error).__name__})

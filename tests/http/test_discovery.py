@@ -1,0 +1,114 @@
+"""Discovery (OpenID Connect Discovery 1.0 §3, §4; RFC 8414; RFC 9207 §3) and the JWKS."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.oidc import ISSUER, path_of
+
+PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+
+def test_discovery_fields(client):
+    response = client.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    metadata = response.json
+    assert metadata["issuer"] == ISSUER
+    assert metadata["authorization_endpoint"] == f"{ISSUER}/authorize"
+    assert metadata["token_endpoint"] == f"{ISSUER}/token"
+    assert metadata["userinfo_endpoint"] == f"{ISSUER}/userinfo"
+    assert metadata["jwks_uri"] == f"{ISSUER}/jwks"
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["response_modes_supported"] == ["query"]
+    assert metadata["grant_types_supported"] == ["authorization_code"]
+    assert metadata["subject_types_supported"] == ["public"]
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
+    assert sorted(metadata["token_endpoint_auth_methods_supported"]) == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    assert {"openid", "profile", "email", "phone", "membership"} <= set(metadata["scopes_supported"])
+    assert "none" not in metadata["id_token_signing_alg_values_supported"]
+    assert "plain" not in metadata["code_challenge_methods_supported"]
+    assert metadata["request_parameter_supported"] is False
+    assert metadata["request_uri_parameter_supported"] is False
+    assert set(metadata["ui_locales_supported"]) == {"id", "en"}
+    assert {"sub", "auth_time", "nonce", "membership_number"} <= set(metadata["claims_supported"])
+
+
+def test_discovery_advertises_only_prompts_that_work(client):
+    prompts = client.get("/.well-known/openid-configuration").json["prompt_values_supported"]
+    assert "none" in prompts and "login" in prompts and "consent" in prompts
+
+
+@pytest.mark.settings(server={"issuer": "https://login.example.test"})
+def test_discovery_follows_the_issuer_setting_exactly(client):
+    """Discovery §4.3: the issuer in the document is exactly the configured one."""
+    metadata = client.get("/.well-known/openid-configuration", base_url="https://login.example.test").json
+    assert metadata["issuer"] == "https://login.example.test"
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
+        assert metadata[name].startswith("https://login.example.test/"), name
+
+
+def test_discovery_issuer_does_not_follow_the_host_header(client):
+    """The issuer is the setting, never derived from the request (Host header injection)."""
+    metadata = client.get("/.well-known/openid-configuration", base_url="http://attacker.example").json
+    assert metadata["issuer"] == ISSUER
+    assert metadata["token_endpoint"] == f"{ISSUER}/token"
+
+
+def test_every_advertised_endpoint_answers(client):
+    metadata = client.get("/.well-known/openid-configuration").json
+    for name in ("authorization_endpoint", "userinfo_endpoint", "jwks_uri"):
+        url = metadata[name]
+        assert url.startswith(ISSUER + "/")
+        response = client.get(path_of(url))
+        assert response.status_code != 404, name
+        assert response.status_code < 500, name
+    # The token endpoint answers a POST (with an OAuth error, not "not found").
+    token = client.post(path_of(metadata["token_endpoint"]), data={"grant_type": "authorization_code"})
+    assert token.status_code in (400, 401)
+    assert token.json["error"]
+    # UserInfo without a token: 401 with a Bearer challenge (RFC 6750 §3).
+    userinfo = client.get(path_of(metadata["userinfo_endpoint"]))
+    assert userinfo.status_code == 401
+    assert userinfo.headers["WWW-Authenticate"].lower().startswith("bearer")  # scheme is case-insensitive
+
+
+def test_discovery_is_cacheable_and_public(client):
+    response = client.get("/.well-known/openid-configuration")
+    assert "public" in response.headers["Cache-Control"]
+    assert not response.headers.getlist("Set-Cookie")
+
+
+def test_jwks_has_public_keys_only(client):
+    response = client.get("/jwks")
+    assert response.status_code == 200
+    assert response.mimetype in ("application/jwk-set+json", "application/json")
+    keys = response.json["keys"]
+    assert keys
+    algs = {key["alg"] for key in keys}
+    assert {"RS256", "ES256"} <= algs
+    kids = [key["kid"] for key in keys]
+    assert len(kids) == len(set(kids)), "kids must be unique"
+    for key in keys:
+        assert not PRIVATE_JWK_MEMBERS & set(key), key["kid"]
+        assert key["use"] == "sig"
+        assert key["kty"] in ("RSA", "EC")
+        if key["kty"] == "RSA":
+            assert set(key) >= {"n", "e"}
+            # 2048 bits at least: n is base64url of >= 256 bytes.
+            assert len(key["n"]) >= 342
+        else:
+            assert key["crv"] == "P-256" and set(key) >= {"x", "y"}
+    assert not response.headers.getlist("Set-Cookie")
+
+
+def test_jwks_is_stable_between_requests(client):
+    first = client.get("/jwks").json
+    second = client.get("/jwks").json
+    assert first == second
