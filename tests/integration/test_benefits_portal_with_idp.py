@@ -1,0 +1,150 @@
+"""The demo benefits portal (Authlib's Flask client, an independent RP library) signs a member
+in against a real idp served over HTTP, then reads balances with the access token it got."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from examples.benefits_portal.app import create_app as create_portal
+from idp import create_app
+from idp.db import get_engine, get_session
+from idp.services.clients import NewClient, create_client
+from tests.conftest import DEMO_PASSWORD
+from tests.helpers.oidc import csrf_token
+
+PORTAL_BASE_URL = "http://127.0.0.1:5001"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_idp(database_url, tmp_path):
+    """idp on a real socket, its issuer being the URL it is served at."""
+    port = _free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    app = create_app(
+        {
+            "server": {
+                "issuer": issuer,
+                "secret_key": "live-test-secret-key-long-enough-0123456789",
+                "instance_path": str(tmp_path / "live"),
+            },
+            "database": {"url": database_url},
+            "logging": {"level": "WARNING"},
+        }
+    )
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, issuer
+    server.shutdown()
+    thread.join(timeout=5)
+    get_engine(app).dispose()
+
+
+@pytest.fixture
+def portal(live_idp, make_member):
+    app, issuer = live_idp
+    with app.app_context():
+        db = get_session()
+        client, secret = create_client(
+            db,
+            NewClient(
+                name="Benefits portal",
+                redirect_uris=[f"{PORTAL_BASE_URL}/callback"],
+                scopes=["openid", "profile", "email", "membership", "benefits:read"],
+                first_party=False,
+                client_id="benefits-portal",
+            ),
+        )
+        db.commit()
+    portal_app = create_portal(
+        {
+            "IDP_ISSUER": issuer,
+            "PORTAL_CLIENT_ID": "benefits-portal",
+            "PORTAL_CLIENT_SECRET": secret,
+            "PORTAL_BASE_URL": PORTAL_BASE_URL,
+            "PORTAL_ENV_FILE": "/nonexistent",
+        }
+    )
+    return portal_app.test_client(), issuer
+
+
+def _sign_in_at_idp(authorize_url: str, identifier: str, password: str) -> str:
+    """The member's browser at idp: login page, consent page, back to the portal."""
+    browser = requests.Session()
+    response = browser.get(authorize_url, allow_redirects=False, timeout=10)
+    assert response.status_code == 303, response.text[:300]
+    interaction = response.headers["Location"]
+    page = browser.get(_absolute(authorize_url, interaction), timeout=10)
+    response = browser.post(
+        _absolute(authorize_url, interaction + "/login"),
+        data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text[:300]
+    page = browser.get(_absolute(authorize_url, response.headers["Location"]), timeout=10)
+    assert 'data-testid="consent-form"' in page.text
+    response = browser.post(
+        _absolute(authorize_url, interaction + "/consent"),
+        data={"csrf_token": csrf_token(page.text), "allow": "Allow"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    response = browser.get(_absolute(authorize_url, response.headers["Location"]), allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
+def _absolute(base: str, path: str) -> str:
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}{path}" if path.startswith("/") else path
+
+
+def test_member_signs_in_to_the_portal_and_sees_balances(portal, make_member):
+    portal_client, issuer = portal
+    member = make_member(full_name="Siti Rahayu", email="siti@example.test")
+
+    start = portal_client.get("/login")
+    assert start.status_code == 302
+    authorize_url = start.headers["Location"]
+    assert authorize_url.startswith(f"{issuer}/authorize?")
+
+    callback = _sign_in_at_idp(authorize_url, "siti@example.test", DEMO_PASSWORD)
+    assert callback.startswith(f"{PORTAL_BASE_URL}/callback?")
+    parts = urlsplit(callback)
+
+    finished = portal_client.get(f"{parts.path}?{parts.query}")
+    assert finished.status_code == 302, finished.text[:500]
+    home = portal_client.get("/")
+    assert "Siti Rahayu" in home.text
+    assert member.membership_number in home.text
+
+    balances = portal_client.get("/balances")
+    assert balances.status_code == 200
+    assert "JHT" in balances.text and "JP" in balances.text
+
+
+def test_portal_refuses_a_callback_whose_code_was_tampered_with(portal, make_member):
+    portal_client, _ = portal
+    make_member(email="budi@example.test")
+    authorize_url = portal_client.get("/login").headers["Location"]
+    callback = _sign_in_at_idp(authorize_url, "budi@example.test", DEMO_PASSWORD)
+    parts = urlsplit(callback)
+    tampered = parts.query.replace("code=", "code=x")
+
+    refused = portal_client.get(f"{parts.path}?{tampered}")
+
+    assert refused.status_code == 400
+    assert "Sign-in failed" in refused.text
