@@ -35,8 +35,12 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
         SECRET_KEY=secret_key,
         MAX_CONTENT_LENGTH=64 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
-        WTF_CSRF_SSL_STRICT=True,
+        # Flask-WTF's https check wants a same-site Referer, but our pages send
+        # Referrer-Policy: no-referrer, so browsers send none. The Origin check in
+        # idp.web.same_origin takes its place for every form post.
+        WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=settings.i18n.default_locale,
+        BABEL_DEFAULT_TIMEZONE=settings.i18n.timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         PREFERRED_URL_SCHEME="https" if settings.issuer_is_https else "http",
     )
@@ -47,7 +51,11 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
 
     db.init_app(app, settings.database_url, settings.database.echo)
     if check_schema:
-        ensure_schema_current(app)
+        try:
+            ensure_schema_current(app)
+        except ConfigError:
+            db.get_engine(app).dispose()
+            raise
 
     from idp.security.crypto import SecretBox
     from idp.services.keys import KEY_ENCRYPTION_PURPOSE
@@ -57,6 +65,10 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     _init_extensions(app, settings)
     _register_blueprints(app)
     _install_security_headers(app, settings)
+
+    from idp.web.same_origin import install_same_origin_check
+
+    install_same_origin_check(app)
 
     from idp.errors import register_error_handlers
 
@@ -84,6 +96,24 @@ def resolve_secret_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret)
     return secret
+
+
+def build_mailer(settings: Settings):
+    from idp.services.mailer import OutboxMailer, SmtpConfig, SmtpMailer
+
+    mail = settings.mail
+    if mail.backend == "smtp":
+        config = SmtpConfig(
+            host=mail.smtp_host,
+            port=mail.smtp_port,
+            security=mail.smtp_security,
+            username=mail.smtp_username,
+            password=mail.smtp_password,
+            timeout_seconds=mail.smtp_timeout_seconds,
+        )
+        return SmtpMailer(config, mail.from_address)
+    outbox = Path(mail.outbox_dir) if mail.outbox_dir else Path(settings.server.instance_path) / "outbox"
+    return OutboxMailer(outbox, mail.from_address)
 
 
 def ensure_schema_current(app: Flask) -> None:
@@ -124,16 +154,25 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from flask_babel import format_datetime
+
+    app.jinja_env.globals["format_datetime"] = format_datetime
     server.init_app(app)
+
+    from idp.web import ratelimits
+
+    ratelimits.init_app(app)
+    app.extensions["idp.mailer"] = build_mailer(settings)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.web import health, home, interaction, oidc
+    from idp.web import health, home, interaction, oidc, recovery
 
     app.register_blueprint(oidc.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(recovery.bp)
 
 
 def _install_security_headers(app: Flask, settings: Settings) -> None:

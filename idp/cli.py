@@ -35,6 +35,7 @@ from idp.services import audit
 from idp.services import clients as client_service
 from idp.services import demo as demo_service
 from idp.services import keys as key_service
+from idp.services import lockout as lockout_service
 from idp.services import members as member_service
 from idp.settings import Settings, load_settings
 
@@ -169,6 +170,8 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
     if isinstance(value, list):  # scopes, URIs: none contains a space
         return " ".join(str(item) for item in value)
     return str(value)
@@ -530,6 +533,88 @@ def members_show(identifier: str, as_json: bool) -> None:
         echo_record(described)
 
 
+@members.command("unlock")
+@click.argument("identifier")
+@click.option("--by", "by_name", help="Who unlocks (for the audit trail; default: your login name).")
+def members_unlock(identifier: str, by_name: str | None) -> None:
+    """Clear the lock and failure counts of an account (or of an identifier with no account)."""
+    with provider_app():
+        db = get_session()
+        key, member = lockout_service.subject_for(db, identifier)
+        cleared = lockout_service.unlock(db, key)
+        audit.record(
+            db,
+            "unlock",
+            "success" if cleared else "nothing_to_unlock",
+            member_id=member.id if member else None,
+            identifier_digest=key if member is None else None,
+            actor=by_name or _operator(),
+        )
+        db.commit()
+    click.echo(f"unlocked {identifier}" if cleared else f"{identifier} was not locked")
+
+
+@members.command("lock")
+@click.argument("identifier")
+@click.option("--reason", required=True, help="Why (kept with the lock and in the audit trail).")
+@click.option("--by", "by_name", help="Who locks (default: your login name).")
+def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
+    """Lock an account until an operator unlocks it. Existing sessions are not ended."""
+    if not reason.strip():
+        raise ValidationFailed("reason", "must not be empty")
+    with provider_app():
+        db = get_session()
+        key, member = lockout_service.subject_for(db, identifier)
+        if member is None:
+            raise NotFound(f"no member {identifier!r}")
+        actor = by_name or _operator()
+        lockout_service.lock_by_operator(db, key, member.id, reason.strip(), actor)
+        audit.record(db, "lock", "success", member_id=member.id, actor=actor, reason=reason.strip())
+        db.commit()
+    click.echo(f"locked {identifier} until unlocked")
+
+
+@members.command("locked")
+@json_option
+def members_locked(as_json: bool) -> None:
+    """List locked accounts and identifiers, and until when."""
+    with provider_app():
+        db = get_session()
+        rows = [lockout_service.describe_lock(db, row) for row in lockout_service.locked_subjects(db)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        row["until"] = "until unlocked" if row["until_unlocked"] else row["locked_until"]
+    echo_table(rows, ["subject", "email", "kind", "until", "reason", "locked_by"], empty="nothing is locked")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail of security events."""
+
+
+@audit_group.command("tail")
+@click.option("--member", "member_identifier", help="Only events of this member (email or membership number).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000), help="How many events.")
+@json_option
+def audit_tail(member_identifier: str | None, limit: int, as_json: bool) -> None:
+    """The most recent events, oldest first."""
+    with provider_app():
+        db = get_session()
+        member_id = None
+        if member_identifier is not None:
+            member = member_service.find(db, member_identifier)
+            if member is None:
+                raise NotFound(f"no member {member_identifier!r}")
+            member_id = member.id
+        events = [audit.describe(event) for event in reversed(audit.recent(db, limit=limit, member_id=member_id))]
+    if as_json:
+        echo_json(events)
+    else:
+        echo_table(events, ["time", "event", "outcome", "member", "ip_address", "actor", "detail"], empty="no events")
+
+
 @main.group()
 def demo() -> None:
     """The demo installation used by `make run`."""
@@ -548,12 +633,23 @@ def demo_seed(portal_env: Path | None, reset_password: bool) -> None:
     with provider_app() as app:
         settings = app.extensions["idp.settings"]
         env_path = portal_env or demo_service.default_portal_env_path(settings.server.instance_path)
-        secret_on_file = demo_service.read_env_file(env_path).get(demo_service.PORTAL_SECRET_VARIABLE)
+        with env_file_errors(env_path, "read"):
+            secret_on_file = demo_service.read_env_file(env_path).get(demo_service.PORTAL_SECRET_VARIABLE)
         db = get_session()
         seeded = demo_service.seed(db, key_box(app), secret_on_file, reset_password)
         db.commit()
-        demo_service.write_env_file(env_path, demo_service.portal_env(settings.server.issuer, seeded.portal))
+        # Should this fail, the next seed with a writable file issues a fresh secret: nothing to undo.
+        with env_file_errors(env_path, "write"):
+            demo_service.write_env_file(env_path, demo_service.portal_env(settings.server.issuer, seeded.portal))
     _echo_demo(seeded, env_path)
+
+
+@contextmanager
+def env_file_errors(path: Path, action: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        raise OneLineFailure(f"cannot {action} {path}: {error.strerror}", EXIT_BAD_INPUT) from None
 
 
 def _echo_demo(seeded: demo_service.DemoSeed, env_path: Path) -> None:

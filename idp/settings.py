@@ -123,11 +123,87 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class PasswordSettings:
+    min_length: int = doc(
+        "Shortest password accepted. NIST SP 800-63B rev 4 asks for 15 where the password is "
+        "the only factor; 12 suits members who add a second factor.",
+        12,
+    )
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    reset_token_ttl_seconds: int = doc("How long a password-reset link works.", 1800)
+
+
+@dataclass(frozen=True)
+class LockoutSettings:
+    max_failures: int = doc(
+        "Failed sign-ins (per account, or per identifier when no account exists) within the "
+        "window that start a lock.",
+        5,
+    )
+    window_seconds: int = doc("The window in which failures are counted.", 900)
+    base_duration_seconds: int = doc(
+        "Length of the first lock; each further lock doubles it, up to max_duration_seconds.", 300
+    )
+    max_duration_seconds: int = doc("The longest a lock can grow to.", 86400)
+    permanent_after: int = doc(
+        "After this many locks the account stays locked until an operator unlocks it "
+        "(`idp members unlock`). 0 turns this off.",
+        0,
+    )
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    enabled: bool = doc("Apply the rate limits below (turn off only for load tests).", True)
+    storage_uri: str = doc(
+        "Where counters live: memory:// for one process; redis://host:6379/0 when several "
+        "processes or hosts serve idp, so they share the counts.",
+        "memory://",
+    )
+    key_prefix: str = doc(
+        "Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp"
+    )
+    login_per_ip: str = doc(
+        "Password submissions per client IP (Flask-Limiter syntax, limits separated by ';').",
+        "10 per minute; 100 per hour",
+    )
+    second_factor_per_ip: str = doc("Second-factor code submissions per client IP.", "10 per minute; 100 per hour")
+    forgot_password_per_ip: str = doc("Forgot-password requests per client IP.", "5 per minute; 30 per hour")
+    email_code_per_ip: str = doc("Requests to email a sign-in code, per client IP.", "5 per minute; 30 per hour")
+    token_per_client: str = doc("Token endpoint requests per client id.", "300 per minute")
+    email_per_identifier: str = doc(
+        "Mails sent to one account or address; extra mails are dropped silently (the page "
+        "answers the same), so the limit cannot be used to learn or flood an inbox.",
+        "5 per hour",
+    )
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str = doc(
+        "outbox: write each message to outbox_dir (development); smtp: send through smtp_host.",
+        "outbox",
+    )
+    from_address: str = doc("The From header of every message.", "Member sign-in <no-reply@localhost>")
+    outbox_dir: str = doc("Folder for the outbox backend. Empty means <instance_path>/outbox.", "")
+    smtp_host: str = doc("SMTP server host name.", "localhost")
+    smtp_port: int = doc("SMTP server port (587 for STARTTLS, 465 for TLS).", 587)
+    smtp_security: str = doc("starttls, tls (implicit, port 465) or none (only for a local relay).", "starttls")
+    smtp_username: str = doc("SMTP user name; empty means no login.", "")
+    smtp_password: str = doc("SMTP password (prefer the environment variable to the file).", "")
+    smtp_timeout_seconds: int = doc("How long to wait for the SMTP server.", 10)
+
+
+@dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
     supported_locales: tuple[str, ...] = doc(
         "Languages the pages are offered in.", factory=lambda: ("id", "en")
     )
+    timezone: str = doc("Time zone for times shown to members (e.g. until when a lock lasts).", "Asia/Jakarta")
 
 
 @dataclass(frozen=True)
@@ -142,6 +218,11 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
     keys: KeySettings = field(default_factory=KeySettings)
+    passwords: PasswordSettings = field(default_factory=PasswordSettings)
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -316,5 +397,62 @@ def _validate(settings: Settings) -> None:
     if i18n.default_locale not in i18n.supported_locales:
         raise ConfigError("i18n.default_locale: must be one of i18n.supported_locales")
 
+    if not 8 <= settings.passwords.min_length <= 64:
+        raise ConfigError("passwords.min_length: must be between 8 and 64")
+    if not 300 <= settings.recovery.reset_token_ttl_seconds <= 86400:
+        raise ConfigError("recovery.reset_token_ttl_seconds: must be between 300 and 86400")
+
+    lockout = settings.lockout
+    for name in ("max_failures", "window_seconds", "base_duration_seconds", "max_duration_seconds"):
+        if getattr(lockout, name) <= 0:
+            raise ConfigError(f"lockout.{name}: must be more than 0")
+    if lockout.max_duration_seconds < lockout.base_duration_seconds:
+        raise ConfigError("lockout.max_duration_seconds: must be at least base_duration_seconds")
+    if lockout.permanent_after < 0:
+        raise ConfigError("lockout.permanent_after: must be 0 (off) or more")
+
+    _validate_rate_limits(settings.ratelimit)
+
+    mail = settings.mail
+    if mail.backend not in {"outbox", "smtp"}:
+        raise ConfigError("mail.backend: must be outbox or smtp")
+    if mail.smtp_security not in {"starttls", "tls", "none"}:
+        raise ConfigError("mail.smtp_security: must be starttls, tls or none")
+    if not 0 < mail.smtp_port < 65536:
+        raise ConfigError("mail.smtp_port: must be a port number")
+    if "@" not in mail.from_address:
+        raise ConfigError("mail.from_address: must contain an email address")
+    if not server.development and mail.backend != "smtp":
+        raise ConfigError("mail.backend: must be smtp outside development mode")
+
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(i18n.timezone)
+    except Exception:
+        raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
+
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
+
+
+def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
+    from limits import parse_many
+
+    scheme = ratelimit.storage_uri.split("://", 1)[0]
+    if scheme not in {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster"}:
+        raise ConfigError("ratelimit.storage_uri: use memory:// or a redis:// URL")
+    for name in (
+        "login_per_ip",
+        "second_factor_per_ip",
+        "forgot_password_per_ip",
+        "email_code_per_ip",
+        "token_per_client",
+        "email_per_identifier",
+    ):
+        value = getattr(ratelimit, name)
+        try:
+            if not parse_many(value):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"ratelimit.{name}: {value!r} is not a rate limit like '10 per minute'") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -16,39 +17,58 @@ from idp.clock import clock
 from idp.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+# The PostgreSQL every developer machine and CI has (trust auth); used by multi-process tests.
+LOCAL_POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 DEMO_PASSWORD = "correct horse battery staple"
 
 
+@contextmanager
+def fresh_postgres_database(admin_url: str):
+    """A new, migrated PostgreSQL database of its own; dropped afterwards."""
+    name = f"idp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = admin_url.rpartition("/")
+    url = f"{base}/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        from sqlalchemy.orm import close_all_sessions
+
+        close_all_sessions()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def database_url(tmp_path: Path):
-    """A fresh, migrated database: a file under tmp_path, or a new PostgreSQL database."""
+    """A fresh, migrated database: a file under tmp_path, or a new PostgreSQL database when
+    IDP_TEST_DATABASE_URL names a PostgreSQL server."""
     if not POSTGRES_URL:
         url = f"sqlite:///{tmp_path / 'idp.sqlite3'}"
         upgrade(url)
         yield url
         return
-    name = f"idp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    url = f"{base}/{name}"
-    upgrade(url)
-    yield url
-    from sqlalchemy.orm import close_all_sessions
+    with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
 
-    close_all_sessions()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+
+@pytest.fixture
+def postgres_url():
+    """Always PostgreSQL, for what only a shared server database can show (several processes)."""
+    with fresh_postgres_database(POSTGRES_URL or LOCAL_POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture
 def settings_overrides(request) -> dict:
-    marker = request.node.get_closest_marker("settings")
+    """Every ``settings`` marker from module to test, the closest winning key by key."""
     overrides: dict = {}
-    if marker:
+    for marker in reversed(list(request.node.iter_markers("settings"))):
         for section, values in marker.kwargs.items():
             overrides.setdefault(section, {}).update(values)
     return overrides
@@ -77,6 +97,15 @@ def app(app_config: dict):
     from idp.db import get_engine
 
     get_engine(application).dispose()
+
+
+@pytest.fixture
+def outbox(app):
+    """The mail idp has written so far (development outbox backend): ``outbox()`` re-reads it."""
+    from tests.helpers.outbox import read_outbox
+
+    folder = Path(app.extensions["idp.settings"].server.instance_path) / "outbox"
+    return lambda: read_outbox(folder)
 
 
 @pytest.fixture

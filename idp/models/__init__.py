@@ -2,7 +2,7 @@
 
 from idp.models.audit import AuditEvent
 from idp.models.client import Client
-from idp.models.flows import BrowserSession, Interaction
+from idp.models.flows import BrowserSession, Interaction, PasswordResetToken
 from idp.models.grants import AuthorizationCode, Consent, IssuedToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
@@ -18,5 +18,6 @@ __all__ = [
     "IssuedToken",
     "LoginThrottle",
     "Member",
+    "PasswordResetToken",
     "SigningKey",
 ]

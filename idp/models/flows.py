@@ -70,3 +70,18 @@ class Interaction(Base):
     @property
     def params(self) -> dict[str, str]:
         return json.loads(self.params_json)
+
+
+class PasswordResetToken(Base):
+    """A single-use link to choose a new password. Only the digest of the token is stored;
+    a newer request or any password change voids it."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]

@@ -158,6 +158,10 @@ class IdpOpenIDCode(OpenIDCode):
     """ID tokens signed with the database keys, with the real sign-in context."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        if "\x00" in nonce:
+            # PostgreSQL text cannot hold NUL: such a nonce could be neither looked up nor
+            # stored with the code, so the request is refused (invalid_request, to the client).
+            raise InvalidRequestError("Invalid 'nonce' in request.")
         db = get_session()
         found = db.scalar(
             select(AuthorizationCode.id).where(

@@ -38,7 +38,9 @@ class StoredAuthorizationRequest(OAuth2Request):
 
 class IdpAuthorizationServer(FlaskAuthorizationServer):
     def query_client(self, client_id: str) -> Client | None:
-        if not client_id or len(client_id) > 64:
+        # No registered id is longer than 64 or holds a NUL, and PostgreSQL refuses to compare
+        # text containing NUL (an error, a 500, instead of "unknown client").
+        if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
         return get_session().scalar(select(Client).where(Client.client_id == client_id))
 

@@ -66,3 +66,29 @@ def recent(db: Session, limit: int = 50, member_id: int | None = None) -> list[A
     if member_id is not None:
         query = query.where(AuditEvent.member_id == member_id)
     return list(db.scalars(query))
+
+
+def describe(event: AuditEvent) -> dict[str, Any]:
+    """An event for operators: never more than was recorded (no secrets were)."""
+    member = event.member_id and _member_reference(event)
+    return {
+        "time": event.occurred_at.isoformat(),
+        "event": event.event,
+        "outcome": event.outcome,
+        "member": member or None,
+        "identifier_digest": event.identifier_digest,
+        "client_id": event.client_id,
+        "ip_address": event.ip_address,
+        "user_agent": event.user_agent,
+        "actor": event.actor,
+        "detail": json.loads(event.detail_json) or None,
+    }
+
+
+def _member_reference(event: AuditEvent) -> str | None:
+    from sqlalchemy.orm import object_session
+
+    from idp.models import Member
+
+    member = object_session(event).get(Member, event.member_id)
+    return member.membership_number if member is not None else f"#{event.member_id}"

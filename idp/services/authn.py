@@ -2,48 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 from idp.errors import LoginFailed
 from idp.models import Member
 from idp.security.passwords import MAX_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
-from idp.services import audit
+from idp.services import audit, lockout
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
+from idp.services.lockout import AccountLocked, LockoutPolicy, LockStarted
 from idp.services.members import find_by_identifier
 
+LockListener = Callable[[Member, LockStarted], None]
 
-def authenticate_password(db: Session, raw_identifier: str, password: str, origin: RequestOrigin) -> Member:
-    """The member behind the identifier if the password is right; LoginFailed otherwise.
 
-    An unknown identifier costs the same hash verification as a known one (a dummy hash),
-    and every failure raises the same error, so neither message nor timing tells whether
-    an account exists.
+def authenticate_password(
+    db: Session,
+    raw_identifier: str,
+    password: str,
+    origin: RequestOrigin,
+    policy: LockoutPolicy,
+    on_lock_started: LockListener | None = None,
+) -> Member:
+    """The member behind the identifier if the password is right.
+
+    Raises LoginFailed for a wrong password, an unknown identifier or an account without a
+    password — one error for all, after the same hash verification (a dummy hash when there
+    is no account), so neither message nor timing tells whether an account exists.
+    Raises AccountLocked, without checking the password, while the account (or the unknown
+    identifier, counted the same way) is locked; and when this failure starts a lock.
     """
     identifier = normalize_identifier(raw_identifier)
+    # No stored identifier holds a NUL, and PostgreSQL refuses NUL in a text comparison:
+    # such an identifier matches no one (and still costs the dummy hash below).
+    member = find_by_identifier(db, identifier) if "\x00" not in identifier.value else None
+    member_id = member.id if member is not None else None
+    key = lockout.subject_key(member, identifier)
+
     if len(password) > MAX_PASSWORD_LENGTH:
-        # Too long to be a password we accepted; refuse before hashing (cheap denial of service).
-        audit.record(db, "sign_in", "failure", origin, identifier_digest=identifier.digest, reason="too_long")
-        db.commit()
+        # Too long to be a password we accepted: refuse before hashing (cheap denial of
+        # service) and without counting it, since nothing was guessed.
+        _record(db, "failure", origin, member_id, identifier.digest, reason="too_long")
         raise LoginFailed("password too long")
 
-    member = find_by_identifier(db, identifier)
+    try:
+        lockout.reserve_attempt(db, key, member_id, policy)
+    except AccountLocked:
+        _record(db, "locked", origin, member_id, identifier.digest)
+        raise
+
     password_hash = member.password_hash if member is not None else None
-    if not verify_password(password, password_hash) or member is None:
-        audit.record(
-            db,
-            "sign_in",
-            "failure",
-            origin,
-            member_id=member.id if member is not None else None,
-            identifier_digest=identifier.digest,
-        )
-        db.commit()
+    if member is None or not verify_password(password, password_hash):
+        started = lockout.record_failure(db, key, policy)
+        _record(db, "failure", origin, member_id, identifier.digest, reason="wrong_credentials")
+        if started is not None:
+            audit.record(
+                db,
+                "lock_started",
+                "locked",
+                origin,
+                member_id=member_id,
+                identifier_digest=identifier.digest,
+                locked_until=started.locked_until,
+                lock_count=started.lock_count,
+            )
+            db.commit()
+            if member is not None and on_lock_started is not None:
+                on_lock_started(member, started)
+            raise AccountLocked(started.locked_until)
         raise LoginFailed("wrong identifier or password")
 
+    lockout.record_success(db, key)
     if needs_rehash(member.password_hash):
         # Parameters changed since this hash was made: renew it while we have the password.
         member.password_hash = hash_password(password)
-    audit.record(db, "sign_in", "success", origin, member_id=member.id, identifier_digest=identifier.digest)
-    db.commit()
+    _record(db, "success", origin, member_id, identifier.digest)
     return member
+
+
+def _record(db: Session, outcome: str, origin: RequestOrigin, member_id, identifier_digest, **detail) -> None:
+    audit.record(db, "sign_in", outcome, origin, member_id=member_id, identifier_digest=identifier_digest, **detail)
+    db.commit()

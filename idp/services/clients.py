@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from idp.errors import NotFound, ValidationFailed
-from idp.models import Client
+from idp.clock import utcnow
+from idp.models import AuthorizationCode, Client, Consent, IssuedToken
 from idp.models.client import (
     CONFIDENTIAL_AUTH_METHODS,
     ID_TOKEN_SIGNING_ALGS,
@@ -41,7 +43,8 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
     """Store a client. Returns it and, for a confidential client, the secret (shown once)."""
     if not new.name.strip():
         raise ValidationFailed("name", "must not be empty")
-    client_id = new.client_id or random_token(16)
+    # Hex, so a generated id never starts with "-" (which a command line reads as an option).
+    client_id = new.client_id or secrets.token_hex(12)
     if not _CLIENT_ID_PATTERN.fullmatch(client_id):
         raise ValidationFailed("client_id", "must be 3-64 characters of letters, digits, . _ ~ -")
     if db.scalar(select(Client.id).where(Client.client_id == client_id)) is not None:
@@ -115,7 +118,17 @@ def list_clients(db: Session) -> list[Client]:
 
 
 def delete_client(db: Session, client_id: str) -> None:
-    db.delete(get_client(db, client_id))
+    """Remove the client and what members granted it: remembered consents and unused codes go,
+    issued tokens are revoked, so a client registered later under the same id inherits nothing."""
+    client = get_client(db, client_id)
+    db.execute(delete(Consent).where(Consent.client_id == client_id))
+    db.execute(delete(AuthorizationCode).where(AuthorizationCode.client_id == client_id))
+    db.execute(
+        update(IssuedToken)
+        .where(IssuedToken.client_id == client_id, IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.delete(client)
     db.flush()
 
 

@@ -55,6 +55,9 @@ def start(
 
 def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     """The live interaction with this uid for this browser, or InteractionExpired."""
+    if "\x00" in uid:
+        # Never one of ours, and PostgreSQL refuses NUL in a text comparison.
+        raise InteractionExpired("interaction uid with NUL")
     interaction = db.scalar(select(Interaction).where(Interaction.uid == uid))
     if (
         interaction is None

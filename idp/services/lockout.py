@@ -242,3 +242,34 @@ def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: da
     db.commit()
 
 
+
+
+def clear_member(db: Session, member_id: int) -> None:
+    """Forget every counter and lock of an account (after a password reset)."""
+    db.execute(delete(LoginThrottle).where(LoginThrottle.subject_key == f"member:{member_id}"))
+    db.commit()
+
+
+def subject_for(db: Session, raw_identifier: str) -> tuple[str, Member | None]:
+    """The counter key an identifier is locked under, as at sign-in, and its member if any."""
+    from idp.services.identifiers import normalize_identifier
+    from idp.services.members import find_by_identifier
+
+    identifier = normalize_identifier(raw_identifier)
+    member = find_by_identifier(db, identifier)
+    return subject_key(member, identifier), member
+
+
+def describe_lock(db: Session, row: LoginThrottle) -> dict:
+    member = db.get(Member, row.member_id) if row.member_id is not None else None
+    return {
+        "member": member.membership_number if member is not None else None,
+        "email": member.email if member is not None else None,
+        "subject": row.subject_key if member is None else f"member:{member.membership_number}",
+        "kind": row.kind,
+        "locked_until": None if row.permanently_locked else row.locked_until.isoformat(),
+        "until_unlocked": row.permanently_locked,
+        "reason": row.lock_reason or "too many failed attempts",
+        "locked_by": row.locked_by,
+        "locks_so_far": row.lock_count,
+    }

@@ -8,9 +8,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.clock import utcnow
 from idp.errors import ValidationFailed
 from idp.models import Member
 from idp.security.passwords import MAX_PASSWORD_LENGTH, hash_password
+from idp.security.password_policy import PasswordRejected, check_password
 from idp.security.tokens import random_token
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,
@@ -57,6 +59,8 @@ def create_member(db: Session, new: NewMember, password: str | None) -> Member:
         raise ValidationFailed("nik", "must be exactly 16 digits")
     if not new.full_name.strip():
         raise ValidationFailed("full_name", "must not be empty")
+    if new.birth_date > utcnow().date():
+        raise ValidationFailed("birth_date", "must not be in the future")
     if new.locale not in SUPPORTED_LOCALES:
         raise ValidationFailed("locale", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
     email = None
@@ -71,7 +75,7 @@ def create_member(db: Session, new: NewMember, password: str | None) -> Member:
         raise ValidationFailed("email", "is already registered")
     password_hash = None
     if password is not None:
-        check_password_acceptable(password)
+        check_password_acceptable(password, extra_identifiers=(email, number, new.nik))
         password_hash = hash_password(password)
 
     member = Member(
@@ -91,18 +95,39 @@ def create_member(db: Session, new: NewMember, password: str | None) -> Member:
     return member
 
 
-def check_password_acceptable(password: str) -> None:
-    """Length bounds only, for now; the full NIST policy (breached list, identifiers) comes with
-    the password-reset work and will live here so every path applies it."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValidationFailed("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+def check_password_acceptable(
+    password: str, member: Member | None = None, min_length: int = MIN_PASSWORD_LENGTH, extra_identifiers=()
+) -> None:
+    """The one password policy, for every path that sets a password (pages, CLI, seed).
+    Raises PasswordRejected (a ValidationFailed) with a stable reason id."""
+    identifiers = tuple(extra_identifiers)
+    if member is not None:
+        identifiers += tuple(v for v in (member.email, member.membership_number, member.nik) if v)
+    try:
+        check_password(password, min_length, identifiers)
+    except PasswordRejected as rejected:
+        raise InvalidPassword(rejected.reason, rejected.min_length) from None
+
+
+class InvalidPassword(ValidationFailed):
+    message_id = "password_rejected"
+
+    PROBLEMS = {
+        "too_short": "must be at least {min_length} characters",
+        "too_long": f"must be at most {MAX_PASSWORD_LENGTH} characters",
+        "common": "is too common: choose one that others are unlikely to use",
+        "contains_identifier": "must not contain your email, membership number or NIK",
+    }
+
+    def __init__(self, reason: str, min_length: int) -> None:
+        super().__init__("password", self.PROBLEMS[reason].format(min_length=min_length))
+        self.reason = reason
+        self.min_length = min_length
 
 
 def set_password(db: Session, member: Member, password: str) -> None:
     """Replace a member's password (the operator CLI and the demo seed), under the same policy."""
-    check_password_acceptable(password)
+    check_password_acceptable(password, member)
     member.password_hash = hash_password(password)
     db.flush()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from idp.security.passwords import MAX_PASSWORD_LENGTH
 
@@ -16,10 +16,11 @@ class LoginForm(FlaskForm):
         validators=[DataRequired(), Length(max=254)],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
-    # Longer than any acceptable password, so an over-long one is refused without hashing.
+    # No length check here: an over-long password is refused by the login service without
+    # hashing, with the same answer as any wrong password.
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        validators=[DataRequired()],
         render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField(_l("Sign in"))
@@ -28,3 +29,26 @@ class LoginForm(FlaskForm):
 class ConsentForm(FlaskForm):
     allow = SubmitField(_l("Allow"))
     deny = SubmitField(_l("Deny"))
+
+
+class ForgotPasswordForm(FlaskForm):
+    identifier = StringField(
+        _l("Email or membership number"),
+        validators=[DataRequired(), Length(max=254)],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    submit = SubmitField(_l("Send reset link"))
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(_l("Set new password"))

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from authlib.oauth2.rfc6749 import scope_to_list
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import LoginFailed
-from idp.extensions import csrf
 from idp.models.authentication import ACR_PASSWORD
 from idp.models.flows import INTERACTION_CONSENT, INTERACTION_LOGIN, INTERACTION_READY
 from idp.oauth.server import get_server
-from idp.security.passwords import MAX_PASSWORD_LENGTH
+from idp.extensions import limiter
 from idp.services import authn, interactions
+from idp.services.lockout import AccountLocked
 from idp.services import consent as consent_service
 from idp.web import oidc
 from idp.web.forms import ConsentForm, LoginForm
+from idp.web.lockout import lockout_policy, notify_lock_started
 from idp.web.origin import request_origin
+from idp.web.ratelimits import login_limit
 from idp.web.signin import current_sign_in, start_sign_in
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
@@ -46,42 +46,35 @@ def show(uid: str):
     return redirect(url_for("interaction.show", uid=uid), 303)  # pragma: no cover - states are exhaustive
 
 
-def _same_origin_post() -> None:
-    """Refuse a form post that a browser says came from another site.
-
-    The login and consent views are exempt from CSRFProtect's global check because, over
-    https (WTF_CSRF_SSL_STRICT), that check demands a same-origin Referer, and our own pages
-    send ``Referrer-Policy: no-referrer``: browsers then send no Referer (and ``Origin: null``),
-    so every sign-in over https was refused. The forms still check their CSRF token
-    (``FlaskForm.validate_on_submit``, bound to the server-side session); this keeps the
-    referrer check's intent for browsers that do name the page they posted from.
-    """
-    own = urlsplit(request.host_url)
-    for header in ("Origin", "Referer"):
-        value = request.headers.get(header)
-        if not value or value == "null":
-            continue
-        parts = urlsplit(value)
-        if (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
-            abort(400)
-
-
 @bp.post("/<uid>/login")
-@csrf.exempt  # the CSRF token is checked by the form; see _same_origin_post
+@limiter.limit(login_limit)
 def login(uid: str):
-    _same_origin_post()
     interaction = _load(uid)
     if interaction.state != INTERACTION_LOGIN:
         return redirect(url_for("interaction.show", uid=uid), 303)
     form = LoginForm()
-    if not form.validate_on_submit() and not _only_password_too_long(form):
+    if not form.validate_on_submit():
         return _page("interaction/login.html", interaction, form=form, error="login_invalid", status=400)
     db = get_session()
     try:
-        member = authn.authenticate_password(db, form.identifier.data, form.password.data, request_origin())
+        member = authn.authenticate_password(
+            db,
+            form.identifier.data,
+            form.password.data,
+            request_origin(),
+            lockout_policy(),
+            on_lock_started=notify_lock_started,
+        )
     except LoginFailed:
         form.password.data = ""
         return _page("interaction/login.html", interaction, form=form, error="login_failed", status=401)
+    except AccountLocked as locked:
+        # The same page for right and wrong passwords, and for unknown identifiers: it says
+        # locked and until when, never how many tries remain.
+        form.password.data = ""
+        return _page(
+            "interaction/login.html", interaction, form=form, error="account_locked", locked=locked, status=423
+        )
 
     start_sign_in(member, utcnow(), amr=["pwd"], acr=ACR_PASSWORD)
     client = get_server().query_client(interaction.client_id)
@@ -96,9 +89,7 @@ def login(uid: str):
 
 
 @bp.post("/<uid>/consent")
-@csrf.exempt  # the CSRF token is checked by the form; see _same_origin_post
 def consent(uid: str):
-    _same_origin_post()
     interaction = _load(uid)
     signed_in = current_sign_in()
     if interaction.state != INTERACTION_CONSENT or signed_in is None or signed_in.member.id != interaction.member_id:
@@ -116,16 +107,6 @@ def consent(uid: str):
     interactions.consent_given(interaction)
     db.commit()
     return redirect(url_for("oidc.resume", uid=uid), 303)
-
-
-def _only_password_too_long(form: LoginForm) -> bool:
-    """Whether the form's one complaint is an over-long password.
-
-    That is answered like any other wrong password (login_failed), not as a malformed form:
-    one answer for every failed sign-in. ``authn.authenticate_password`` still refuses it
-    before hashing, and records why.
-    """
-    return set(form.errors) == {"password"} and len(form.password.data or "") > MAX_PASSWORD_LENGTH
 
 
 def _consent_page(interaction, form: ConsentForm, status: int = 200):

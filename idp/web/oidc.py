@@ -15,13 +15,14 @@ from flask import Blueprint, current_app, jsonify, redirect, request, session, u
 
 from idp.clock import utcnow
 from idp.db import get_session
-from idp.extensions import csrf
+from idp.extensions import csrf, limiter
 from idp.oauth.metadata import provider_metadata
 from idp.oauth.server import StoredAuthorizationRequest, get_server
 from idp.services import consent as consent_service
 from idp.services import interactions
 from idp.services import keys as key_service
 from idp.web.authorization_errors import authorization_error_response
+from idp.web.ratelimits import client_key, token_limit
 from idp.web.signin import SignedIn, browser_binding, current_sign_in
 
 bp = Blueprint("oidc", __name__)
@@ -186,6 +187,7 @@ def deny(interaction):
 
 @bp.post("/token")
 @csrf.exempt  # Clients authenticate themselves; there is no browser session to forge.
+@limiter.limit(token_limit, key_func=client_key)
 def token():
     response = get_server().create_token_response()
     response.headers["Cache-Control"] = "no-store"

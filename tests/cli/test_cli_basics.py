@@ -103,3 +103,12 @@ def test_an_unreachable_database_is_one_line(idp, tmp_path: Path):
     unreachable = f"sqlite:///{tmp_path / 'no-such-folder' / 'idp.sqlite3'}"
     result = idp("clients", "list", env={"IDP_DATABASE__URL": unreachable})
     assert_failed(result, 2, "database:", "unable to open database file")
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [("not a url", "Could not parse"), ("nosuchdb://host/idp", "Can't load plugin")],
+)
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("clients", "list")], ids=" ".join)
+def test_an_unusable_database_url_is_a_configuration_error(idp, url, fragment, args):
+    assert_failed(idp(*args, env={"IDP_DATABASE__URL": url}), 2, "database.url:", fragment)

@@ -114,6 +114,26 @@ def test_delete_asks_first(idp, app, make_client):
     assert_failed(idp("clients", "show", "saldo-jht"), 1, "no client 'saldo-jht'")
 
 
+def test_delete_takes_consents_codes_and_tokens_with_it(idp, app, client, make_client, make_member):
+    from tests.conftest import DEMO_PASSWORD
+    from tests.helpers.oidc import AuthorizationRequest, Browser, exchange_code, query_of
+
+    member = make_member()
+    registered, secret = make_client(client_id="klaim-online", first_party=False)
+    request = AuthorizationRequest(registered.client_id)
+    location = Browser(client).sign_in(request, member.email, DEMO_PASSWORD)
+    access_token = exchange_code(client, query_of(location)["code"], request, secret=secret).json["access_token"]
+
+    assert_succeeded(idp("clients", "delete", "klaim-online", "--yes"))
+    make_client(client_id="klaim-online", first_party=False)
+
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    again = Browser(client).start(AuthorizationRequest("klaim-online"))
+    # The new client under the old id inherits no consent: the member is asked again.
+    assert 'data-testid="consent-form"' in client.get(again.headers["Location"]).text
+
+
 def test_delete_with_yes_does_not_ask(idp, make_client):
     make_client(client_id="saldo-jht")
     result = assert_succeeded(idp("clients", "delete", "saldo-jht", "--yes"))
@@ -143,7 +163,10 @@ def test_an_unknown_client_is_one_line(idp, command):
         (("--redirect-uri", "https://rp.example.test/cb#frag"), ("--redirect-uri", "fragment")),
         (("--scope", "openid", "--scope", "admin"), ("--scope", "'admin' is not supported")),
         (("--scopes", "openid offline_access"), ("--scope", "'offline_access' is not supported")),
-        (("--public", "--auth-method", "client_secret_post"), ("--auth-method", "a public client authenticates with 'none'")),
+        (
+            ("--public", "--auth-method", "client_secret_post"),
+            ("--auth-method", "a public client authenticates with 'none'"),
+        ),
         (("--auth-method", "none"), ("--auth-method", "must be one of client_secret_basic")),
         (("--grant-type", "client_credentials"), ("--grant-type", "'client_credentials' is not supported")),
         (("--client-id", "a b"), ("--client-id", "must be 3-64 characters")),

@@ -14,7 +14,7 @@ from idp.security.passwords import verify_password
 from idp.services.clients import get_client
 from idp.services.demo import read_env_file
 from idp.services.members import find
-from tests.cli.conftest import ISSUER, assert_succeeded
+from tests.cli.conftest import ISSUER, assert_failed, assert_succeeded
 from tests.helpers.oidc import AuthorizationRequest, Browser, exchange_code, query_of
 
 PORTAL_CALLBACK = "http://127.0.0.1:5001/callback"
@@ -32,7 +32,10 @@ def printed_password(result) -> str | None:
 def counts(app) -> dict[str, int]:
     with app.app_context():
         db = get_session()
-        return {model.__name__: db.scalar(select(func.count()).select_from(model)) for model in (Member, Client, SigningKey)}
+        return {
+            model.__name__: db.scalar(select(func.count()).select_from(model))
+            for model in (Member, Client, SigningKey)
+        }
 
 
 def secret_matches(app, secret: str) -> bool:
@@ -66,7 +69,8 @@ def test_first_seed_makes_everything_and_says_how_to_sign_in(idp, app, tmp_path:
         assert portal.redirect_uris == [PORTAL_CALLBACK]
         assert portal.allowed_scopes == ["openid", "profile", "email", "membership", "benefits:read"]
         assert portal.token_endpoint_auth_method == "client_secret_basic" and portal.first_party is False
-        assert (member.full_name, member.nik, member.birth_date.isoformat()) == ("Siti Rahayu", "3171234567890001", "1990-04-17")
+        assert (member.full_name, member.nik) == ("Siti Rahayu", "3171234567890001")
+        assert member.birth_date.isoformat() == "1990-04-17"
         assert member.email_verified and member.locale == "id"
 
 
@@ -124,7 +128,9 @@ def test_the_portal_credentials_work_end_to_end(idp, client, tmp_path: Path):
     seed(idp)
     password = printed_password(seed(idp, "--reset-password"))
     secret = read_env_file(tmp_path / "instance" / "benefits_portal.env")["PORTAL_CLIENT_SECRET"]
-    request = AuthorizationRequest("benefits-portal", redirect_uri=PORTAL_CALLBACK, scope="openid profile benefits:read")
+    request = AuthorizationRequest(
+        "benefits-portal", redirect_uri=PORTAL_CALLBACK, scope="openid profile benefits:read"
+    )
 
     location = Browser(client).sign_in(request, "12345678901", password)
     response = exchange_code(client, query_of(location)["code"], request, secret=secret)
@@ -134,11 +140,33 @@ def test_the_portal_credentials_work_end_to_end(idp, client, tmp_path: Path):
 
 
 def test_a_demo_member_without_a_password_gets_one(idp, app):
-    assert_succeeded(
-        idp(
-            "members", "create", "--membership-number", "12345678901", "--nik", "3171234567890001",
-            "--name", "Siti Rahayu", "--birth-date", "1990-04-17", "--no-password",
-        )
-    )
+    member = ("--membership-number", "12345678901", "--nik", "3171234567890001", "--name", "Siti Rahayu")
+    assert_succeeded(idp("members", "create", *member, "--birth-date", "1990-04-17", "--no-password"))
     password = printed_password(seed(idp))
     assert password and verify_password(password, demo_password_hash(app))
+
+
+def test_an_unwritable_env_file_is_one_line(idp, tmp_path: Path):
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    result = idp("demo", "seed", "--portal-env", str(not_a_folder / "portal.env"))
+    line = assert_failed(result, 1, f"cannot read {not_a_folder / 'portal.env'}: Not a directory")
+    assert "PORTAL_CLIENT_SECRET" not in line
+
+
+def test_a_failed_env_file_write_is_one_line_and_the_next_seed_recovers(idp, app, tmp_path: Path, monkeypatch):
+    from idp.services import demo
+
+    env_file = tmp_path / "portal.env"
+    real_write = demo.write_env_file
+
+    def refuse(path, values):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(demo, "write_env_file", refuse)
+    result = idp("demo", "seed", "--portal-env", str(env_file))
+    assert_failed(result, 1, f"cannot write {env_file}: Permission denied")
+    monkeypatch.setattr(demo, "write_env_file", real_write)
+
+    assert "secret reset" in seed(idp, "--portal-env", str(env_file)).stdout
+    assert secret_matches(app, read_env_file(env_file)["PORTAL_CLIENT_SECRET"])

@@ -136,10 +136,19 @@ def replaced(option: str, value: str) -> tuple[str, ...]:
         (replaced("--birth-date", "1990-02-30"), ("--birth-date", "is not a date YYYY-MM-DD")),
         (replaced("--email", "siti@"), ("--email is not a valid email address",)),
         (replaced("--name", " "), ("--name must not be empty",)),
+        (replaced("--birth-date", "2999-01-01"), ("--birth-date must not be in the future",)),
     ],
 )
 def test_bad_member_data_is_one_line_and_stores_nothing(idp, options, fragments):
     assert_failed(create(idp, *options, "--password-stdin", input=PASSWORD), 1, *fragments)
+    assert_failed(idp("members", "show", "12345678901"), 1, "no member")
+
+
+def test_common_or_identifying_passwords_are_refused(idp):
+    common = create(idp, *SITI, "--password-stdin", input="password1234\n")
+    assert_failed(common, 1, "password is too common")
+    own_number = create(idp, *SITI, "--password-stdin", input="my number 12345678901\n")
+    assert_failed(own_number, 1, "password must not contain your email, membership number or NIK")
     assert_failed(idp("members", "show", "12345678901"), 1, "no member")
 
 

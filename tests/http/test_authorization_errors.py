@@ -363,3 +363,26 @@ def test_error_page_does_not_reflect_markup(client):
     )
     assert_error_page(response)
     assert "<script>" not in response.text
+
+
+# --- Values no database can hold (PostgreSQL text refuses NUL) -----------------------------
+
+
+def test_client_id_with_nul_is_an_unknown_client(client, make_client):
+    rp, _ = make_client()
+    response = client.get(AuthorizationRequest(rp.client_id + "\x00").url())
+    assert_error_page(response, "invalid_client")
+
+
+def test_nonce_with_nul_is_invalid_request(client, make_client):
+    rp, _ = make_client()
+    request = AuthorizationRequest(rp.client_id, nonce="abc\x00def")
+    assert_error_redirect(client.get(request.url()), request, "invalid_request")
+
+
+def test_state_and_login_hint_with_nul_do_not_break_the_flow(client, make_member, make_client):
+    member = make_member()
+    rp, _ = make_client()
+    request = AuthorizationRequest(rp.client_id, state="st\x00ate", extra={"login_hint": "a\x00b"})
+    location = Browser(client).sign_in(request, member.email, DEMO_PASSWORD)
+    assert code_from(location, request)

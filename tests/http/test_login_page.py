@@ -346,11 +346,56 @@ def test_login_twice_on_a_finished_interaction_does_not_issue_two_codes(client, 
     response = _post_login(client, uid, page, member.email, DEMO_PASSWORD)
     code_from(Browser(client).follow_to_client(response), request)
     again = _post_login(client, uid, page, member.email, DEMO_PASSWORD)
+    # Refused: the sign-in rotated the session, so the old page's CSRF token is void.
     assert again.status_code == 400
-    assert 'data-testid="interaction_expired"' in again.text
+    assert "Location" not in again.headers
+    revisited = client.get(f"/interaction/{uid}")
+    assert revisited.status_code == 400
+    assert 'data-testid="interaction_expired"' in revisited.text
     assert client.get(f"/authorize/resume/{uid}").status_code == 400
 
 
 def test_successful_login_page_has_no_store(client, rp):
     _, uid, page = _open_login(client, rp)
     assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_identifier_with_nul_is_an_ordinary_failure(client, make_member, rp):
+    member = make_member()
+    _, uid, page = _open_login(client, rp)
+    for identifier in (member.email.replace("@", "\x00@"), "\x00", member.membership_number + "\x00"):
+        response = _post_login(client, uid, page, identifier, DEMO_PASSWORD)
+        assert response.status_code == 401, repr(identifier)
+        assert 'data-testid="login_failed"' in response.text
+
+
+def test_interaction_uid_with_nul_is_expired(client):
+    for path in ("/interaction/%00abc", "/authorize/resume/%00abc"):
+        response = client.get(path)
+        assert response.status_code == 400, path
+        assert 'data-testid="interaction_expired"' in response.text
+
+
+def test_login_post_naming_our_own_page_is_accepted(client, make_member, rp):
+    """A browser that does send Origin/Referer for our own page (the issuer's origin) is fine."""
+    member = make_member()
+    _, uid, page = _open_login(client, rp)
+    response = client.post(
+        f"/interaction/{uid}/login",
+        headers={"Origin": "http://idp.test", "Referer": f"http://idp.test/interaction/{uid}"},
+        data={"csrf_token": csrf_token(page.text), "identifier": member.email, "password": DEMO_PASSWORD},
+    )
+    assert response.status_code == 303
+    assert _is_signed_in(client, rp)
+
+
+def test_login_post_with_origin_null_is_accepted(client, make_member, rp):
+    """Under Referrer-Policy: no-referrer browsers send `Origin: null` on form posts."""
+    member = make_member()
+    _, uid, page = _open_login(client, rp)
+    response = client.post(
+        f"/interaction/{uid}/login",
+        headers={"Origin": "null"},
+        data={"csrf_token": csrf_token(page.text), "identifier": member.email, "password": DEMO_PASSWORD},
+    )
+    assert response.status_code == 303

@@ -11,6 +11,7 @@ from tests.helpers.oidc import (
     Browser,
     assert_error_redirect,
     code_from,
+    csrf_token,
     exchange_code,
     login_page_uid,
     set_cookies,
@@ -62,7 +63,7 @@ def test_second_authorize_same_client_gets_code_without_login(client, member, ma
 def test_second_first_party_client_gets_code_without_login(client, member, make_client):
     rp_a, _ = make_client(name="A")
     rp_b, secret_b = make_client(name="B", redirect_uris=["https://b.example.test/cb"])
-    first_request, first_location = _sign_in(client, member, rp_a)
+    _sign_in(client, member, rp_a)
     request = AuthorizationRequest(rp_b.client_id, redirect_uri="https://b.example.test/cb")
     response = client.get(request.url())
     assert response.status_code == 302
@@ -253,8 +254,6 @@ def test_full_sign_in_over_https_without_referer(client, member, make_client):
     uid = login_page_uid(started)
     page = client.get(f"/interaction/{uid}", base_url=HTTPS_ISSUER)
     assert page.status_code == 200
-    from tests.helpers.oidc import csrf_token
-
     logged_in = client.post(
         f"/interaction/{uid}/login",
         base_url=HTTPS_ISSUER,
@@ -288,8 +287,6 @@ def test_login_post_from_another_origin_is_refused_over_https(client, member, ma
     rp, _ = make_client()
     uid = login_page_uid(client.get(AuthorizationRequest(rp.client_id).url(), base_url=HTTPS_ISSUER))
     page = client.get(f"/interaction/{uid}", base_url=HTTPS_ISSUER)
-    from tests.helpers.oidc import csrf_token
-
     response = client.post(
         f"/interaction/{uid}/login",
         base_url=HTTPS_ISSUER,

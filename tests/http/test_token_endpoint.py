@@ -399,3 +399,13 @@ def test_access_token_without_openid_scope_cannot_read_userinfo(client, member, 
     response = _userinfo(client, tokens["access_token"])
     assert response.status_code == 403
     assert response.json["error"] == "insufficient_scope"
+
+
+def test_client_id_with_nul_is_invalid_client(client, confidential):
+    rp, secret = confidential
+    body = client.post("/token", data={"grant_type": "authorization_code", "code": "x", "client_id": "a\x00b"})
+    _assert_error(body, "invalid_client", status=body.status_code)
+    basic = client.post(
+        "/token", data={"grant_type": "authorization_code", "code": "x\x00"}, headers=_basic("a\x00b", secret)
+    )
+    _assert_error(basic, "invalid_client", status=401)

@@ -18,6 +18,7 @@ PRODUCTION = {
         "secret_key": "s" * 32,
     },
     "database": {"url": "postgresql+psycopg://idp@db/idp"},
+    "mail": {"backend": "smtp"},
 }
 
 
@@ -137,6 +138,7 @@ def test_validation_applies_to_the_merged_result(tmp_path):
         "IDP_SERVER__ISSUER": "https://idp.example.test",
         "IDP_SERVER__SECRET_KEY": "k" * 40,
         "IDP_DATABASE__URL": "postgresql+psycopg://idp@db/idp",
+        "IDP_MAIL__BACKEND": "smtp",
     }
     assert load_settings(environ=environ).server.issuer == "https://idp.example.test"
 
@@ -340,7 +342,7 @@ def test_secret_key_must_be_at_least_32_characters(development):
     message = config_error(overrides={"server": server})
     assert message.startswith("server.secret_key:") and "32" in message
     server["secret_key"] = "s" * 32
-    assert load_settings({"server": server, "database": PRODUCTION["database"]}, environ={}).server.secret_key == "s" * 32
+    assert load_settings({**PRODUCTION, "server": server}, environ={}).server.secret_key == "s" * 32
 
 
 def test_secret_key_is_not_shown_in_the_message():
@@ -489,3 +491,39 @@ def test_create_app_refuses_an_unmigrated_database(clean_environ, monkeypatch, t
     assert isinstance(caught.value, ConfigError)
     message = str(caught.value)
     assert message.startswith("database:") and "idp db upgrade" in message and "\n" not in message
+
+
+# Lockout, rate limits, mail, passwords, recovery ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"lockout": {"max_failures": 0}}, "lockout.max_failures"),
+        ({"lockout": {"window_seconds": -1}}, "lockout.window_seconds"),
+        ({"lockout": {"base_duration_seconds": 600, "max_duration_seconds": 300}}, "lockout.max_duration_seconds"),
+        ({"lockout": {"permanent_after": -1}}, "lockout.permanent_after"),
+        ({"ratelimit": {"storage_uri": "memcached://localhost"}}, "ratelimit.storage_uri"),
+        ({"ratelimit": {"login_per_ip": "lots"}}, "ratelimit.login_per_ip"),
+        ({"ratelimit": {"token_per_client": ""}}, "ratelimit.token_per_client"),
+        ({"mail": {"backend": "carrier-pigeon"}}, "mail.backend"),
+        ({"mail": {"smtp_security": "ssl"}}, "mail.smtp_security"),
+        ({"mail": {"smtp_port": 70000}}, "mail.smtp_port"),
+        ({"mail": {"from_address": "nobody"}}, "mail.from_address"),
+        ({"passwords": {"min_length": 4}}, "passwords.min_length"),
+        ({"recovery": {"reset_token_ttl_seconds": 60}}, "recovery.reset_token_ttl_seconds"),
+        ({"i18n": {"timezone": "Mars/Olympus_Mons"}}, "i18n.timezone"),
+    ],
+)
+def test_bad_protection_settings_name_the_key(overrides, key):
+    assert config_error(overrides=overrides).startswith(f"{key}:")
+
+
+def test_production_requires_smtp_mail():
+    outbox = {**PRODUCTION, "mail": {"backend": "outbox"}}
+    assert config_error(overrides=outbox).startswith("mail.backend:")
+
+
+def test_rate_limit_strings_from_the_environment():
+    settings = load_settings(environ={"IDP_RATELIMIT__LOGIN_PER_IP": "3 per second; 20 per hour"})
+    assert settings.ratelimit.login_per_ip == "3 per second; 20 per hour"

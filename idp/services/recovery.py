@@ -1,0 +1,117 @@
+"""Forgotten passwords: single-use reset tokens, and what a reset does to the account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.errors import IdpError
+from idp.models import IssuedToken, Member, PasswordResetToken
+from idp.security.passwords import hash_password
+from idp.security.tokens import digest, random_token
+from idp.services import audit, browser_sessions, lockout
+from idp.services.audit import RequestOrigin
+from idp.services.identifiers import normalize_identifier
+from idp.services.members import check_password_acceptable, find_by_identifier
+
+
+class ResetLinkUnusable(IdpError):
+    """Unknown, expired, already used or voided: one answer for all."""
+
+    status = 400
+    message_id = "reset_link_unusable"
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    member: Member
+    token: str  # the raw token, to be mailed; never stored or logged
+
+
+def request_reset(db: Session, raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> ResetRequest | None:
+    """A new reset token for the account behind the identifier, voiding earlier ones.
+    None when there is no account that can receive mail (the caller answers the same)."""
+    identifier = normalize_identifier(raw_identifier)
+    member = find_by_identifier(db, identifier)
+    if member is None or not member.email:
+        audit.record(db, "password_reset_requested", "unknown", origin, identifier_digest=identifier.digest)
+        db.commit()
+        return None
+    now = utcnow()
+    _void_open_tokens(db, member.id)
+    token = random_token(32)
+    db.add(
+        PasswordResetToken(
+            member_id=member.id,
+            token_digest=digest(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    audit.record(db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest)
+    db.commit()
+    return ResetRequest(member=member, token=token)
+
+
+def check_reset_token(db: Session, token: str) -> PasswordResetToken:
+    """The live token (for showing the form; a GET consumes nothing), or ResetLinkUnusable."""
+    if not token or len(token) > 128:
+        raise ResetLinkUnusable("malformed")
+    record = db.scalar(select(PasswordResetToken).where(PasswordResetToken.token_digest == digest(token)))
+    if record is None or record.used_at or record.voided_at or record.expires_at <= utcnow():
+        raise ResetLinkUnusable("unusable")
+    return record
+
+
+def reset_password(db: Session, token: str, new_password: str, origin: RequestOrigin, min_length: int) -> Member:
+    """Use the token once and set the password. Afterwards no session of the member survives,
+    their access tokens are revoked, other reset links are void and the lockout is cleared.
+    Second factors stay: the member must still pass them to sign in."""
+    record = check_reset_token(db, token)
+    member = db.get(Member, record.member_id)
+    check_password_acceptable(new_password, member, min_length=min_length)
+    now = utcnow()
+    consumed = db.execute(
+        update(PasswordResetToken)
+        .where(
+            PasswordResetToken.id == record.id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.voided_at.is_(None),
+            PasswordResetToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:
+        db.rollback()
+        raise ResetLinkUnusable("raced")
+    member.password_hash = hash_password(new_password)
+    _void_open_tokens(db, member.id)
+    db.execute(
+        update(IssuedToken)
+        .where(IssuedToken.member_id == member.id, IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(db, "password_reset", "success", origin, member_id=member.id)
+    db.commit()
+    browser_sessions.end_all_for_member(db, member.id)
+    lockout.clear_member(db, member.id)
+    return member
+
+
+def _void_open_tokens(db: Session, member_id: int) -> None:
+    db.execute(
+        update(PasswordResetToken)
+        .where(
+            PasswordResetToken.member_id == member_id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.voided_at.is_(None),
+        )
+        .values(voided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
