@@ -545,9 +545,9 @@ def members_unlock(identifier: str, by_name: str | None) -> None:
         audit.record(
             db,
             "unlock",
-            "success" if cleared else "nothing_to_unlock",
+            "success" if cleared else "not_locked",
             member_id=member.id if member else None,
-            identifier_digest=key if member is None else None,
+            identifier_digest=key.partition(":")[2] if member is None else None,
             actor=by_name or _operator(),
         )
         db.commit()

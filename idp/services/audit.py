@@ -48,7 +48,7 @@ def record(
         client_id=client_id,
         ip_address=origin.ip_address,
         user_agent=(origin.user_agent or "")[:300] or None,
-        actor=actor,
+        actor=actor[:100] if actor else None,
         detail_json=json.dumps(detail, sort_keys=True, default=str),
     )
     db.add(entry)
