@@ -166,13 +166,14 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.web import health, home, interaction, oidc, recovery
+    from idp.web import account, health, home, interaction, oidc, recovery
 
     app.register_blueprint(oidc.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(account.bp)
 
 
 def _install_security_headers(app: Flask, settings: Settings) -> None:

@@ -177,3 +177,41 @@ def make_client(app):
             return registered, secret
 
     return factory
+
+
+# --- A real SMTP server, and the app sending its mail through it --------------------------
+
+
+@pytest.fixture
+def smtp_server():
+    """aiosmtpd listening on 127.0.0.1 (a free port): ``smtp_server.wait_for(n)``,
+    ``smtp_server.received()``, ``smtp_server.to(address)``."""
+    from tests.helpers.smtp import SmtpServer
+
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_app_config(app_config: dict, smtp_server) -> dict:
+    """``app_config`` (with any settings marker applied) plus a [mail] section that sends
+    through ``smtp_server`` (the marker takes static values; the port is only known now)."""
+    config = {section: dict(values) for section, values in app_config.items()}
+    config.setdefault("mail", {}).update(smtp_server.mail_settings())
+    return config
+
+
+@pytest.fixture
+def smtp_app(smtp_app_config: dict):
+    """The app with the SMTP mail backend. Its mailer sends in the background: call
+    ``smtp_app.extensions["idp.mailer"].flush()`` (or ``smtp_server.wait_for``) before
+    reading what arrived."""
+    from tests.helpers.smtp import app_sending_mail
+
+    with app_sending_mail(smtp_app_config) as application:
+        yield application
+
+
+@pytest.fixture
+def smtp_client(smtp_app):
+    return smtp_app.test_client()

@@ -2,7 +2,8 @@
 
 from idp.models.audit import AuditEvent
 from idp.models.client import Client
-from idp.models.flows import BrowserSession, Interaction, PasswordResetToken
+from idp.models.factors import EmailCode, RecoveryCode, SecondFactor
+from idp.models.flows import BrowserSession, EmailVerificationToken, Interaction, PasswordResetToken
 from idp.models.grants import AuthorizationCode, Consent, IssuedToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
@@ -14,10 +15,14 @@ __all__ = [
     "BrowserSession",
     "Client",
     "Consent",
+    "EmailCode",
+    "EmailVerificationToken",
     "Interaction",
     "IssuedToken",
     "LoginThrottle",
     "Member",
     "PasswordResetToken",
+    "RecoveryCode",
+    "SecondFactor",
     "SigningKey",
 ]

@@ -55,7 +55,9 @@ class Interaction(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(64), unique=True)
     browser_binding: Mapped[str] = mapped_column(String(64))
-    client_id: Mapped[str] = mapped_column(String(64))
+    # None for the account pages' own sign-in, which returns to ``return_to`` instead of a client.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    return_to: Mapped[str | None] = mapped_column(String(300))
     # The member this request is answered for, fixed once known: a different member
     # signing in to the same browser mid-way cannot inherit the pending request.
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
@@ -64,6 +66,11 @@ class Interaction(Base):
     # Set when this interaction's own login step succeeded: prompt=login and max_age are
     # satisfied by that sign-in, not by an older one.
     login_completed_at: Mapped[datetime | None]
+    # The password step passed, the second factor not yet: nothing is issued in between.
+    password_verified_at: Mapped[datetime | None]
+    # The acr the relying party (acr_values, essential acr claim, or the client's registration)
+    # requires; the second-factor step must reach it.
+    required_acr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
@@ -81,6 +88,24 @@ class PasswordResetToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+
+
+class EmailVerificationToken(Base):
+    """A single-use link proving the member controls an address: on activation, and before an
+    email change takes effect. Stored as a digest; a newer link voids older ones."""
+
+    __tablename__ = "email_verification_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # "activation" or "email_change"
+    purpose: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

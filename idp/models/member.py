@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, String
+from sqlalchemy import Boolean, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
@@ -28,6 +28,13 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(8), default="id")
+    address: Mapped[str | None] = mapped_column(Text)
+    # Self-activation sets a password before the email is verified; until the member opens
+    # the verification link the account cannot sign in.
+    activation_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raised whenever something should invalidate "remember this browser" cookies
+    # (a password reset, removing a second factor); cookies carry the epoch they were made in.
+    security_epoch: Mapped[int] = mapped_column(Integer, default=0)
     # argon2id through passlib; None until the member activates an online account.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -35,7 +42,7 @@ class Member(Base):
 
     @property
     def can_sign_in(self) -> bool:
-        return self.password_hash is not None
+        return self.password_hash is not None and not self.activation_pending
 
     def get_user_id(self) -> str:
         """Authlib asks for the user id to put in tokens: that is the opaque subject."""

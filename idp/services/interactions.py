@@ -28,12 +28,17 @@ from idp.security.tokens import constant_time_equals, random_token
 def start(
     db: Session,
     params: dict[str, str],
-    client_id: str,
+    client_id: str | None,
     browser_binding: str,
     needs_login: bool,
     needs_consent: bool,
     ttl_seconds: int,
+    return_to: str | None = None,
 ) -> Interaction:
+    """Hold a request. ``client_id`` None means idp's own pages (the account area): when the
+    steps are done the browser goes back to ``return_to`` (a path on idp) instead of a client."""
+    if client_id is None and not is_own_path(return_to):
+        raise ValueError("an interaction without a client needs a return_to path on idp")
     if needs_login:
         state = INTERACTION_LOGIN
     elif needs_consent:
@@ -44,6 +49,7 @@ def start(
         uid=random_token(24),
         browser_binding=browser_binding,
         client_id=client_id,
+        return_to=return_to,
         params_json=json.dumps(params, sort_keys=True),
         state=state,
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
@@ -93,3 +99,15 @@ def consume(db: Session, interaction: Interaction) -> None:
     if result.rowcount != 1:
         raise InteractionExpired("interaction already answered")
     db.commit()
+
+
+def is_own_path(path: str | None) -> bool:
+    """A same-origin relative path: starts with one "/", no scheme, host or backslash tricks."""
+    return (
+        bool(path)
+        and path.startswith("/")
+        and not path.startswith("//")
+        and "\\" not in path
+        and not any(ord(character) < 32 for character in path)
+        and len(path) <= 300
+    )

@@ -77,11 +77,7 @@ def login(uid: str):
         )
 
     start_sign_in(member, utcnow(), amr=["pwd"], acr=ACR_PASSWORD)
-    client = get_server().query_client(interaction.client_id)
-    consent_needed = consent_service.needs_consent(
-        db, member, client, client.get_allowed_scope(interaction.params.get("scope")),
-        "consent" in (interaction.params.get("prompt") or "").split(),
-    )
+    consent_needed = _consent_needed(db, interaction, member)
     interactions.login_completed(interaction, consent_needed)
     interaction.member_id = member.id
     db.commit()
@@ -109,6 +105,19 @@ def consent(uid: str):
     return redirect(url_for("oidc.resume", uid=uid), 303)
 
 
+def _consent_needed(db, interaction, member) -> bool:
+    if interaction.client_id is None:
+        return False  # idp's own account pages ask for no consent
+    client = get_server().query_client(interaction.client_id)
+    return consent_service.needs_consent(
+        db,
+        member,
+        client,
+        client.get_allowed_scope(interaction.params.get("scope")),
+        "consent" in (interaction.params.get("prompt") or "").split(),
+    )
+
+
 def _consent_page(interaction, form: ConsentForm, status: int = 200):
     client = get_server().query_client(interaction.client_id)
     scopes = scope_to_list(client.get_allowed_scope(interaction.params.get("scope"))) or []
@@ -116,7 +125,7 @@ def _consent_page(interaction, form: ConsentForm, status: int = 200):
 
 
 def _page(template: str, interaction, status: int = 200, **context):
-    client = get_server().query_client(interaction.client_id)
+    client = get_server().query_client(interaction.client_id) if interaction.client_id else None
     response = current_app.make_response(
         (render_template(template, interaction=interaction, client=client, **context), status)
     )

@@ -155,6 +155,9 @@ def resume(uid: str):
     if interaction.state != "ready" or signed_in is None or interaction.member_id != signed_in.member.id:
         return redirect(url_for("interaction.show", uid=uid), 303)
     interactions.consume(db, interaction)
+    if interaction.client_id is None:
+        # idp's own pages asked for the sign-in: go back there; there is nothing to issue.
+        return redirect(interaction.return_to, 303)
     stored = StoredAuthorizationRequest(f"{_settings().server.issuer}/authorize", interaction.params)
     return _issue_code(get_server(), stored, signed_in)
 

@@ -13,6 +13,8 @@ import email.policy
 import socket
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -136,3 +138,23 @@ class SmtpServer:
 
     def to(self, address: str) -> list[SmtpMail]:
         return [mail for mail in self.received() if mail.to == address]
+
+
+@contextmanager
+def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterator:
+    """An app built from ``app_config`` (its [mail] section updated with ``mail``), for tests
+    that need a mail server of their own (a slow one, or none at all). Queued mail is waited
+    for before the app goes, so no delivery outlives the test."""
+    from idp import create_app
+    from idp.db import get_engine
+
+    config = {section: dict(values) for section, values in app_config.items()}
+    if mail is not None:
+        config.setdefault("mail", {}).update(mail)
+    application = create_app(config)
+    application.config["TESTING"] = True
+    try:
+        yield application
+    finally:
+        application.extensions["idp.mailer"].flush()
+        get_engine(application).dispose()

@@ -1,0 +1,49 @@
+"""Access to idp's own account pages: a signed-in member, or the hosted sign-in first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import current_app, g, redirect, request, url_for
+
+from idp.db import get_session
+from idp.services import interactions
+from idp.web.signin import SignedIn, browser_binding, current_sign_in
+
+
+def member_required(view: Callable) -> Callable:
+    """Run the view with ``g.signed_in`` set; without a sign-in, a GET goes through the hosted
+    sign-in (login and second factor, like any client) and comes back here; a POST is refused."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        signed_in = current_sign_in()
+        if signed_in is None:
+            if request.method != "GET":
+                return redirect(url_for("account.index"), 303)
+            return start_sign_in_for(request.path)
+        g.signed_in = signed_in
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def start_sign_in_for(return_to: str):
+    db = get_session()
+    interaction = interactions.start(
+        db,
+        params={},
+        client_id=None,
+        browser_binding=browser_binding(),
+        needs_login=True,
+        needs_consent=False,
+        ttl_seconds=current_app.extensions["idp.settings"].session.interaction_ttl_seconds,
+        return_to=return_to,
+    )
+    db.commit()
+    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+
+
+def signed_in() -> SignedIn:
+    return g.signed_in
