@@ -201,6 +201,13 @@ def token():
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt  # Bearer-token authenticated, not cookie authenticated.
 def userinfo():
+    if not request.headers.get("Authorization"):
+        # RFC 6750 §3.1: a request with no credentials at all gets the challenge without an
+        # error code (Authlib would say "missing_authorization", which is not a 6750 code).
+        response = current_app.response_class(status=401)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
     response = get_server().create_endpoint_response("userinfo")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

@@ -112,3 +112,11 @@ def test_jwks_is_stable_between_requests(client):
     first = client.get("/jwks").json
     second = client.get("/jwks").json
     assert first == second
+
+
+def test_userinfo_without_credentials_gets_a_bare_bearer_challenge(client):
+    # RFC 6750 §3.1: no error code when the request carries no authentication at all.
+    response = client.get("/userinfo")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.headers["Cache-Control"] == "no-store"
