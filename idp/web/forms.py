@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from idp.security.passwords import MAX_PASSWORD_LENGTH
 
 
 class LoginForm(FlaskForm):
@@ -41,9 +40,10 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
+    # No length check here: the password policy refuses a too-long password and says why.
     password = PasswordField(
         _l("New password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        validators=[DataRequired()],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
