@@ -110,3 +110,19 @@ def test_pages_raise_no_csp_violations(live_sites, browser):
     # The stylesheet loaded under our CSP: the login card is styled, not a bare form.
     assert page.eval_on_selector(".card", "element => getComputedStyle(element).borderRadius") == "8px"
     assert not [text for text in problems if "Content Security Policy" in text], problems
+
+
+def test_password_can_be_shown_and_pasted(live_sites, browser):
+    portal_url, _ = live_sites
+    page = browser.new_page(locale="en-US")
+    page.goto(portal_url)
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_selector("[data-testid=login-form]")
+    page.fill("#password", "pasted passphrase")
+    assert page.get_attribute("#password", "type") == "password"
+    page.click("button.reveal")
+    assert page.get_attribute("#password", "type") == "text"
+    assert page.input_value("#password") == "pasted passphrase"
+    assert page.get_attribute("#password", "autocomplete") == "current-password"
+    page.click("button.reveal")
+    assert page.get_attribute("#password", "type") == "password"
