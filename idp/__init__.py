@@ -62,6 +62,12 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
 
     app.extensions["idp.key_box"] = SecretBox(secret_key, KEY_ENCRYPTION_PURPOSE)
 
+    from idp.security.crypto import derive_key
+    from idp.services.second_factor import EMAIL_CODE_KEY_PURPOSE, TOTP_SEED_PURPOSE
+
+    app.extensions["idp.totp_box"] = SecretBox(secret_key, TOTP_SEED_PURPOSE)
+    app.extensions["idp.email_code_key"] = derive_key(secret_key, EMAIL_CODE_KEY_PURPOSE)
+
     _init_extensions(app, settings)
     _register_blueprints(app)
     _install_security_headers(app, settings)
@@ -69,6 +75,10 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     from idp.web.same_origin import install_same_origin_check
 
     install_same_origin_check(app)
+
+    from idp.web.cors import install_cors
+
+    install_cors(app)
 
     from idp.errors import register_error_handlers
 
@@ -166,7 +176,16 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.web import account, health, home, interaction, oidc, recovery
+    from idp.web import (
+        account,
+        account_security,
+        health,
+        home,
+        interaction,
+        oidc,
+        recovery,
+        second_factor,
+    )
 
     app.register_blueprint(oidc.bp)
     app.register_blueprint(interaction.bp)
@@ -174,6 +193,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(second_factor.bp)
+    app.register_blueprint(account_security.bp)
+
+    from idp.web import account_profile, account_sessions, activation
+
+    app.register_blueprint(activation.bp)
+    app.register_blueprint(account_profile.bp)
+    app.register_blueprint(account_sessions.bp)
 
 
 def _install_security_headers(app: Flask, settings: Settings) -> None:

@@ -23,7 +23,7 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from idp import ConfigError, create_app, ensure_schema_current, migrate
@@ -517,6 +517,83 @@ def read_new_password(from_stdin: bool) -> str:
     return password
 
 
+@members.command("import")
+@click.argument("file", metavar="FILE.csv")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Load the good rows even when some are bad (those are still reported, and the exit status is 1).",
+)
+@json_option
+def members_import(file: str, skip_invalid: bool, as_json: bool) -> None:
+    """Load membership records from an enrolment CSV file ('-' reads standard input).
+
+    Columns: membership_number,nik,full_name,birth_date[,email,phone]; UTF-8; dates YYYY-MM-DD.
+    Records are matched by membership number, so importing a file again changes nothing.
+    Every row is checked first; when any is bad, nothing is loaded (unless --skip-invalid)."""
+    from idp.services import member_import
+
+    data = _read_input_file(file)
+    with provider_app():
+        db = get_session()
+        try:
+            report = member_import.import_members(db, data, skip_invalid=skip_invalid, actor=_operator())
+            if report.loaded:
+                db.commit()
+            else:
+                db.rollback()
+        except IntegrityError:
+            # Another import (or a member's email change) wrote the same row meanwhile.
+            db.rollback()
+            raise OneLineFailure(
+                "the members changed while the file was loaded (another import?); nothing was loaded: run it again",
+                EXIT_BAD_INPUT,
+            ) from None
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for problem in report.problems:
+            click.echo(str(problem), err=True)
+        for line in report.email_kept:
+            click.echo(f"line {line}: email: the member already has an email address; kept it")
+        if report.loaded:
+            click.echo(
+                f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged ({report.rows} rows)"
+            )
+    bad = len(report.bad_lines)
+    if bad and report.loaded:
+        raise OneLineFailure(f"{bad} bad row(s) of {report.rows} were not loaded", EXIT_BAD_INPUT)
+    if bad:
+        raise OneLineFailure(
+            f"{bad} bad row(s) of {report.rows}; nothing was loaded (fix them, or load the good rows with --skip-invalid)",
+            EXIT_BAD_INPUT,
+        )
+
+
+def _read_input_file(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as error:
+        raise OneLineFailure(f"cannot read {name}: {error.strerror}", EXIT_BAD_INPUT) from None
+
+
+@members.command("export")
+@json_option
+def members_export(as_json: bool) -> None:
+    """Write every membership record to standard output: CSV in the import format, or with
+    --json the full records and account state. Never password hashes or factor secrets."""
+    from idp.services import member_import
+
+    with provider_app():
+        members_found = member_import.all_members(get_session())
+        if as_json:
+            echo_json([member_import.export_record(member) for member in members_found])
+        else:
+            click.echo(member_import.export_csv(members_found), nl=False)
+
+
 @members.command("show")
 @click.argument("identifier")
 @json_option
@@ -572,6 +649,42 @@ def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
         audit.record(db, "lock", "success", member_id=member.id, actor=actor, reason=reason.strip())
         db.commit()
     click.echo(f"locked {identifier} until unlocked")
+
+
+@members.command("reset-mfa")
+@click.argument("identifier")
+@click.option("--by", "by_name", help="Who resets (for the audit trail; default: your login name).")
+def members_reset_mfa(identifier: str, by_name: str | None) -> None:
+    """Remove every second factor and recovery code of a member (a lost phone).
+
+    The member is told by email; remembered browsers stop skipping the second factor. With
+    security.require_mfa the member sets up a new factor at the next sign-in."""
+    from idp.services import notifications
+    from idp.services import second_factor as factor_service
+
+    with provider_app() as app:
+        db = get_session()
+        member = member_service.find(db, identifier)
+        if member is None:
+            raise NotFound(f"no member {identifier!r}")
+        actor = by_name or _operator()
+        removed = factor_service.reset_all(db, member)
+        audit.record(
+            db, "second_factor_reset", "success" if removed else "no_factors", member_id=member.id, actor=actor, removed=removed
+        )
+        db.commit()
+        email = notifications.factor_changed(member, notifications.FACTORS_RESET, None, origin=None) if removed else None
+        if email is not None:
+            notifications.send(email)
+            flush = getattr(app.extensions["idp.mailer"], "flush", None)
+            if flush is not None:
+                flush()  # the command ends now: let the background mail go first
+    if not removed:
+        click.echo(f"{identifier} had no second factor; nothing was changed")
+    elif email is not None:
+        click.echo(f"removed {removed} second factor(s) of {identifier}; the member was notified by email")
+    else:
+        click.echo(f"removed {removed} second factor(s) of {identifier}; the member has no email address to notify")
 
 
 @members.command("locked")

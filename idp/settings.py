@@ -137,6 +137,15 @@ class RecoverySettings:
 
 
 @dataclass(frozen=True)
+class ActivationSettings:
+    verification_ttl_seconds: int = doc(
+        "How long an email verification link works: the one that finishes self-activation and "
+        "the one that confirms a new email address (single use; a newer link voids older ones).",
+        86400,
+    )
+
+
+@dataclass(frozen=True)
 class LockoutSettings:
     max_failures: int = doc(
         "Failed sign-ins (per account, or per identifier when no account exists) within the "
@@ -153,6 +162,38 @@ class LockoutSettings:
         "(`idp members unlock`). 0 turns this off.",
         0,
     )
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    require_mfa: bool = doc(
+        "Make a second factor mandatory for every member: one without a factor enrolls one at "
+        "the next sign-in, before anything is issued.",
+        False,
+    )
+    remember_browser_days: int = doc(
+        "Offer \"remember this browser\" on the second-factor page for this many days "
+        "(0: not offered). A remembered browser skips the second factor at sign-in until the "
+        "member resets the password or removes a factor; it never satisfies a relying party "
+        "that asks for a level above password.",
+        0,
+    )
+    fresh_check_minutes: int = doc(
+        "Adding or removing a factor and regenerating recovery codes need a second-factor "
+        "check (or, without a factor, a sign-in) within this many minutes.",
+        10,
+    )
+    client_required_acr: tuple[str, ...] = doc(
+        "Clients that always require a level, as \"client_id=acr\" strings, e.g. "
+        "\"benefits-portal=urn:idp:acr:mfa\".",
+        factory=tuple,
+    )
+    totp_issuer_name: str = doc(
+        "The name authenticator apps show beside the member's account (no colon).", "Member sign-in"
+    )
+    email_code_ttl_seconds: int = doc("How long an emailed sign-in code works (60 to 600).", 600)
+    email_code_max_tries: int = doc("Wrong entries allowed for one emailed code before it is void.", 5)
+    email_code_resend_seconds: int = doc("The shortest time between two emailed codes for one sign-in.", 60)
 
 
 @dataclass(frozen=True)
@@ -173,6 +214,11 @@ class RateLimitSettings:
     second_factor_per_ip: str = doc("Second-factor code submissions per client IP.", "10 per minute; 100 per hour")
     forgot_password_per_ip: str = doc("Forgot-password requests per client IP.", "5 per minute; 30 per hour")
     email_code_per_ip: str = doc("Requests to email a sign-in code, per client IP.", "5 per minute; 30 per hour")
+    activation_per_ip: str = doc(
+        "Self-activation submissions (membership number, NIK and birth date; the new account; "
+        "mailing the link again) per client IP.",
+        "5 per minute; 30 per hour",
+    )
     token_per_client: str = doc("Token endpoint requests per client id.", "300 per minute")
     email_per_identifier: str = doc(
         "Mails sent to one account or address; extra mails are dropped silently (the page "
@@ -220,7 +266,9 @@ class Settings:
     keys: KeySettings = field(default_factory=KeySettings)
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    activation: ActivationSettings = field(default_factory=ActivationSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
@@ -401,6 +449,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("passwords.min_length: must be between 8 and 64")
     if not 300 <= settings.recovery.reset_token_ttl_seconds <= 86400:
         raise ConfigError("recovery.reset_token_ttl_seconds: must be between 300 and 86400")
+    if not 300 <= settings.activation.verification_ttl_seconds <= 7 * 86400:
+        raise ConfigError("activation.verification_ttl_seconds: must be between 300 and 604800")
 
     lockout = settings.lockout
     for name in ("max_failures", "window_seconds", "base_duration_seconds", "max_duration_seconds"):
@@ -411,6 +461,7 @@ def _validate(settings: Settings) -> None:
     if lockout.permanent_after < 0:
         raise ConfigError("lockout.permanent_after: must be 0 (off) or more")
 
+    _validate_security(settings.security)
     _validate_rate_limits(settings.ratelimit)
 
     mail = settings.mail
@@ -436,6 +487,43 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
 
 
+def _validate_security(security: SecuritySettings) -> None:
+    from idp.models.authentication import ACR_VALUES
+
+    if not 0 <= security.remember_browser_days <= 365:
+        raise ConfigError("security.remember_browser_days: must be between 0 (off) and 365")
+    if not 1 <= security.fresh_check_minutes <= 120:
+        raise ConfigError("security.fresh_check_minutes: must be between 1 and 120")
+    seen: set[str] = set()
+    for entry in security.client_required_acr:
+        client_id, sep, acr = (part.strip() for part in entry.partition("="))
+        if not sep or not client_id:
+            raise ConfigError(f"security.client_required_acr: {entry!r} is not client_id=acr")
+        if acr not in ACR_VALUES:
+            raise ConfigError(f"security.client_required_acr: {acr!r} is not one of {', '.join(ACR_VALUES)}")
+        if client_id in seen:
+            raise ConfigError(f"security.client_required_acr: client {client_id!r} is named twice")
+        seen.add(client_id)
+    name = security.totp_issuer_name
+    if not name.strip() or ":" in name or len(name) > 60:
+        raise ConfigError("security.totp_issuer_name: must be 1 to 60 characters without a colon")
+    if not 60 <= security.email_code_ttl_seconds <= 600:
+        raise ConfigError("security.email_code_ttl_seconds: must be between 60 and 600")
+    if not 1 <= security.email_code_max_tries <= 10:
+        raise ConfigError("security.email_code_max_tries: must be between 1 and 10")
+    if not 10 <= security.email_code_resend_seconds <= security.email_code_ttl_seconds:
+        raise ConfigError("security.email_code_resend_seconds: must be between 10 and email_code_ttl_seconds")
+
+
+def client_required_acr(security: SecuritySettings) -> dict[str, str]:
+    """``security.client_required_acr`` as a mapping of client id to level."""
+    required = {}
+    for entry in security.client_required_acr:
+        client_id, _, acr = (part.strip() for part in entry.partition("="))
+        required[client_id] = acr
+    return required
+
+
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
     from limits import parse_many
 
@@ -447,6 +535,7 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "second_factor_per_ip",
         "forgot_password_per_ip",
         "email_code_per_ip",
+        "activation_per_ip",
         "token_per_client",
         "email_per_identifier",
     ):

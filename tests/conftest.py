@@ -4,6 +4,7 @@ is set), the app, its test client and CLI runner, a movable clock, and member/cl
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from datetime import date
@@ -23,44 +24,75 @@ LOCAL_POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg
 DEMO_PASSWORD = "correct horse battery staple"
 
 
-@contextmanager
-def fresh_postgres_database(admin_url: str):
-    """A new, migrated PostgreSQL database of its own; dropped afterwards."""
-    name = f"idp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = admin_url.rpartition("/")
-    url = f"{base}/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
+class PostgresDatabases:
+    """Fresh PostgreSQL databases for tests, each a copy of one migrated template database
+    (CREATE DATABASE … TEMPLATE), so a test pays for a copy, not for every migration."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.base = admin_url.rpartition("/")[0]
+        self.template = f"idp_template_{uuid.uuid4().hex[:12]}"
+        self._execute(f'CREATE DATABASE "{self.template}"')
+        upgrade(f"{self.base}/{self.template}")
         from sqlalchemy.orm import close_all_sessions
 
         close_all_sessions()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+    @contextmanager
+    def fresh(self):
+        name = f"idp_test_{uuid.uuid4().hex[:12]}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        try:
+            yield f"{self.base}/{name}"
+        finally:
+            from sqlalchemy.orm import close_all_sessions
+
+            close_all_sessions()
+            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self.admin.dispose()
+
+    def _execute(self, statement: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(statement))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases():
+    databases = PostgresDatabases(POSTGRES_URL or LOCAL_POSTGRES_URL)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory) -> Path:
+    """One SQLite file migrated by Alembic; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "idp.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
 
 
 @pytest.fixture
-def database_url(tmp_path: Path):
+def database_url(tmp_path: Path, request):
     """A fresh, migrated database: a file under tmp_path, or a new PostgreSQL database when
-    IDP_TEST_DATABASE_URL names a PostgreSQL server."""
+    IDP_TEST_DATABASE_URL names a PostgreSQL server. Both are copies of a database migrated
+    by Alembic from empty (tests/integration/test_migrations.py checks the migrations themselves)."""
     if not POSTGRES_URL:
-        url = f"sqlite:///{tmp_path / 'idp.sqlite3'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "idp.sqlite3"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
-    with fresh_postgres_database(POSTGRES_URL) as url:
+    with request.getfixturevalue("postgres_databases").fresh() as url:
         yield url
 
 
 @pytest.fixture
-def postgres_url():
+def postgres_url(postgres_databases):
     """Always PostgreSQL, for what only a shared server database can show (several processes)."""
-    with fresh_postgres_database(POSTGRES_URL or LOCAL_POSTGRES_URL) as url:
+    with postgres_databases.fresh() as url:
         yield url
 
 

@@ -3,7 +3,12 @@
 from idp.models.audit import AuditEvent
 from idp.models.client import Client
 from idp.models.factors import EmailCode, RecoveryCode, SecondFactor
-from idp.models.flows import BrowserSession, EmailVerificationToken, Interaction, PasswordResetToken
+from idp.models.flows import (
+    BrowserSession,
+    EmailVerificationToken,
+    Interaction,
+    PasswordResetToken,
+)
 from idp.models.grants import AuthorizationCode, Consent, IssuedToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle

@@ -38,6 +38,9 @@ class BrowserSession(Base):
 
 
 INTERACTION_LOGIN = "login"
+# The password was right; a second factor (or enrolling one) is still due. Nothing is issued
+# and no session is signed in until it is done. A step-up of an existing session starts here.
+INTERACTION_SECOND_FACTOR = "second_factor"
 INTERACTION_CONSENT = "consent"
 INTERACTION_READY = "ready"
 INTERACTION_DONE = "done"

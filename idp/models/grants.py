@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.clock import utcnow
 from idp.db import Base
-from idp.models.member import Member
 from idp.models.authentication import AuthenticationContext
+from idp.models.member import Member
 
 
 class AuthorizationCode(Base):

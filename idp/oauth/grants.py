@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from flask import current_app

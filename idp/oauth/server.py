@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2 import (
+    AuthorizationServer as FlaskAuthorizationServer,
+)
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
@@ -15,7 +17,12 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import Client
-from idp.oauth.grants import AuthorizationCodeGrant, IdpOpenIDCode, S256CodeChallenge, userinfo_claims
+from idp.oauth.grants import (
+    AuthorizationCodeGrant,
+    IdpOpenIDCode,
+    S256CodeChallenge,
+    userinfo_claims,
+)
 from idp.oauth.tokens import AccessTokenValidator
 
 

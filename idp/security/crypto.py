@@ -42,3 +42,10 @@ class SecretBox:
             return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None)
         except (InvalidTag, ValueError):
             raise DecryptionError("cannot decrypt: wrong server.secret_key or altered data") from None
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """A 256-bit key for one purpose (e.g. keyed digests of sign-in codes), from the secret."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"idp:{purpose}".encode()).derive(
+        secret.encode("utf-8")
+    )

@@ -27,3 +27,34 @@ def matches_digest(secret: str, expected_digest: str) -> bool:
 
 def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def keyed_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA-256 hex digest, for short secrets (six-digit codes): without the key, a copy of
+    the database does not reveal them by trying all values."""
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def random_digits(count: int) -> str:
+    """``count`` decimal digits, uniformly random (leading zeros kept)."""
+    return f"{secrets.randbelow(10**count):0{count}d}"
+
+
+# Recovery codes: no 0/o, 1/l/i look-alikes. 31 symbols, 12 of them: 59 bits per code.
+RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def random_recovery_code() -> str:
+    """A code like ``abcd-efgh-jkmn``: 12 symbols of RECOVERY_CODE_ALPHABET, in groups of four."""
+    symbols = "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(12))
+    return "-".join(symbols[i : i + 4] for i in range(0, 12, 4))
+
+
+def normalize_recovery_code(value: str | None) -> str | None:
+    """A recovery code as stored (lower case, dashes between groups), or None if it cannot be one."""
+    if not value:
+        return None
+    compact = "".join(ch for ch in value.lower() if ch not in " -\t")
+    if len(compact) != 12 or any(ch not in RECOVERY_CODE_ALPHABET for ch in compact):
+        return None
+    return "-".join(compact[i : i + 4] for i in range(0, 12, 4))

@@ -8,7 +8,12 @@ from sqlalchemy.orm import Session
 
 from idp.errors import LoginFailed
 from idp.models import Member
-from idp.security.passwords import MAX_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from idp.security.passwords import (
+    MAX_PASSWORD_LENGTH,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from idp.services import audit, lockout
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
@@ -54,7 +59,11 @@ def authenticate_password(
         raise
 
     password_hash = member.password_hash if member is not None else None
-    if member is None or not verify_password(password, password_hash):
+    # The password is verified first in every case (same work, same time); an account that
+    # cannot sign in yet (self-activation waiting for its email link) then fails like a
+    # wrong password, with the same message.
+    password_right = verify_password(password, password_hash)
+    if member is None or not password_right or not member.can_sign_in:
         started = lockout.record_failure(db, key, policy)
         _record(db, "failure", origin, member_id, identifier.digest, reason="wrong_credentials")
         if started is not None:

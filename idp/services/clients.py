@@ -7,12 +7,11 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp.errors import NotFound, ValidationFailed
-from idp.clock import utcnow
-from idp.models import AuthorizationCode, Client, Consent, IssuedToken
+from idp.models import AuthorizationCode, Client, Consent
 from idp.models.client import (
     CONFIDENTIAL_AUTH_METHODS,
     ID_TOKEN_SIGNING_ALGS,
@@ -20,6 +19,7 @@ from idp.models.client import (
     SUPPORTED_GRANT_TYPES,
 )
 from idp.security.tokens import digest, random_token
+from idp.services import credentials
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read")
 _CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
@@ -123,11 +123,7 @@ def delete_client(db: Session, client_id: str) -> None:
     client = get_client(db, client_id)
     db.execute(delete(Consent).where(Consent.client_id == client_id))
     db.execute(delete(AuthorizationCode).where(AuthorizationCode.client_id == client_id))
-    db.execute(
-        update(IssuedToken)
-        .where(IssuedToken.client_id == client_id, IssuedToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    credentials.revoke_access_tokens(db, client_id=client_id)
     db.delete(client)
     db.flush()
 

@@ -42,3 +42,24 @@ def normalize_email(raw: str) -> str:
     if not _EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
         raise ValueError("not a valid email address")
     return email
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+INDONESIA_CALLING_CODE = "+62"
+
+
+def normalize_phone(raw: str) -> str:
+    """A phone number in E.164 form (``+6281234567890``): NFKC, spaces, dashes, dots and
+    brackets dropped; a national Indonesian number (``0812…``) gets the +62 prefix.
+    ValueError when it is not a plausible international number."""
+    text = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif text.startswith("0"):
+        text = INDONESIA_CALLING_CODE + text[1:]
+    elif text.startswith("62"):
+        text = "+" + text
+    if not _E164.fullmatch(text) or not text[1:].isascii():
+        raise ValueError("not a phone number like +6281234567890")
+    return text

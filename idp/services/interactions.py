@@ -1,8 +1,9 @@
 """Pending authorization requests, held while the member signs in and consents.
 
 Each is bound to the browser that started it, expires, and moves only forward:
-login -> consent -> ready -> done. ``consume`` is atomic, so a request is answered once
-even when two tabs (or two processes) race.
+login -> [second_factor] -> [consent] -> ready -> done. A step-up of an existing session
+(the relying party asks for a higher acr) starts at second_factor. ``consume`` is atomic,
+so a request is answered once even when two tabs (or two processes) race.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from idp.models.flows import (
     INTERACTION_DONE,
     INTERACTION_LOGIN,
     INTERACTION_READY,
+    INTERACTION_SECOND_FACTOR,
 )
 from idp.security.tokens import constant_time_equals, random_token
 
@@ -34,13 +36,20 @@ def start(
     needs_consent: bool,
     ttl_seconds: int,
     return_to: str | None = None,
+    required_acr: str | None = None,
+    step_up_member_id: int | None = None,
 ) -> Interaction:
     """Hold a request. ``client_id`` None means idp's own pages (the account area): when the
-    steps are done the browser goes back to ``return_to`` (a path on idp) instead of a client."""
+    steps are done the browser goes back to ``return_to`` (a path on idp) instead of a client.
+
+    ``required_acr`` is the level the sign-in must reach. ``step_up_member_id``: the signed-in
+    member must pass a second factor (no password) before anything else."""
     if client_id is None and not is_own_path(return_to):
         raise ValueError("an interaction without a client needs a return_to path on idp")
     if needs_login:
         state = INTERACTION_LOGIN
+    elif step_up_member_id is not None:
+        state = INTERACTION_SECOND_FACTOR
     elif needs_consent:
         state = INTERACTION_CONSENT
     else:
@@ -52,6 +61,8 @@ def start(
         return_to=return_to,
         params_json=json.dumps(params, sort_keys=True),
         state=state,
+        required_acr=required_acr,
+        member_id=step_up_member_id if not needs_login else None,
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
     )
     db.add(interaction)
@@ -80,6 +91,24 @@ def login_completed(interaction: Interaction, consent_needed: bool) -> None:
     if interaction.state != INTERACTION_LOGIN:
         raise InteractionExpired("login step already done")
     interaction.login_completed_at = utcnow()
+    interaction.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
+
+
+def password_verified(interaction: Interaction, member_id: int) -> None:
+    """The password was right and a second factor is due: fix the member, issue nothing yet."""
+    if interaction.state != INTERACTION_LOGIN:
+        raise InteractionExpired("login step already done")
+    interaction.member_id = member_id
+    interaction.password_verified_at = utcnow()
+    interaction.state = INTERACTION_SECOND_FACTOR
+
+
+def second_factor_completed(interaction: Interaction, consent_needed: bool) -> None:
+    if interaction.state != INTERACTION_SECOND_FACTOR:
+        raise InteractionExpired("second-factor step not current")
+    if interaction.password_verified_at is not None:
+        # This interaction's own sign-in (password and second factor) is now complete.
+        interaction.login_completed_at = utcnow()
     interaction.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
 
 

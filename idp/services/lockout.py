@@ -65,7 +65,11 @@ class LockStarted:
 
 
 def subject_key(member: Member | None, identifier: Identifier) -> str:
-    return f"member:{member.id}" if member is not None else f"identifier:{identifier.digest}"
+    return subject_key_for_member(member.id) if member is not None else f"identifier:{identifier.digest}"
+
+
+def subject_key_for_member(member_id: int) -> str:
+    return f"member:{member_id}"
 
 
 def reserve_attempt(
@@ -75,11 +79,13 @@ def reserve_attempt(
     now = utcnow()
     if _try_reserve(db, key, kind, policy, now):
         return
-    if not _row_exists(db, key, kind):
-        # First attempt on this subject: create its counters, then count the attempt.
-        _ensure_row(db, key, kind, member_id, now)
-        if _try_reserve(db, key, kind, policy, now):
-            return
+    # Perhaps the first attempt on this subject: create its counters (a no-op when they exist,
+    # also when a concurrent first attempt just made them), then count the attempt. Checking
+    # for the row first would race: a concurrent first attempt could create it in between,
+    # and this one would be refused as if locked.
+    _ensure_row(db, key, kind, member_id, now)
+    if _try_reserve(db, key, kind, policy, now):
+        return
     raise AccountLocked(_locked_until(db, key, kind, policy, now))
 
 
@@ -108,11 +114,6 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutPolicy, now: d
     )
     db.commit()
     return result.rowcount == 1
-
-
-def _row_exists(db: Session, key: str, kind: str) -> bool:
-    found = db.scalar(select(LoginThrottle.id).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
-    return found is not None
 
 
 def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:
@@ -245,8 +246,13 @@ def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: da
 
 
 def clear_member(db: Session, member_id: int) -> None:
-    """Forget every counter and lock of an account (after a password reset)."""
-    db.execute(delete(LoginThrottle).where(LoginThrottle.subject_key == f"member:{member_id}"))
+    """Forget the password counter and lock of an account (after a password reset). The
+    second-factor counter stays: a reset link proves the mailbox, not the second factor."""
+    db.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.subject_key == subject_key_for_member(member_id), LoginThrottle.kind == PASSWORD_FAILURES
+        )
+    )
     db.commit()
 
 

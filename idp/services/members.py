@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.errors import ValidationFailed
 from idp.models import Member
-from idp.security.passwords import MAX_PASSWORD_LENGTH, hash_password
 from idp.security.password_policy import PasswordRejected, check_password
+from idp.security.passwords import MAX_PASSWORD_LENGTH, hash_password
 from idp.security.tokens import random_token
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,

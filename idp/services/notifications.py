@@ -1,7 +1,13 @@
-"""The messages idp mails to members, rendered in the member's language."""
+"""The messages idp mails to members, rendered in the member's language.
+
+Each message is email/<name>.txt and .html under templates/, composed by ``_compose``: the
+subject and any context value given as a function are evaluated in the member's language,
+since dates and words depend on it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import current_app, render_template
@@ -17,58 +23,201 @@ def send(email: Email) -> None:
     current_app.extensions["idp.mailer"].send(email)
 
 
+def _compose(
+    to: str,
+    locale: str,
+    template: str,
+    mail_purpose: str,
+    subject: Callable[[], str],
+    origin: RequestOrigin | None = None,
+    **context,
+) -> Email:
+    with force_locale(locale):
+        values = {name: value() if callable(value) else value for name, value in context.items()}
+        values["occurred_text"] = format_datetime(utcnow(), "medium")
+        if origin is not None:
+            values["ip_address"] = origin.ip_address
+            values["user_agent"] = origin.user_agent
+        return Email(
+            to=to,
+            subject=subject(),
+            text=render_template(f"email/{template}.txt", **values),
+            html=render_template(f"email/{template}.html", **values),
+            purpose=mail_purpose,
+        )
+
+
+def _until_text(locked_until: datetime | None) -> Callable[[], str]:
+    return lambda: format_datetime(locked_until, "medium") if locked_until else gettext("until support unlocks it")
+
+
 def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin, reset_url: str) -> Email | None:
     """Tell the member their account was locked, from where, and how to recover."""
     if not member.email:
         return None
-    with force_locale(member.locale):
-        context = {
-            "member": member,
-            "locked_until_text": format_datetime(locked_until, "medium")
-            if locked_until
-            else gettext("until support unlocks it"),
-            "occurred_text": format_datetime(utcnow(), "medium"),
-            "ip_address": origin.ip_address,
-            "user_agent": origin.user_agent,
-            "reset_url": reset_url,
-        }
-        return Email(
-            to=member.email,
-            subject=gettext("Your account has been locked for a while"),
-            text=render_template("email/lock_notice.txt", **context),
-            html=render_template("email/lock_notice.html", **context),
-            purpose="lock_notice",
-        )
+    return _compose(
+        member.email,
+        member.locale,
+        "lock_notice",
+        "lock_notice",
+        lambda: gettext("Your account has been locked for a while"),
+        origin,
+        member=member,
+        locked_until_text=_until_text(locked_until),
+        reset_url=reset_url,
+    )
 
 
 def reset_link(member: Member, link: str, ttl_seconds: int) -> Email | None:
     if not member.email:
         return None
-    with force_locale(member.locale):
-        context = {"member": member, "link": link, "minutes": ttl_seconds // 60}
-        return Email(
-            to=member.email,
-            subject=gettext("Reset your password"),
-            text=render_template("email/reset_link.txt", **context),
-            html=render_template("email/reset_link.html", **context),
-            purpose="password_reset_link",
-        )
+    return _compose(
+        member.email,
+        member.locale,
+        "reset_link",
+        "password_reset_link",
+        lambda: gettext("Reset your password"),
+        member=member,
+        link=link,
+        minutes=ttl_seconds // 60,
+    )
 
 
 def password_changed(member: Member, origin: RequestOrigin) -> Email | None:
     if not member.email:
         return None
-    with force_locale(member.locale):
-        context = {
-            "member": member,
-            "occurred_text": format_datetime(utcnow(), "medium"),
-            "ip_address": origin.ip_address,
-            "user_agent": origin.user_agent,
-        }
-        return Email(
-            to=member.email,
-            subject=gettext("Your password was changed"),
-            text=render_template("email/password_changed.txt", **context),
-            html=render_template("email/password_changed.html", **context),
-            purpose="password_changed",
-        )
+    return _compose(
+        member.email,
+        member.locale,
+        "password_changed",
+        "password_changed",
+        lambda: gettext("Your password was changed"),
+        origin,
+        member=member,
+    )
+
+
+def email_code(member: Member, code: str, requested_by: str | None, ttl_seconds: int, origin: RequestOrigin) -> Email | None:
+    """A one-time sign-in code, saying which site asked for it and when. ``requested_by`` is the
+    client's name (None: idp's own account pages)."""
+    if not member.email:
+        return None
+    return _compose(
+        member.email,
+        member.locale,
+        "email_code",
+        "email_code",
+        lambda: gettext("Your sign-in code"),
+        origin,
+        member=member,
+        code=code,
+        requested_by=requested_by,
+        minutes=max(ttl_seconds // 60, 1),
+    )
+
+
+# What changed, for factor_changed: the page and the mail say it in words.
+FACTOR_ENROLLED = "enrolled"
+FACTOR_REMOVED = "removed"
+RECOVERY_CODES_REGENERATED = "recovery_codes"
+FACTORS_RESET = "reset"
+
+_FACTOR_SUBJECTS = {
+    FACTOR_ENROLLED: lambda: gettext("A second factor was added to your account"),
+    FACTOR_REMOVED: lambda: gettext("A second factor was removed from your account"),
+    RECOVERY_CODES_REGENERATED: lambda: gettext("New recovery codes were made for your account"),
+    FACTORS_RESET: lambda: gettext("The second factors of your account were removed by support"),
+}
+
+
+def factor_changed(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> Email | None:
+    """Tell the member a second factor was added or removed, recovery codes were replaced, or
+    support removed every factor."""
+    if not member.email:
+        return None
+    return _compose(
+        member.email,
+        member.locale,
+        "factor_changed",
+        f"second_factor_{change}",
+        _FACTOR_SUBJECTS[change],
+        origin or RequestOrigin(),
+        member=member,
+        change=change,
+        kind=kind,
+    )
+
+
+def second_factor_lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin) -> Email | None:
+    """The password was right but the second factor failed too often: the password is likely
+    known to someone else."""
+    if not member.email:
+        return None
+    return _compose(
+        member.email,
+        member.locale,
+        "second_factor_lock",
+        "second_factor_lock_notice",
+        lambda: gettext("Someone entered your password but not your second factor"),
+        origin,
+        member=member,
+        locked_until_text=_until_text(locked_until),
+    )
+
+
+# --- email verification: self-activation and email change --------------------------------
+
+
+def verify_email(member: Member, address: str, link: str, ttl_seconds: int, purpose: str) -> Email:
+    """The single-use link that proves ``address`` is the member's: to finish self-activation
+    (purpose "activation") or to confirm a new address (purpose "email_change"). Sent to
+    ``address`` itself, which is not yet the member's email."""
+    return _compose(
+        address,
+        member.locale,
+        "verify_email",
+        f"{purpose}_link",
+        lambda: gettext("Finish activating your account")
+        if purpose == "activation"
+        else gettext("Confirm your new email address"),
+        member=member,
+        link=link,
+        hours=max(1, ttl_seconds // 3600),
+        purpose=purpose,
+    )
+
+
+def address_in_use(owner: Member, address: str, purpose: str, forgot_url: str) -> Email:
+    """Sent to an address someone tried to use for another account (activation or email
+    change) instead of a link: the page answered as usual, so the address's owner learns of
+    it here, and nobody learns from the page that the address has an account."""
+    return _compose(
+        address,
+        owner.locale,
+        "address_in_use",
+        "address_in_use",
+        lambda: gettext("This email address already has an account"),
+        purpose=purpose,
+        forgot_url=forgot_url,
+    )
+
+
+def email_change_notice(member: Member, old_address: str, new_address: str, origin: RequestOrigin) -> Email:
+    """To the current address when a change to another one is requested: nothing changes
+    until the new address is confirmed, and the member can react if it was not them."""
+    return _compose(
+        old_address,
+        member.locale,
+        "email_change_notice",
+        "email_change_notice",
+        lambda: gettext("A change of your email address was requested"),
+        origin,
+        member=member,
+        new_address=mask_email(new_address),
+    )
+
+
+def mask_email(address: str) -> str:
+    """``b***@example.test``: enough to recognise one's own address, not to copy it."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
-from idp.models import IssuedToken, Member, PasswordResetToken
-from idp.security.passwords import hash_password
+from idp.models import Member, PasswordResetToken
 from idp.security.tokens import digest, random_token
-from idp.services import audit, browser_sessions, lockout
+from idp.services import audit, browser_sessions, credentials, lockout
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
 from idp.services.members import check_password_acceptable, find_by_identifier
@@ -34,15 +33,17 @@ class ResetRequest:
 
 def request_reset(db: Session, raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> ResetRequest | None:
     """A new reset token for the account behind the identifier, voiding earlier ones.
-    None when there is no account that can receive mail (the caller answers the same)."""
+    None when there is no online account that can receive mail (the caller answers the same).
+    A membership record without an online account gets nothing: it must go through
+    activation, which checks NIK and birth date, not only control of an imported address."""
     identifier = normalize_identifier(raw_identifier)
     member = find_by_identifier(db, identifier)
-    if member is None or not member.email:
+    if member is None or not member.email or member.password_hash is None or member.activation_pending:
         audit.record(db, "password_reset_requested", "unknown", origin, identifier_digest=identifier.digest)
         db.commit()
         return None
     now = utcnow()
-    _void_open_tokens(db, member.id)
+    credentials.void_reset_links(db, member.id)
     token = random_token(32)
     db.add(
         PasswordResetToken(
@@ -89,29 +90,9 @@ def reset_password(db: Session, token: str, new_password: str, origin: RequestOr
     if consumed.rowcount != 1:
         db.rollback()
         raise ResetLinkUnusable("raced")
-    member.password_hash = hash_password(new_password)
-    _void_open_tokens(db, member.id)
-    db.execute(
-        update(IssuedToken)
-        .where(IssuedToken.member_id == member.id, IssuedToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    credentials.replace_password(db, member, new_password)
     audit.record(db, "password_reset", "success", origin, member_id=member.id)
     db.commit()
     browser_sessions.end_all_for_member(db, member.id)
     lockout.clear_member(db, member.id)
     return member
-
-
-def _void_open_tokens(db: Session, member_id: int) -> None:
-    db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.member_id == member_id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.voided_at.is_(None),
-        )
-        .values(voided_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
-
+from wtforms import BooleanField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 
 class LoginForm(FlaskForm):
@@ -52,3 +51,45 @@ class NewPasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("Set new password"))
+
+
+_ONE_TIME_CODE = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "autocapitalize": "none",
+    "spellcheck": "false",
+}
+
+
+class OneTimeCodeForm(FlaskForm):
+    """A six-digit code from an authenticator app or an email."""
+
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=20)], render_kw=_ONE_TIME_CODE)
+    # Shown only when security.remember_browser_days is more than 0.
+    remember = BooleanField()
+    submit = SubmitField(_l("Verify"))
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = StringField(
+        _l("Recovery code"),
+        validators=[DataRequired(), Length(max=40)],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    submit = SubmitField(_l("Verify"))
+
+
+class SendEmailCodeForm(FlaskForm):
+    submit = SubmitField(_l("Send a code to my email"))
+
+
+class TotpSetupForm(FlaskForm):
+    label = StringField(
+        _l("Name for this app (optional)"), validators=[Optional(), Length(max=100)], render_kw={"autocomplete": "off"}
+    )
+    code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=20)], render_kw=_ONE_TIME_CODE)
+    submit = SubmitField(_l("Turn on"))
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""

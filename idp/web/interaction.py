@@ -1,23 +1,40 @@
-"""The hosted pages of one authorization request: the login step and the consent step."""
+"""The hosted pages of one authorization request: the login step and the consent step.
+
+The second-factor step (challenge, emailed codes, recovery codes, enrolment when required)
+is in ``idp.web.second_factor``."""
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import scope_to_list
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import LoginFailed
-from idp.models.authentication import ACR_PASSWORD
-from idp.models.flows import INTERACTION_CONSENT, INTERACTION_LOGIN, INTERACTION_READY
-from idp.oauth.server import get_server
 from idp.extensions import limiter
-from idp.services import authn, interactions
-from idp.services.lockout import AccountLocked
+from idp.models.authentication import ACR_PASSWORD, AMR_PASSWORD
+from idp.models.flows import (
+    INTERACTION_CONSENT,
+    INTERACTION_LOGIN,
+    INTERACTION_READY,
+    INTERACTION_SECOND_FACTOR,
+)
+from idp.oauth.server import get_server
+from idp.services import audit, authn, interactions
 from idp.services import consent as consent_service
+from idp.services.lockout import AccountLocked
 from idp.web import oidc
 from idp.web.forms import ConsentForm, LoginForm
 from idp.web.lockout import lockout_policy, notify_lock_started
+from idp.web.mfa import challenge_due
 from idp.web.origin import request_origin
 from idp.web.ratelimits import login_limit
 from idp.web.signin import current_sign_in, start_sign_in
@@ -25,7 +42,7 @@ from idp.web.signin import current_sign_in, start_sign_in
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
 
-def _load(uid: str):
+def load_interaction(uid: str):
     interaction = interactions.load(get_session(), uid, session.get("binding"))
     # The RP's ui_locales stays in force on every page of the request.
     g.ui_locales = interaction.params.get("ui_locales")
@@ -34,13 +51,15 @@ def _load(uid: str):
 
 @bp.get("/<uid>")
 def show(uid: str):
-    interaction = _load(uid)
+    interaction = load_interaction(uid)
     if interaction.state == INTERACTION_LOGIN:
         form = LoginForm()
         form.identifier.data = interaction.params.get("login_hint", "")[:254]
-        return _page("interaction/login.html", interaction, form=form)
+        return interaction_page("interaction/login.html", interaction, form=form)
     if interaction.state == INTERACTION_CONSENT:
         return _consent_page(interaction, ConsentForm())
+    if interaction.state == INTERACTION_SECOND_FACTOR:
+        return redirect(url_for("second_factor.challenge", uid=uid), 303)
     if interaction.state == INTERACTION_READY:
         return redirect(url_for("oidc.resume", uid=uid), 303)
     return redirect(url_for("interaction.show", uid=uid), 303)  # pragma: no cover - states are exhaustive
@@ -49,12 +68,12 @@ def show(uid: str):
 @bp.post("/<uid>/login")
 @limiter.limit(login_limit)
 def login(uid: str):
-    interaction = _load(uid)
+    interaction = load_interaction(uid)
     if interaction.state != INTERACTION_LOGIN:
         return redirect(url_for("interaction.show", uid=uid), 303)
     form = LoginForm()
     if not form.validate_on_submit():
-        return _page("interaction/login.html", interaction, form=form, error="login_invalid", status=400)
+        return interaction_page("interaction/login.html", interaction, form=form, error="login_invalid", status=400)
     db = get_session()
     try:
         member = authn.authenticate_password(
@@ -67,17 +86,31 @@ def login(uid: str):
         )
     except LoginFailed:
         form.password.data = ""
-        return _page("interaction/login.html", interaction, form=form, error="login_failed", status=401)
+        return interaction_page("interaction/login.html", interaction, form=form, error="login_failed", status=401)
     except AccountLocked as locked:
         # The same page for right and wrong passwords, and for unknown identifiers: it says
         # locked and until when, never how many tries remain.
         form.password.data = ""
-        return _page(
+        return interaction_page(
             "interaction/login.html", interaction, form=form, error="account_locked", locked=locked, status=423
         )
 
-    start_sign_in(member, utcnow(), amr=["pwd"], acr=ACR_PASSWORD)
-    consent_needed = _consent_needed(db, interaction, member)
+    due, remembered = challenge_due(db, member, interaction)
+    if due:
+        # Nothing is issued and no one is signed in until the second factor passes; the
+        # interaction (bound to this browser) carries the member to that step.
+        interactions.password_verified(interaction, member.id)
+        db.commit()
+        session.rotate()  # the password step is a privilege change
+        return redirect(url_for("second_factor.challenge", uid=uid), 303)
+
+    start_sign_in(member, utcnow(), amr=list(AMR_PASSWORD), acr=ACR_PASSWORD)
+    if remembered:
+        # A remembered browser stands in for the member's own factor (and security.require_mfa),
+        # never for a level a relying party asks for: the sign-in counts as password only.
+        session["second_factor_remembered"] = True
+        audit.record(db, "second_factor", "remembered", request_origin(), member_id=member.id)
+    consent_needed = consent_needed_for(db, interaction, member)
     interactions.login_completed(interaction, consent_needed)
     interaction.member_id = member.id
     db.commit()
@@ -86,7 +119,7 @@ def login(uid: str):
 
 @bp.post("/<uid>/consent")
 def consent(uid: str):
-    interaction = _load(uid)
+    interaction = load_interaction(uid)
     signed_in = current_sign_in()
     if interaction.state != INTERACTION_CONSENT or signed_in is None or signed_in.member.id != interaction.member_id:
         return redirect(url_for("interaction.show", uid=uid), 303)
@@ -105,7 +138,7 @@ def consent(uid: str):
     return redirect(url_for("oidc.resume", uid=uid), 303)
 
 
-def _consent_needed(db, interaction, member) -> bool:
+def consent_needed_for(db, interaction, member) -> bool:
     if interaction.client_id is None:
         return False  # idp's own account pages ask for no consent
     client = get_server().query_client(interaction.client_id)
@@ -121,10 +154,10 @@ def _consent_needed(db, interaction, member) -> bool:
 def _consent_page(interaction, form: ConsentForm, status: int = 200):
     client = get_server().query_client(interaction.client_id)
     scopes = scope_to_list(client.get_allowed_scope(interaction.params.get("scope"))) or []
-    return _page("interaction/consent.html", interaction, form=form, scopes=scopes, status=status)
+    return interaction_page("interaction/consent.html", interaction, form=form, scopes=scopes, status=status)
 
 
-def _page(template: str, interaction, status: int = 200, **context):
+def interaction_page(template: str, interaction, status: int = 200, **context):
     client = get_server().query_client(interaction.client_id) if interaction.client_id else None
     response = current_app.make_response(
         (render_template(template, interaction=interaction, client=client, **context), status)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -16,11 +17,15 @@ from flask import Blueprint, current_app, jsonify, redirect, request, session, u
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.extensions import csrf, limiter
+from idp.models.authentication import ACR_PASSWORD_EMAIL_CODE, acr_satisfies
+from idp.models.flows import INTERACTION_READY
+from idp.oauth.acr import AcrRequest, requested_acr
 from idp.oauth.metadata import provider_metadata
 from idp.oauth.server import StoredAuthorizationRequest, get_server
 from idp.services import consent as consent_service
 from idp.services import interactions
 from idp.services import keys as key_service
+from idp.settings import client_required_acr
 from idp.web.authorization_errors import authorization_error_response
 from idp.web.ratelimits import client_key, token_limit
 from idp.web.signin import SignedIn, browser_binding, current_sign_in
@@ -58,6 +63,11 @@ def jwks():
 class AuthorizationDecision:
     needs_login: bool
     needs_consent: bool
+    # The session is signed in, but below the level asked for: a second-factor challenge
+    # (not a new password prompt) before anything is issued.
+    needs_step_up: bool = False
+    # The level the sign-in must reach (stored on the interaction).
+    required_acr: str | None = None
 
 
 def decide(grant, signed_in: SignedIn | None) -> AuthorizationDecision:
@@ -88,6 +98,16 @@ def decide(grant, signed_in: SignedIn | None) -> AuthorizationDecision:
         # max_age=0 means "sign in again now" (OpenID Connect Core §3.1.2.1), like prompt=login.
         needs_login = max_age == 0 or elapsed > max_age
 
+    acr = _acr_request(data, grant.request.client.client_id)
+    needs_step_up = False
+    if not needs_login:
+        needs_step_up = _needs_step_up(signed_in, acr.target)
+        if needs_step_up and "none" in prompts and _session_meets_floor(signed_in, acr.floor):
+            # acr_values is voluntary (Core §3.1.2.1): without interaction the lower level is
+            # issued, and the ID token's acr says which. An essential acr, a client's
+            # registered level or security.require_mfa is never answered below its level.
+            needs_step_up = False
+
     needs_consent = False
     if not needs_login:
         needs_consent = consent_service.needs_consent(
@@ -97,9 +117,39 @@ def decide(grant, signed_in: SignedIn | None) -> AuthorizationDecision:
     if "none" in prompts:
         if needs_login:
             raise LoginRequiredError()
+        if needs_step_up:
+            raise InteractionRequiredError()
         if needs_consent:
             raise ConsentRequiredError()
-    return AuthorizationDecision(needs_login=needs_login, needs_consent=needs_consent)
+    return AuthorizationDecision(
+        needs_login=needs_login, needs_consent=needs_consent, needs_step_up=needs_step_up, required_acr=acr.target
+    )
+
+
+def _acr_request(data, client_id: str) -> AcrRequest:
+    """The level asked for: acr_values, an essential acr claim, the client's registration."""
+    registered = client_required_acr(_settings().security).get(client_id)
+    return requested_acr(data, registered)
+
+
+def _policy_floor() -> str | None:
+    return ACR_PASSWORD_EMAIL_CODE if _settings().security.require_mfa else None
+
+
+def _needs_step_up(signed_in: SignedIn, target: str | None) -> bool:
+    """Whether the session's sign-in is below the level asked for, or below the policy's."""
+    achieved = signed_in.authentication.acr
+    if not acr_satisfies(achieved, target):
+        return True
+    # security.require_mfa: a password-only session needs a factor, unless a remembered
+    # browser stood in for it at sign-in.
+    return not acr_satisfies(achieved, _policy_floor()) and not session.get("second_factor_remembered")
+
+
+def _session_meets_floor(signed_in: SignedIn, floor: str | None) -> bool:
+    achieved = signed_in.authentication.acr
+    policy_met = acr_satisfies(achieved, _policy_floor()) or bool(session.get("second_factor_remembered"))
+    return acr_satisfies(achieved, floor) and policy_met
 
 
 def _parse_max_age(value: str | None) -> int | None:
@@ -126,7 +176,7 @@ def authorize():
         error.redirect_uri = grant.redirect_uri
         return authorization_error_response(error, state=grant.request.payload.state)
 
-    if not decision.needs_login and not decision.needs_consent:
+    if not decision.needs_login and not decision.needs_consent and not decision.needs_step_up:
         return _issue_code(server, grant.request, signed_in)
 
     params = {key: request.values.get(key) for key in request.values.keys()}
@@ -139,6 +189,8 @@ def authorize():
         needs_login=decision.needs_login,
         needs_consent=decision.needs_consent,
         ttl_seconds=_settings().session.interaction_ttl_seconds,
+        required_acr=decision.required_acr,
+        step_up_member_id=signed_in.member.id if decision.needs_step_up and not decision.needs_login else None,
     )
     if not decision.needs_login:
         interaction.member_id = signed_in.member.id
@@ -152,7 +204,14 @@ def resume(uid: str):
     db = get_session()
     interaction = interactions.load(db, uid, request_binding())
     signed_in = current_sign_in()
-    if interaction.state != "ready" or signed_in is None or interaction.member_id != signed_in.member.id:
+    if (
+        interaction.state != INTERACTION_READY
+        or signed_in is None
+        or interaction.member_id != signed_in.member.id
+        or not acr_satisfies(signed_in.authentication.acr, interaction.required_acr)
+    ):
+        # Not answered yet: a step (login, second factor, consent) is still due, or the
+        # session is no longer the one that did them.
         return redirect(url_for("interaction.show", uid=uid), 303)
     interactions.consume(db, interaction)
     if interaction.client_id is None:

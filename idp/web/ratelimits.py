@@ -37,6 +37,10 @@ def email_code_limit() -> str:
     return _ratelimit_settings().email_code_per_ip
 
 
+def activation_limit() -> str:
+    return _ratelimit_settings().activation_per_ip
+
+
 def token_limit() -> str:
     return _ratelimit_settings().token_per_client
 

@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, render_template
 
 from idp.db import get_session
 from idp.extensions import limiter
-from idp.security.passwords import MAX_PASSWORD_LENGTH
 from idp.services import notifications, recovery
 from idp.services.members import InvalidPassword
 from idp.services.recovery import ResetLinkUnusable

@@ -9,7 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from idp.cli import main
-from tests.cli.conftest import ISSUER, SECRET_KEY, assert_failed, assert_succeeded, isolated_environment
+from tests.cli.conftest import (
+    ISSUER,
+    SECRET_KEY,
+    assert_failed,
+    assert_succeeded,
+    isolated_environment,
+)
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

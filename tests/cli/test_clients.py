@@ -116,7 +116,12 @@ def test_delete_asks_first(idp, app, make_client):
 
 def test_delete_takes_consents_codes_and_tokens_with_it(idp, app, client, make_client, make_member):
     from tests.conftest import DEMO_PASSWORD
-    from tests.helpers.oidc import AuthorizationRequest, Browser, exchange_code, query_of
+    from tests.helpers.oidc import (
+        AuthorizationRequest,
+        Browser,
+        exchange_code,
+        query_of,
+    )
 
     member = make_member()
     registered, secret = make_client(client_id="klaim-online", first_party=False)

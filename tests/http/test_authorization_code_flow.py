@@ -5,8 +5,15 @@ from __future__ import annotations
 import time
 
 from joserfc.jwt import JWTClaimsRegistry
+
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.oidc import AuthorizationRequest, Browser, exchange_code, query_of, verify_token
+from tests.helpers.oidc import (
+    AuthorizationRequest,
+    Browser,
+    exchange_code,
+    query_of,
+    verify_token,
+)
 
 ISSUER = "http://idp.test"
 

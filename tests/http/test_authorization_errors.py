@@ -26,7 +26,6 @@ from tests.helpers.oidc import (
     query_of,
 )
 
-
 # --- Before the client and redirect_uri are verified: our page, never a redirect ------------
 
 

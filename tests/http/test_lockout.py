@@ -10,7 +10,13 @@ from sqlalchemy import func, select
 from idp.db import get_session
 from idp.models import AuditEvent
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, path_of, query_of
+from tests.helpers.oidc import (
+    AuthorizationRequest,
+    Browser,
+    csrf_token,
+    path_of,
+    query_of,
+)
 
 WRONG = "not the right password"
 

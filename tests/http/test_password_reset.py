@@ -510,3 +510,17 @@ def signs_in_with_demo_password_only(app, member) -> bool:
 
     stored = password_hash(app, member)
     return verify_password(DEMO_PASSWORD, stored) and not verify_password(NEW_PASSWORD, stored)
+
+
+def test_a_record_without_an_online_account_gets_no_reset_link(smtp_client, smtp_server, make_member):
+    # An imported record with an (unverified) email but no password must activate with NIK and
+    # birth date; a reset link would let control of the address alone create the account.
+    record = make_member(password=None, email="imported@example.test", email_verified=False)
+    page = smtp_client.get("/recovery/forgot")
+    answer = smtp_client.post(
+        "/recovery/forgot", data={"csrf_token": csrf_token(page.text), "identifier": record.email}
+    )
+    assert answer.status_code == 200
+    assert 'data-testid="reset_requested"' in answer.text
+    smtp_client.application.extensions["idp.mailer"].flush()
+    assert smtp_server.messages == []

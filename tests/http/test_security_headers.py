@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, login_page_uid, path_of
+from tests.helpers.oidc import (
+    AuthorizationRequest,
+    Browser,
+    csrf_token,
+    login_page_uid,
+    path_of,
+)
 
 
 def _csp_directives(response) -> dict[str, list[str]]:

@@ -7,7 +7,13 @@ import base64
 import pytest
 
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.oidc import AuthorizationRequest, Browser, code_from, exchange_code, pkce_pair
+from tests.helpers.oidc import (
+    AuthorizationRequest,
+    Browser,
+    code_from,
+    exchange_code,
+    pkce_pair,
+)
 
 
 def _code(client, member, request: AuthorizationRequest) -> str:

@@ -53,3 +53,15 @@ def test_server_refuses_an_outdated_database(tmp_path):
     with pytest.raises(ConfigError) as raised:
         create_app({"database": {"url": url}, "server": {"instance_path": str(tmp_path)}})
     assert "0000" in str(raised.value) and "idp db upgrade" in str(raised.value)
+
+
+def test_upgrade_from_an_empty_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_revision() == head_revision()
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()

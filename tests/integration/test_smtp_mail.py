@@ -15,7 +15,13 @@ from flask_babel import force_locale, gettext
 from idp.clock import utcnow
 from idp.logs import JsonFormatter
 from idp.services.mailer import Email, SmtpConfig, SmtpMailer
-from tests.helpers.oidc import ISSUER, AuthorizationRequest, Browser, csrf_token, path_of
+from tests.helpers.oidc import (
+    ISSUER,
+    AuthorizationRequest,
+    Browser,
+    csrf_token,
+    path_of,
+)
 from tests.helpers.smtp import app_sending_mail, free_port
 
 FROM = "Member sign-in <no-reply@idp.test>"

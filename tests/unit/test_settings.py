@@ -527,3 +527,54 @@ def test_production_requires_smtp_mail():
 def test_rate_limit_strings_from_the_environment():
     settings = load_settings(environ={"IDP_RATELIMIT__LOGIN_PER_IP": "3 per second; 20 per hour"})
     assert settings.ratelimit.login_per_ip == "3 per second; 20 per hour"
+
+
+# Second factors ([security]) -------------------------------------------------------------------
+
+
+def test_security_defaults():
+    security = load_settings(environ={}).security
+    assert security.require_mfa is False
+    assert security.remember_browser_days == 0
+    assert security.fresh_check_minutes == 10
+    assert security.client_required_acr == ()
+    assert security.email_code_ttl_seconds == 600
+    assert security.email_code_max_tries == 5
+    assert security.email_code_resend_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"security": {"remember_browser_days": -1}}, "security.remember_browser_days"),
+        ({"security": {"remember_browser_days": 400}}, "security.remember_browser_days"),
+        ({"security": {"fresh_check_minutes": 0}}, "security.fresh_check_minutes"),
+        ({"security": {"client_required_acr": ["portal"]}}, "security.client_required_acr"),
+        ({"security": {"client_required_acr": ["=urn:idp:acr:mfa"]}}, "security.client_required_acr"),
+        ({"security": {"client_required_acr": ["portal=urn:example:loa:4"]}}, "security.client_required_acr"),
+        (
+            {"security": {"client_required_acr": ["portal=urn:idp:acr:mfa", "portal=urn:idp:acr:pwd"]}},
+            "security.client_required_acr",
+        ),
+        ({"security": {"totp_issuer_name": "Acme: sign-in"}}, "security.totp_issuer_name"),
+        ({"security": {"totp_issuer_name": " "}}, "security.totp_issuer_name"),
+        ({"security": {"email_code_ttl_seconds": 3600}}, "security.email_code_ttl_seconds"),
+        ({"security": {"email_code_max_tries": 0}}, "security.email_code_max_tries"),
+        ({"security": {"email_code_resend_seconds": 5}}, "security.email_code_resend_seconds"),
+        ({"security": {"require_mfa": "sometimes"}}, "security.require_mfa"),
+    ],
+)
+def test_bad_second_factor_settings_name_the_key(overrides, key):
+    assert config_error(overrides=overrides).startswith(f"{key}:")
+
+
+def test_client_required_acr_from_the_environment():
+    from idp.settings import client_required_acr
+
+    settings = load_settings(
+        environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa, claims=urn:idp:acr:pwd+email"}
+    )
+    assert client_required_acr(settings.security) == {
+        "portal": "urn:idp:acr:mfa",
+        "claims": "urn:idp:acr:pwd+email",
+    }

@@ -1,0 +1,256 @@
+"""Self-activation: a member with a membership record but no online account creates one.
+
+1. ``verify_record``: membership number, NIK and birth date must all match the record.
+   Every mismatch — a wrong NIK, a wrong birth date, an unknown membership number — is the
+   same ``ActivationMismatch`` after the same work (the comparisons run against dummy values
+   when there is no record), and counts toward the lockout exactly like a wrong password:
+   per account when the number names a record, per typed number otherwise, reserved before
+   the comparison. A record whose account is already active gets ``AlreadyActive``, which
+   only someone who knows all three values can see.
+2. ``start_account``: the member chooses an email and a password. The password is stored
+   with ``activation_pending`` set, so the account cannot sign in yet; the address is kept
+   on the verification link only (not on the member) until the member opens that link, so
+   an unverified activation can never occupy an address that belongs to someone else.
+3. ``complete``: the link's confirm button sets the verified address and ends
+   ``activation_pending``. Nothing signs the member in: they sign in as usual.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.errors import IdpError, ValidationFailed
+from idp.models import EmailVerificationToken, Member, PasswordResetToken
+from idp.security.passwords import hash_password
+from idp.security.tokens import constant_time_equals
+from idp.services import audit, email_verification, lockout
+from idp.services.audit import RequestOrigin
+from idp.services.email_verification import (
+    PURPOSE_ACTIVATION,
+    IssuedLink,
+    VerificationLinkUnusable,
+)
+from idp.services.identifiers import normalize_email, normalize_identifier
+from idp.services.lockout import AccountLocked, LockoutPolicy, LockStarted
+from idp.services.members import check_password_acceptable
+
+# How long the verified record stays usable for the second step, in this browser only.
+STEP_TTL_SECONDS = 900
+
+# Compared against when the number names no record, so that the work is the same.
+_DUMMY_NIK = "0000000000000000"
+_DUMMY_BIRTH_DATE = "0001-01-01"
+_NIK_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+class ActivationMismatch(IdpError):
+    """The three values do not name a record: one answer for every way of being wrong."""
+
+    status = 400
+    message_id = "activation_mismatch"
+
+
+class AlreadyActive(IdpError):
+    """The record already has an online account: sign in, or reset the password."""
+
+    status = 409
+    message_id = "activation_already_active"
+
+
+class EmailTaken(IdpError):
+    """The address was taken by another account between the request and the confirmation."""
+
+    status = 409
+    message_id = "email_taken"
+
+
+@dataclass(frozen=True)
+class AccountStarted:
+    member: Member
+    email: str
+    link: IssuedLink | None  # None when the address already belongs to another account
+    owner: Member | None  # that other account, for the notice sent to its address
+
+
+def normalize_nik(raw: str) -> str:
+    return _NIK_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or "").strip())
+
+
+def verify_record(
+    db: Session,
+    raw_membership_number: str,
+    raw_nik: str,
+    birth_date: date,
+    origin: RequestOrigin,
+    policy: LockoutPolicy,
+    on_lock_started=None,
+) -> Member:
+    """The member whose record matches all three values and who has no active account.
+
+    Raises ActivationMismatch (any mismatch, or no such record), AccountLocked (before the
+    comparison while locked; or when this failure starts a lock) or AlreadyActive."""
+    identifier = normalize_identifier(raw_membership_number or "")
+    member = None
+    if identifier.kind == "membership_number":
+        member = db.scalar(select(Member).where(Member.membership_number == identifier.value))
+    member_id = member.id if member is not None else None
+    key = lockout.subject_key(member, identifier)
+
+    try:
+        lockout.reserve_attempt(db, key, member_id, policy)
+    except AccountLocked:
+        _record(db, "locked", origin, member_id, identifier.digest)
+        raise
+
+    # Both comparisons always run, in constant time, against dummies when there is no record.
+    nik_matches = constant_time_equals(normalize_nik(raw_nik), member.nik if member is not None else _DUMMY_NIK)
+    birth_matches = constant_time_equals(
+        birth_date.isoformat(), member.birth_date.isoformat() if member is not None else _DUMMY_BIRTH_DATE
+    )
+    if member is None or not (nik_matches & birth_matches):
+        _fail(db, key, policy, origin, member, identifier.digest, "mismatch", on_lock_started)
+        raise ActivationMismatch("mismatch")
+
+    if member.can_sign_in:
+        # Counted like a failure (it is no activation, and must not clear the account's
+        # sign-in failures), so repeating it cannot be used to probe without limit.
+        _fail(db, key, policy, origin, member, identifier.digest, "already_active", on_lock_started)
+        raise AlreadyActive("already active")
+
+    lockout.record_success(db, key)
+    _record(db, "verified", origin, member_id, identifier.digest)
+    return member
+
+
+def _fail(db, key, policy, origin, member, identifier_digest, outcome, on_lock_started) -> None:
+    member_id = member.id if member is not None else None
+    started: LockStarted | None = lockout.record_failure(db, key, policy)
+    _record(db, outcome, origin, member_id, identifier_digest)
+    if started is None:
+        return
+    audit.record(
+        db,
+        "lock_started",
+        "locked",
+        origin,
+        member_id=member_id,
+        identifier_digest=identifier_digest,
+        locked_until=started.locked_until,
+        lock_count=started.lock_count,
+        via="activation",
+    )
+    db.commit()
+    if member is not None and on_lock_started is not None:
+        on_lock_started(member, started)
+    raise AccountLocked(started.locked_until)
+
+
+def start_account(
+    db: Session,
+    member_id: int,
+    raw_email: str,
+    password: str,
+    min_length: int,
+    ttl_seconds: int,
+    origin: RequestOrigin,
+) -> AccountStarted:
+    """Set the password (account still pending) and issue the verification link for the
+    address, voiding earlier links. Raises ValidationFailed / InvalidPassword for bad input,
+    AlreadyActive when the account became active meanwhile."""
+    member = db.get(Member, member_id)
+    if member is None or member.can_sign_in:
+        raise AlreadyActive("already active")
+    try:
+        email = normalize_email(raw_email or "")
+    except ValueError:
+        raise ValidationFailed("email", "is not a valid email address") from None
+    check_password_acceptable(password, member, min_length=min_length, extra_identifiers=(email,))
+
+    member.password_hash = hash_password(password)
+    member.activation_pending = True
+    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
+    if owner is not None:
+        # The same answer on the page; the address's owner gets a notice instead of a link.
+        email_verification.void_open(db, member.id)
+        audit.record(db, "activation_account", "email_in_use", origin, member_id=member.id)
+        db.commit()
+        return AccountStarted(member=member, email=email, link=None, owner=owner)
+    link = email_verification.issue(db, member, PURPOSE_ACTIVATION, email, ttl_seconds)
+    audit.record(db, "activation_account", "link_sent", origin, member_id=member.id)
+    db.commit()
+    return AccountStarted(member=member, email=email, link=link, owner=None)
+
+
+def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin) -> IssuedLink | None:
+    """A fresh link (voiding the older ones) to the address of the member's latest activation
+    link, while the account is still pending; None otherwise (the page answers the same)."""
+    member = db.get(Member, member_id)
+    if member is None or not member.activation_pending:
+        return None
+    latest = db.scalar(
+        select(EmailVerificationToken)
+        .where(EmailVerificationToken.member_id == member.id, EmailVerificationToken.purpose == PURPOSE_ACTIVATION)
+        .order_by(EmailVerificationToken.created_at.desc(), EmailVerificationToken.id.desc())
+        .limit(1)
+    )
+    if latest is None or email_verification.email_in_use(db, latest.email, except_member_id=member.id):
+        return None
+    link = email_verification.issue(db, member, PURPOSE_ACTIVATION, latest.email, ttl_seconds)
+    audit.record(db, "activation_link_resent", "sent", origin, member_id=member.id)
+    db.commit()
+    return link
+
+
+def check_link(db: Session, token: str) -> EmailVerificationToken:
+    """For the confirm page: the live link, or VerificationLinkUnusable. Consumes nothing."""
+    record = email_verification.check(db, token, PURPOSE_ACTIVATION)
+    member = db.get(Member, record.member_id)
+    if member is None or not member.activation_pending:
+        raise VerificationLinkUnusable("not pending")
+    return record
+
+
+def complete(db: Session, token: str, origin: RequestOrigin) -> Member:
+    """Use the link once: the address becomes the member's verified email and the account
+    can sign in. Reset links sent to any earlier address stop working."""
+    check_link(db, token)
+    record = email_verification.consume(db, token, PURPOSE_ACTIVATION)
+    member = db.get(Member, record.member_id)
+    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
+        audit.record(db, "activation_completed", "email_in_use", origin, member_id=member.id)
+        db.commit()  # the link is used up either way
+        raise EmailTaken("taken at confirmation")
+    member.email = record.email
+    member.email_verified = True
+    member.activation_pending = False
+    email_verification.void_open(db, member.id)
+    db.execute(
+        update(PasswordResetToken)
+        .where(
+            PasswordResetToken.member_id == member.id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.voided_at.is_(None),
+        )
+        .values(voided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(db, "activation_completed", "success", origin, member_id=member.id)
+    try:
+        db.commit()
+    except IntegrityError:  # another account took the address in the same instant
+        db.rollback()
+        raise EmailTaken("taken at confirmation (race)") from None
+    return member
+
+
+def _record(db: Session, outcome: str, origin: RequestOrigin, member_id, identifier_digest) -> None:
+    audit.record(db, "activation_check", outcome, origin, member_id=member_id, identifier_digest=identifier_digest)
+    db.commit()

@@ -1,0 +1,148 @@
+"""Single-use links that prove a member controls an email address.
+
+Shared by self-activation (purpose ``activation``) and the profile's email change (purpose
+``email_change``). The raw token goes into the mail only; the database keeps its SHA-256
+digest. A link is single use, expires, and is voided by a newer link for the same member.
+Opening a link (GET) only *checks* it, so mail scanners that fetch links burn nothing; the
+page's confirm button (POST) *consumes* it with one conditional UPDATE, so two concurrent
+confirmations cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idp.clock import utcnow
+from idp.errors import IdpError
+from idp.models import EmailVerificationToken, Member
+from idp.security.tokens import digest, random_token
+
+PURPOSE_ACTIVATION = "activation"
+PURPOSE_EMAIL_CHANGE = "email_change"
+PURPOSES = (PURPOSE_ACTIVATION, PURPOSE_EMAIL_CHANGE)
+
+# Tokens are 32 random bytes, 43 URL-safe characters; anything much longer is not ours.
+_MAX_TOKEN_LENGTH = 128
+
+
+class VerificationLinkUnusable(IdpError):
+    """Unknown, expired, already used, voided, or for another purpose: one answer for all."""
+
+    status = 400
+    message_id = "verification_link_unusable"
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    member: Member
+    email: str
+    token: str  # the raw token, to be mailed; never stored or logged
+
+
+def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:
+    """A new link for ``email``, voiding the member's earlier open links of any purpose (a
+    member has at most one address change or activation in flight). The caller commits."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    now = utcnow()
+    void_open(db, member.id)
+    token = random_token(32)
+    db.add(
+        EmailVerificationToken(
+            member_id=member.id,
+            token_digest=digest(token),
+            purpose=purpose,
+            email=email,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    db.flush()
+    return IssuedLink(member=member, email=email, token=token)
+
+
+def check(db: Session, token: str, purpose: str) -> EmailVerificationToken:
+    """The live token record (to show the confirm page), or VerificationLinkUnusable.
+    Consumes nothing."""
+    if not token or len(token) > _MAX_TOKEN_LENGTH or "\x00" in token:
+        raise VerificationLinkUnusable("malformed")
+    record = db.scalar(select(EmailVerificationToken).where(EmailVerificationToken.token_digest == digest(token)))
+    if (
+        record is None
+        or record.purpose != purpose
+        or record.used_at is not None
+        or record.voided_at is not None
+        or record.expires_at <= utcnow()
+    ):
+        raise VerificationLinkUnusable("unusable")
+    return record
+
+
+def consume(db: Session, token: str, purpose: str) -> EmailVerificationToken:
+    """Use the link once: a conditional UPDATE that only one request can win. The caller
+    applies the change in the same transaction and commits (or rolls back, which leaves the
+    link unused)."""
+    record = check(db, token, purpose)
+    now = utcnow()
+    consumed = db.execute(
+        update(EmailVerificationToken)
+        .where(
+            EmailVerificationToken.id == record.id,
+            EmailVerificationToken.used_at.is_(None),
+            EmailVerificationToken.voided_at.is_(None),
+            EmailVerificationToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:
+        db.rollback()
+        raise VerificationLinkUnusable("raced")
+    return record
+
+
+def void_open(db: Session, member_id: int, purpose: str | None = None) -> None:
+    """Void the member's unused links (of one purpose, or all)."""
+    conditions = [
+        EmailVerificationToken.member_id == member_id,
+        EmailVerificationToken.used_at.is_(None),
+        EmailVerificationToken.voided_at.is_(None),
+    ]
+    if purpose is not None:
+        conditions.append(EmailVerificationToken.purpose == purpose)
+    db.execute(
+        update(EmailVerificationToken)
+        .where(*conditions)
+        .values(voided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def pending(db: Session, member_id: int, purpose: str) -> EmailVerificationToken | None:
+    """The member's live link of this purpose, if any (e.g. "change to … waiting for you to
+    open the link")."""
+    now = utcnow()
+    return db.scalar(
+        select(EmailVerificationToken)
+        .where(
+            EmailVerificationToken.member_id == member_id,
+            EmailVerificationToken.purpose == purpose,
+            EmailVerificationToken.used_at.is_(None),
+            EmailVerificationToken.voided_at.is_(None),
+            EmailVerificationToken.expires_at > now,
+        )
+        .order_by(EmailVerificationToken.created_at.desc(), EmailVerificationToken.id.desc())
+        .limit(1)
+    )
+
+
+def email_in_use(db: Session, email: str, except_member_id: int | None = None) -> bool:
+    """Whether another member already has this (normalized) address."""
+    query = select(Member.id).where(Member.email == email)
+    if except_member_id is not None:
+        query = query.where(Member.id != except_member_id)
+    return db.scalar(query.limit(1)) is not None

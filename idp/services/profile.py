@@ -1,0 +1,256 @@
+"""What a signed-in member changes on their own profile: contact details, language, email
+address (only after the new address is verified) and password (only with the current one).
+
+Every change is audited with the member, the request origin and the outcome, never a value
+that is secret (passwords, links) and never the new contact values themselves.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.errors import IdpError, ValidationFailed
+from idp.models import BrowserSession, Member
+from idp.security.passwords import MAX_PASSWORD_LENGTH, verify_password
+from idp.services import audit, credentials, email_verification, lockout
+from idp.services.audit import RequestOrigin
+from idp.services.email_verification import PURPOSE_EMAIL_CHANGE, IssuedLink
+from idp.services.identifiers import (
+    normalize_email,
+    normalize_identifier,
+    normalize_phone,
+)
+from idp.services.lockout import AccountLocked, LockoutPolicy
+from idp.services.members import SUPPORTED_LOCALES, check_password_acceptable
+
+MAX_ADDRESS_LENGTH = 500
+
+
+class CurrentPasswordWrong(IdpError):
+    status = 400
+    message_id = "current_password_wrong"
+
+
+class SameEmail(IdpError):
+    status = 400
+    message_id = "email_unchanged"
+
+
+class EmailTaken(IdpError):
+    """At confirmation, the new address turned out to belong to another account by now."""
+
+    status = 409
+    message_id = "email_taken"
+
+
+@dataclass(frozen=True)
+class EmailChangeRequested:
+    member: Member
+    old_email: str | None
+    new_email: str
+    link: IssuedLink | None  # None when the new address already belongs to another account
+    owner: Member | None  # that account, for the notice sent to the address instead
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    member: Member
+    old_email: str | None
+
+
+# --- the current password, guarded by the lockout ----------------------------------------
+
+
+def verify_current_password(
+    db: Session, member: Member, password: str, origin: RequestOrigin, policy: LockoutPolicy, on_lock_started=None
+) -> None:
+    """Check the member's current password as sign-in does: counted toward the account's
+    lockout before the check (so a stolen session cannot guess it without limit), nothing
+    checked while locked. Raises CurrentPasswordWrong or AccountLocked."""
+    if len(password or "") > MAX_PASSWORD_LENGTH:
+        raise CurrentPasswordWrong("too long")
+    key = lockout.subject_key(member, normalize_identifier(member.membership_number))
+    try:
+        lockout.reserve_attempt(db, key, member.id, policy)
+    except AccountLocked:
+        audit.record(db, "password_check", "locked", origin, member_id=member.id)
+        db.commit()
+        raise
+    if verify_password(password or "", member.password_hash):
+        lockout.record_success(db, key)
+        return
+    started = lockout.record_failure(db, key, policy)
+    audit.record(db, "password_check", "failure", origin, member_id=member.id)
+    db.commit()
+    if started is not None:
+        audit.record(
+            db,
+            "lock_started",
+            "locked",
+            origin,
+            member_id=member.id,
+            locked_until=started.locked_until,
+            lock_count=started.lock_count,
+            via="account",
+        )
+        db.commit()
+        if on_lock_started is not None:
+            on_lock_started(member, started)
+        raise AccountLocked(started.locked_until)
+    raise CurrentPasswordWrong("wrong")
+
+
+# --- contact details and language ---------------------------------------------------------
+
+
+def clean_phone(raw: str | None) -> str | None:
+    """E.164 (a national 08… number becomes +628…), or None when empty; ValidationFailed."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return normalize_phone(text)
+    except ValueError:
+        raise ValidationFailed("phone", "is not a phone number like +6281234567890") from None
+
+
+def clean_address(raw: str | None) -> str | None:
+    text = unicodedata.normalize("NFC", (raw or "").replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if not text:
+        return None
+    if len(text) > MAX_ADDRESS_LENGTH:
+        raise ValidationFailed("address", f"must be at most {MAX_ADDRESS_LENGTH} characters")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise ValidationFailed("address", "must not contain control characters")
+    return text
+
+
+def update_contact(db: Session, member: Member, raw_phone: str | None, raw_address: str | None, origin: RequestOrigin) -> list[str]:
+    """Store the phone and postal address; returns the names of the fields that changed."""
+    phone = clean_phone(raw_phone)
+    address = clean_address(raw_address)
+    changed = []
+    if phone != member.phone:
+        member.phone = phone
+        member.phone_verified = False
+        changed.append("phone")
+    if address != member.address:
+        member.address = address
+        changed.append("address")
+    audit.record(db, "profile_updated", "success" if changed else "unchanged", origin, member_id=member.id, fields=changed)
+    db.commit()
+    return changed
+
+
+def set_locale(db: Session, member: Member, locale: str, origin: RequestOrigin) -> None:
+    if locale not in SUPPORTED_LOCALES:
+        raise ValidationFailed("locale", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+    member.locale = locale
+    audit.record(db, "locale_changed", "success", origin, member_id=member.id, locale=locale)
+    db.commit()
+
+
+# --- email change -------------------------------------------------------------------------
+
+
+def request_email_change(
+    db: Session,
+    member: Member,
+    raw_email: str,
+    current_password: str,
+    ttl_seconds: int,
+    origin: RequestOrigin,
+    policy: LockoutPolicy,
+    on_lock_started=None,
+) -> EmailChangeRequested:
+    """Issue a link to the new address (voiding earlier ones). Nothing changes until the link
+    is confirmed. When the address belongs to another account, no link is issued (the
+    caller mails that address a notice and answers the member the same way)."""
+    try:
+        new_email = normalize_email(raw_email or "")
+    except ValueError:
+        raise ValidationFailed("email", "is not a valid email address") from None
+    verify_current_password(db, member, current_password, origin, policy, on_lock_started)
+    if new_email == member.email:
+        raise SameEmail("same address")
+    owner = db.scalar(select(Member).where(Member.email == new_email, Member.id != member.id))
+    if owner is not None:
+        email_verification.void_open(db, member.id, PURPOSE_EMAIL_CHANGE)
+        audit.record(db, "email_change_requested", "email_in_use", origin, member_id=member.id)
+        db.commit()
+        return EmailChangeRequested(member, member.email, new_email, link=None, owner=owner)
+    link = email_verification.issue(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds)
+    audit.record(db, "email_change_requested", "link_sent", origin, member_id=member.id)
+    db.commit()
+    return EmailChangeRequested(member, member.email, new_email, link=link, owner=None)
+
+
+def pending_email_change(db: Session, member: Member) -> str | None:
+    record = email_verification.pending(db, member.id, PURPOSE_EMAIL_CHANGE)
+    return record.email if record is not None else None
+
+
+def check_email_change_link(db: Session, token: str):
+    return email_verification.check(db, token, PURPOSE_EMAIL_CHANGE)
+
+
+def confirm_email_change(db: Session, token: str, origin: RequestOrigin) -> EmailChanged:
+    """Use the link once and make its address the member's (verified) email. Uniqueness is
+    checked again; reset links sent to the old address stop working."""
+    record = email_verification.consume(db, token, PURPOSE_EMAIL_CHANGE)
+    member = db.get(Member, record.member_id)
+    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
+        audit.record(db, "email_changed", "email_in_use", origin, member_id=member.id)
+        db.commit()  # the link is used up either way
+        raise EmailTaken("taken at confirmation")
+    old_email = member.email
+    member.email = record.email
+    member.email_verified = True
+    member.security_epoch = (member.security_epoch or 0) + 1
+    email_verification.void_open(db, member.id)
+    credentials.void_reset_links(db, member.id)
+    audit.record(db, "email_changed", "success", origin, member_id=member.id)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise EmailTaken("taken at confirmation (race)") from None
+    return EmailChanged(member=member, old_email=old_email)
+
+
+# --- password change ----------------------------------------------------------------------
+
+
+def change_password(
+    db: Session,
+    member: Member,
+    current_password: str,
+    new_password: str,
+    min_length: int,
+    keep_session_id: int | None,
+    origin: RequestOrigin,
+    policy: LockoutPolicy,
+    on_lock_started=None,
+) -> int:
+    """Replace the password. The new one is checked against the policy first (no secret is
+    spent on a refused one), then the current one under the lockout. Afterwards: every other
+    browser session ends (``keep_session_id`` is this browser's, which the caller rotates),
+    the member's issued access tokens are revoked, open reset links are void and the
+    security epoch rises. Returns how many other sessions were ended."""
+    check_password_acceptable(new_password, member, min_length=min_length)
+    verify_current_password(db, member, current_password, origin, policy, on_lock_started)
+    credentials.replace_password(db, member, new_password)
+    others = delete(BrowserSession).where(BrowserSession.member_id == member.id)
+    if keep_session_id is not None:
+        others = others.where(BrowserSession.id != keep_session_id)
+    ended = db.execute(others.execution_options(synchronize_session=False)).rowcount
+    audit.record(db, "password_changed", "success", origin, member_id=member.id, other_sessions_ended=ended)
+    db.commit()
+    return ended
+
+

@@ -1,0 +1,293 @@
+"""Self-activation pages: prove the membership record, choose email and password, confirm
+the email by its link. Then the member signs in like anyone else.
+
+The verified record is remembered in this browser's server-side session for a few minutes
+(never in a hidden field), so step 2 cannot be reached for a record without passing step 1.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from idp.clock import utcnow
+from idp.db import get_session
+from idp.errors import ValidationFailed
+from idp.extensions import limiter
+from idp.security.passwords import MAX_PASSWORD_LENGTH
+from idp.security.tokens import digest
+from idp.services import activation, notifications
+from idp.services.activation import (
+    STEP_TTL_SECONDS,
+    ActivationMismatch,
+    AlreadyActive,
+    EmailTaken,
+)
+from idp.services.email_verification import VerificationLinkUnusable
+from idp.services.identifiers import (
+    MEMBERSHIP_NUMBER_PATTERN,
+    NIK_PATTERN,
+    normalize_identifier,
+)
+from idp.services.lockout import AccountLocked
+from idp.services.members import InvalidPassword
+from idp.web.lockout import lockout_policy, notify_lock_started
+from idp.web.origin import request_origin
+from idp.web.ratelimits import activation_limit, allow_mail_to
+
+bp = Blueprint("activation", __name__, url_prefix="/activate")
+
+# The "email me the link again" button stays usable this long after step 2, in this browser.
+RESEND_WINDOW_SECONDS = 3600
+
+
+class RecordForm(FlaskForm):
+    membership_number = StringField(
+        _l("Membership number"),
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={"autocomplete": "username", "inputmode": "numeric", "spellcheck": "false"},
+    )
+    nik = StringField(
+        _l("NIK (national identity number)"),
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"},
+    )
+    birth_date = DateField(_l("Date of birth"), validators=[DataRequired()], render_kw={"autocomplete": "bday"})
+    submit = SubmitField(_l("Continue"))
+
+
+class AccountForm(FlaskForm):
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(), Length(max=254)],
+        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(_l("Create my account"))
+
+
+class ConfirmForm(FlaskForm):
+    submit = SubmitField(_l("Confirm"))
+
+
+class ResendForm(FlaskForm):
+    submit = SubmitField(_l("Email me the link again"))
+
+
+def _settings():
+    return current_app.extensions["idp.settings"]
+
+
+def _page(template: str, status: int = 200, **context):
+    response = current_app.make_response((render_template(template, **context), status))
+    # Personal data, and on the verify pages a secret in the URL: no caches, no Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _remembered(key: str) -> int | None:
+    """The member id kept under ``key`` in this browser's session while it is fresh."""
+    value = session.get(key)
+    if not isinstance(value, dict) or value.get("until", 0) <= utcnow().timestamp():
+        return None
+    member_id = value.get("member_id")
+    return member_id if isinstance(member_id, int) else None
+
+
+def _remember(key: str, member_id: int, seconds: int) -> None:
+    session[key] = {"member_id": member_id, "until": int(utcnow().timestamp()) + seconds}
+
+
+# --- step 1: the membership record ----------------------------------------------------------
+
+
+@bp.get("")
+def start():
+    return _page("activation/start.html", form=RecordForm())
+
+
+@bp.post("")
+@limiter.limit(activation_limit)
+def start_submit():
+    form = RecordForm()
+    if not form.validate_on_submit() or not _plausible(form):
+        return _record_page(form, "activation_invalid", 400)
+    db = get_session()
+    try:
+        member = activation.verify_record(
+            db,
+            form.membership_number.data,
+            form.nik.data,
+            form.birth_date.data,
+            request_origin(),
+            lockout_policy(),
+            on_lock_started=notify_lock_started,
+        )
+    except ActivationMismatch:
+        return _record_page(form, "activation_mismatch", 400)
+    except AccountLocked as locked:
+        return _record_page(form, "activation_locked", 423, locked=locked)
+    except AlreadyActive:
+        return _page("activation/already_active.html", status=409)
+    session.pop("activation_sent", None)
+    _remember("activation", member.id, STEP_TTL_SECONDS)
+    # A new privilege in this browser: a new session id (no fixation of a verified session).
+    session.rotate()
+    return redirect(url_for("activation.account"), 303)
+
+
+def _plausible(form: RecordForm) -> bool:
+    """Format only (public knowledge, reveals nothing): 11-digit number and 16-digit NIK."""
+    number = normalize_identifier(form.membership_number.data or "")
+    nik = activation.normalize_nik(form.nik.data or "")
+    return bool(MEMBERSHIP_NUMBER_PATTERN.fullmatch(number.value)) and bool(NIK_PATTERN.fullmatch(nik))
+
+
+def _record_page(form: RecordForm, error: str, status: int, **context):
+    # The NIK and birth date are not sent back: the answer to every mismatch is the same.
+    form.nik.data = ""
+    form.birth_date.data = None
+    form.birth_date.raw_data = []
+    return _page("activation/start.html", form=form, error=error, status=status, **context)
+
+
+# --- step 2: email and password --------------------------------------------------------------
+
+
+@bp.get("/account")
+def account():
+    if _remembered("activation") is None:
+        return redirect(url_for("activation.start"), 303)
+    return _account_page(AccountForm())
+
+
+@bp.post("/account")
+@limiter.limit(activation_limit)
+def account_submit():
+    member_id = _remembered("activation")
+    if member_id is None:
+        return redirect(url_for("activation.start"), 303)
+    form = AccountForm()
+    try:
+        if not form.validate_on_submit():
+            if "password" in form.errors and len(form.password.data or "") > MAX_PASSWORD_LENGTH:
+                raise InvalidPassword("too_long", _min_length())
+            return _account_page(form, status=400)
+        started = activation.start_account(
+            get_session(),
+            member_id,
+            form.email.data,
+            form.password.data,
+            _min_length(),
+            _settings().activation.verification_ttl_seconds,
+            request_origin(),
+        )
+    except InvalidPassword as rejected:
+        return _account_page(form, rejected=rejected.reason, status=400)
+    except ValidationFailed:
+        return _account_page(form, error="email_invalid", status=400)
+    except AlreadyActive:
+        session.pop("activation", None)
+        return _page("activation/already_active.html", status=409)
+
+    address_key = f"address:{digest(started.email)}"
+    if started.link is not None:
+        if allow_mail_to(address_key):
+            notifications.send(
+                notifications.verify_email(
+                    started.member, started.email, _verify_url(started.link.token), _ttl(), "activation"
+                )
+            )
+    elif started.owner is not None and allow_mail_to(address_key):
+        notifications.send(notifications.address_in_use(started.owner, started.email, "activation", _forgot_url()))
+    session.pop("activation", None)
+    _remember("activation_sent", started.member.id, RESEND_WINDOW_SECONDS)
+    # The same page whether the link or a notice went out.
+    return redirect(url_for("activation.sent"), 303)
+
+
+def _account_page(form: AccountForm, status: int = 200, **context):
+    return _page("activation/account.html", form=form, min_length=_min_length(), status=status, **context)
+
+
+# --- check your email, and the link again ----------------------------------------------------
+
+
+@bp.get("/sent")
+def sent():
+    can_resend = _remembered("activation_sent") is not None
+    return _page("activation/sent.html", form=ResendForm(), can_resend=can_resend)
+
+
+@bp.post("/resend")
+@limiter.limit(activation_limit)
+def resend():
+    form = ResendForm()
+    member_id = _remembered("activation_sent")
+    if not form.validate_on_submit() or member_id is None:
+        return redirect(url_for("activation.sent"), 303)
+    link = activation.resend(get_session(), member_id, _ttl(), request_origin())
+    if link is not None and allow_mail_to(f"address:{digest(link.email)}"):
+        notifications.send(notifications.verify_email(link.member, link.email, _verify_url(link.token), _ttl(), "activation"))
+    # The same answer whether or not a mail went out (still pending, within the mail limit).
+    return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True)
+
+
+# --- the link in the mail ----------------------------------------------------------------------
+
+
+@bp.get("/verify/<token>")
+def verify(token: str):
+    # A GET consumes nothing: mail scanners that open links must not burn them.
+    try:
+        activation.check_link(get_session(), token)
+    except VerificationLinkUnusable:
+        return _page("activation/unusable.html", status=400)
+    return _page("activation/verify.html", form=ConfirmForm(), token=token)
+
+
+@bp.post("/verify/<token>")
+def verify_submit(token: str):
+    form = ConfirmForm()
+    db = get_session()
+    try:
+        activation.check_link(db, token)
+        if not form.validate_on_submit():
+            return _page("activation/verify.html", form=form, token=token, status=400)
+        activation.complete(db, token, request_origin())
+    except VerificationLinkUnusable:
+        return _page("activation/unusable.html", status=400)
+    except EmailTaken:
+        return _page("activation/email_taken.html", status=409)
+    session.pop("activation_sent", None)
+    return _page("activation/done.html")
+
+
+def _verify_url(token: str) -> str:
+    # The configured issuer's origin, never this request's Host header.
+    return f"{_settings().server.issuer}/activate/verify/{token}"
+
+
+def _forgot_url() -> str:
+    return f"{_settings().server.issuer}/recovery/forgot"
+
+
+def _ttl() -> int:
+    return _settings().activation.verification_ttl_seconds
+
+
+def _min_length() -> int:
+    return _settings().passwords.min_length
