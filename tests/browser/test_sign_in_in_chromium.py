@@ -106,6 +106,7 @@ def test_pages_raise_no_csp_violations(live_sites, browser):
     page.goto(portal_url)
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_selector("[data-testid=login-form]")
+    page.wait_for_load_state("load")  # the stylesheet and script, not only the markup
     assert page.get_attribute("html", "lang") == "en"
     # The stylesheet loaded under our CSP: the login card is styled, not a bare form.
     assert page.eval_on_selector(".card", "element => getComputedStyle(element).borderRadius") == "8px"
