@@ -11,4 +11,5 @@ babel = Babel()
 csrf = CSRFProtect()
 # Keyed by the socket address unless server.trusted_proxies enabled ProxyFix, so a client
 # cannot pick its own key with X-Forwarded-For. Storage comes from ratelimit.storage_uri.
-limiter = Limiter(key_func=get_remote_address, strategy="fixed-window")
+# A moving window: no burst of twice the limit across a window boundary.
+limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
