@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 IDP := $(BIN)/idp
 INSTALLED := $(VENV)/.installed
+# Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-postgres install migrate seed bench clean
 
@@ -28,10 +30,10 @@ run: seed
 
 # The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-postgres: install
-	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest
+	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 bench: install
 	$(BIN)/python bench/login.py
