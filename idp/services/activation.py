@@ -35,6 +35,7 @@ from idp.services import audit, email_verification, lockout
 from idp.services.audit import RequestOrigin
 from idp.services.email_verification import (
     PURPOSE_ACTIVATION,
+    EmailTaken,
     IssuedLink,
     VerificationLinkUnusable,
 )
@@ -64,12 +65,6 @@ class AlreadyActive(IdpError):
     status = 409
     message_id = "activation_already_active"
 
-
-class EmailTaken(IdpError):
-    """The address was taken by another account between the request and the confirmation."""
-
-    status = 409
-    message_id = "email_taken"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.models import IssuedToken, Member, PasswordResetToken
 from idp.security.passwords import hash_password
+from idp.services import single_use_links
 
 
 def revoke_access_tokens(db: Session, member_id: int | None = None, client_id: str | None = None) -> int:
@@ -28,16 +29,7 @@ def revoke_access_tokens(db: Session, member_id: int | None = None, client_id: s
 
 
 def void_reset_links(db: Session, member_id: int) -> None:
-    db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.member_id == member_id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.voided_at.is_(None),
-        )
-        .values(voided_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    single_use_links.void_open(db, PasswordResetToken, member_id)
 
 
 def replace_password(db: Session, member: Member, new_password: str) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailVerificationToken, Member
 from idp.security.tokens import digest, random_token
+from idp.services import single_use_links
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -41,6 +42,13 @@ class IssuedLink:
     member: Member
     email: str
     token: str  # the raw token, to be mailed; never stored or logged
+
+
+class EmailTaken(IdpError):
+    """At confirmation, the address turned out to belong to another account by now."""
+
+    status = 409
+    message_id = "email_taken"
 
 
 def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:
@@ -87,19 +95,7 @@ def consume(db: Session, token: str, purpose: str) -> EmailVerificationToken:
     applies the change in the same transaction and commits (or rolls back, which leaves the
     link unused)."""
     record = check(db, token, purpose)
-    now = utcnow()
-    consumed = db.execute(
-        update(EmailVerificationToken)
-        .where(
-            EmailVerificationToken.id == record.id,
-            EmailVerificationToken.used_at.is_(None),
-            EmailVerificationToken.voided_at.is_(None),
-            EmailVerificationToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if consumed.rowcount != 1:
+    if not single_use_links.use_once(db, EmailVerificationToken, record.id):
         db.rollback()
         raise VerificationLinkUnusable("raced")
     return record
@@ -107,19 +103,8 @@ def consume(db: Session, token: str, purpose: str) -> EmailVerificationToken:
 
 def void_open(db: Session, member_id: int, purpose: str | None = None) -> None:
     """Void the member's unused links (of one purpose, or all)."""
-    conditions = [
-        EmailVerificationToken.member_id == member_id,
-        EmailVerificationToken.used_at.is_(None),
-        EmailVerificationToken.voided_at.is_(None),
-    ]
-    if purpose is not None:
-        conditions.append(EmailVerificationToken.purpose == purpose)
-    db.execute(
-        update(EmailVerificationToken)
-        .where(*conditions)
-        .values(voided_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    conditions = [EmailVerificationToken.purpose == purpose] if purpose is not None else []
+    single_use_links.void_open(db, EmailVerificationToken, member_id, *conditions)
 
 
 def pending(db: Session, member_id: int, purpose: str) -> EmailVerificationToken | None:

@@ -19,7 +19,7 @@ from idp.models import BrowserSession, Member
 from idp.security.passwords import MAX_PASSWORD_LENGTH, verify_password
 from idp.services import audit, credentials, email_verification, lockout
 from idp.services.audit import RequestOrigin
-from idp.services.email_verification import PURPOSE_EMAIL_CHANGE, IssuedLink
+from idp.services.email_verification import PURPOSE_EMAIL_CHANGE, EmailTaken, IssuedLink
 from idp.services.identifiers import (
     normalize_email,
     normalize_identifier,
@@ -40,12 +40,6 @@ class SameEmail(IdpError):
     status = 400
     message_id = "email_unchanged"
 
-
-class EmailTaken(IdpError):
-    """At confirmation, the new address turned out to belong to another account by now."""
-
-    status = 409
-    message_id = "email_taken"
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import Member, PasswordResetToken
 from idp.security.tokens import digest, random_token
-from idp.services import audit, browser_sessions, credentials, lockout
+from idp.services import audit, browser_sessions, credentials, lockout, single_use_links
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
 from idp.services.members import check_password_acceptable, find_by_identifier
@@ -75,19 +75,7 @@ def reset_password(db: Session, token: str, new_password: str, origin: RequestOr
     record = check_reset_token(db, token)
     member = db.get(Member, record.member_id)
     check_password_acceptable(new_password, member, min_length=min_length)
-    now = utcnow()
-    consumed = db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.id == record.id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.voided_at.is_(None),
-            PasswordResetToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if consumed.rowcount != 1:
+    if not single_use_links.use_once(db, PasswordResetToken, record.id):
         db.rollback()
         raise ResetLinkUnusable("raced")
     credentials.replace_password(db, member, new_password)

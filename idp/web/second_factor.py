@@ -175,11 +175,7 @@ def challenge(uid: str):
 @bp.post("/<uid>/second-factor")
 @limiter.limit(second_factor_limit)
 def verify_totp(uid: str):
-    interaction, member, plan = _step(uid, factors.METHOD_TOTP)
-    form = OneTimeCodeForm()
-    if not form.validate_on_submit():
-        return _challenge_page(interaction, member, factors.METHOD_TOTP, plan, form=form, error="code_invalid", status=400)
-    return _check(interaction, member, factors.METHOD_TOTP, plan, form)
+    return _verify(uid, factors.METHOD_TOTP, OneTimeCodeForm)
 
 
 @bp.get("/<uid>/email-code")
@@ -212,11 +208,7 @@ def send_email(uid: str):
 @bp.post("/<uid>/email-code")
 @limiter.limit(second_factor_limit)
 def verify_email(uid: str):
-    interaction, member, plan = _step(uid, factors.METHOD_EMAIL)
-    form = OneTimeCodeForm()
-    if not form.validate_on_submit():
-        return _challenge_page(interaction, member, factors.METHOD_EMAIL, plan, form=form, error="code_invalid", status=400)
-    return _check(interaction, member, factors.METHOD_EMAIL, plan, form)
+    return _verify(uid, factors.METHOD_EMAIL, OneTimeCodeForm)
 
 
 @bp.get("/<uid>/recovery")
@@ -228,13 +220,16 @@ def recovery_page(uid: str):
 @bp.post("/<uid>/recovery")
 @limiter.limit(second_factor_limit)
 def verify_recovery(uid: str):
-    interaction, member, plan = _step(uid, factors.METHOD_RECOVERY)
-    form = RecoveryCodeForm()
+    return _verify(uid, factors.METHOD_RECOVERY, RecoveryCodeForm)
+
+
+def _verify(uid: str, method: str, form_class):
+    """Check a submitted code of ``method`` for this browser's pending second-factor step."""
+    interaction, member, plan = _step(uid, method)
+    form = form_class()
     if not form.validate_on_submit():
-        return _challenge_page(
-            interaction, member, factors.METHOD_RECOVERY, plan, form=form, error="code_invalid", status=400
-        )
-    return _check(interaction, member, factors.METHOD_RECOVERY, plan, form)
+        return _challenge_page(interaction, member, method, plan, form=form, error="code_invalid", status=400)
+    return _check(interaction, member, method, plan, form)
 
 
 def _check(interaction: Interaction, member: Member, method: str, plan: mfa.ChallengePlan, form):

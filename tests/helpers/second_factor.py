@@ -149,6 +149,12 @@ def to_challenge(client, request: AuthorizationRequest, member, password: str = 
     return interaction_of(location)
 
 
+def challenge_page(client, request: AuthorizationRequest, member, password: str = DEMO_PASSWORD) -> str:
+    """Pass the password and return the second-factor page the member is then shown."""
+    uid = to_challenge(client, request, member, password)
+    return client.get(f"/interaction/{uid}/second-factor").text
+
+
 def post_code(client, uid: str, page_path: str, post_path: str, code: str, remember: bool = False):
     page = client.get(f"/interaction/{uid}/{page_path}")
     assert page.status_code in (200, 423), (page.status_code, page.headers.get("Location"))

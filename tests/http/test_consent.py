@@ -139,6 +139,7 @@ def test_prompt_consent_asks_again(client, member, third_party):
 
     again = AuthorizationRequest(rp.client_id, scope="openid email", extra={"prompt": "consent"})
     uid, page = _to_consent_page(client, member, again, sign_in=False)
+    assert 'data-testid="consent-form"' in page.text  # asked again despite the remembered consent
     code_from(_finish(client, _answer(client, uid, page, allow=True)), again)
 
 
@@ -156,6 +157,7 @@ def test_prompt_consent_on_first_sign_in_asks_after_login(client, member, third_
     rp, _ = third_party
     request = AuthorizationRequest(rp.client_id, extra={"prompt": "consent"})
     uid, page = _to_consent_page(client, member, request)
+    assert 'data-testid="consent-form"' in page.text
     code_from(_finish(client, _answer(client, uid, page, allow=True)), request)
 
 

@@ -12,6 +12,7 @@ import pytest
 from idp.models.authentication import ACR_PASSWORD, ACR_PASSWORD_AUTHENTICATOR
 from tests.helpers.oidc import AuthorizationRequest, csrf_token, set_cookies
 from tests.helpers.second_factor import (
+    challenge_page,
     follow,
     id_token_claims,
     member_with_totp,
@@ -100,14 +101,14 @@ def test_it_is_bound_to_the_member(app, rp, make_member):
     member, seed, _ = member_with_totp(app, make_member)
     someone_else, _, _ = member_with_totp(app, make_member)
     browser = remembered_browser(app, rp, member, seed)
-    to_challenge(browser, AuthorizationRequest(rp.client_id), someone_else)  # asked for the factor
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), someone_else)
 
 
 def test_it_expires(app, rp, make_member, moving_clock):
     member, seed, _ = member_with_totp(app, make_member)
     browser = remembered_browser(app, rp, member, seed)
     moving_clock.advance(31 * 86400)
-    to_challenge(browser, AuthorizationRequest(rp.client_id), member)
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), member)
 
 
 def test_removing_a_factor_forgets_every_browser(app, rp, make_member):
@@ -128,7 +129,7 @@ def test_removing_a_factor_forgets_every_browser(app, rp, make_member):
     assert removed.status_code == 303
     next_step()
 
-    to_challenge(browser, AuthorizationRequest(rp.client_id), member)
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), member)
 
 
 def test_a_password_reset_forgets_every_browser(app, rp, make_member, outbox):
@@ -147,7 +148,8 @@ def test_a_password_reset_forgets_every_browser(app, rp, make_member, outbox):
     )
     assert done.status_code == 200
 
-    to_challenge(browser, AuthorizationRequest(rp.client_id), member, password=new_password)
+    challenge = challenge_page(browser, AuthorizationRequest(rp.client_id), member, password=new_password)
+    assert 'data-testid="totp-form"' in challenge
 
 
 def test_a_tampered_cookie_is_ignored(app, rp, make_member):
@@ -155,10 +157,11 @@ def test_a_tampered_cookie_is_ignored(app, rp, make_member):
     browser = remembered_browser(app, rp, member, seed)
     value = browser.get_cookie(COOKIE).value
     browser.set_cookie(COOKIE, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
-    to_challenge(browser, AuthorizationRequest(rp.client_id), member)
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), member)
 
 
 def test_account_sign_in_with_a_remembered_browser(app, rp, make_member):
     member, seed, _ = member_with_totp(app, make_member)
     browser = remembered_browser(app, rp, member, seed)
-    sign_in_to_account(browser, member)  # no challenge on the way
+    page = sign_in_to_account(browser, member)  # no challenge on the way
+    assert 'data-testid="account-summary"' in page.text
