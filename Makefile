@@ -7,12 +7,13 @@ INSTALLED := $(VENV)/.installed
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres install migrate seed bench clean
+.PHONY: run test test-postgres test-tools install lock migrate seed bench clean
 
-$(INSTALLED): pyproject.toml
+# Runtime dependencies at the versions of constraints.txt, as in the Docker image.
+$(INSTALLED): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[dev]"
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -28,12 +29,21 @@ seed: migrate
 run: seed
 	@bash scripts/run_demo.sh
 
+# Debian's chromium and nginx: installed with apt-get when missing and run as root,
+# otherwise one line says what to install.
+test-tools:
+	@bash scripts/ensure_test_tools.sh
+
 # The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
-test: install
+test: install test-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-test-postgres: install
+test-postgres: install test-tools
 	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# Pin every runtime dependency at what a fresh install of the package resolves to today.
+lock:
+	@bash scripts/lock_dependencies.sh
 
 bench: install
 	$(BIN)/python bench/login.py

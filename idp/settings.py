@@ -20,6 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# templates/, static/ and migrations/ are at the top of a checkout, beside idp/ (the layout
+# of docs/architecture.md); a wheel has no checkout around it and carries them inside the
+# package instead (setup.py), which is the only way idp/templates can exist.
+_PACKAGE_DIR = PROJECT_ROOT / "idp"
+RESOURCE_ROOT = _PACKAGE_DIR if (_PACKAGE_DIR / "templates").is_dir() else PROJECT_ROOT
 ENV_PREFIX = "IDP_"
 
 
@@ -406,16 +411,13 @@ def _validate(settings: Settings) -> None:
     if server.issuer.endswith("/"):
         raise ConfigError("server.issuer: must not end with a slash (it is compared exactly)")
     if not server.development:
-        if issuer.scheme != "https":
-            raise ConfigError("server.issuer: must use https outside development mode")
-        if not server.secret_key:
-            raise ConfigError("server.secret_key: required outside development mode")
+        problems = _production_problems(settings)
+        if problems:
+            raise ConfigError("; ".join(problems))
     if server.secret_key and len(server.secret_key) < 32:
-        raise ConfigError("server.secret_key: must be at least 32 characters")
+        raise ConfigError(SHORT_SECRET_KEY)
     if server.trusted_proxies < 0:
         raise ConfigError("server.trusted_proxies: must be 0 or more")
-    if not server.development and not settings.database.url:
-        raise ConfigError("database.url: required outside development mode (use PostgreSQL)")
     if not Path(server.instance_path).is_absolute():
         # Flask refuses a relative instance path with a traceback; say so in one line instead.
         raise ConfigError(f"server.instance_path: {server.instance_path!r} is not an absolute path")
@@ -473,8 +475,6 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("mail.smtp_port: must be a port number")
     if "@" not in mail.from_address:
         raise ConfigError("mail.from_address: must contain an email address")
-    if not server.development and mail.backend != "smtp":
-        raise ConfigError("mail.backend: must be smtp outside development mode")
 
     try:
         from zoneinfo import ZoneInfo
@@ -485,6 +485,26 @@ def _validate(settings: Settings) -> None:
 
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
+
+
+SHORT_SECRET_KEY = "server.secret_key: must be at least 32 characters"
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    """Everything production mode lacks, so that a server started with only
+    ``server.development = false`` (the Docker image) names all of it in one line."""
+    problems = []
+    if urlsplit(settings.server.issuer).scheme != "https":
+        problems.append("server.issuer: must use https outside development mode")
+    if not settings.server.secret_key:
+        problems.append("server.secret_key: required outside development mode")
+    elif len(settings.server.secret_key) < 32:
+        problems.append(SHORT_SECRET_KEY)
+    if not settings.database.url:
+        problems.append("database.url: required outside development mode (use PostgreSQL)")
+    if settings.mail.backend != "smtp":
+        problems.append("mail.backend: must be smtp outside development mode")
+    return problems
 
 
 def _validate_security(security: SecuritySettings) -> None:
