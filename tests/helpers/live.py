@@ -73,7 +73,8 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
         try:
             if requests.get(f"{url}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or listening while its worker still loads the app.
             pass
         time.sleep(0.2)
     raise AssertionError(f"idp serve at {url} did not answer within {STARTUP_SECONDS} s")
@@ -82,13 +83,13 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
 class LiveBrowser:
     """A member's browser against a live idp (requests keeps the cookies)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, http: requests.Session | None = None) -> None:
         self.base_url = base_url
-        self.http = requests.Session()
+        self.http = http or requests.Session()
 
-    def open_login(self, authorize_path: str) -> str:
+    def open_login(self, authorize_path: str, base_url: str | None = None) -> str:
         """Start an authorization request; returns the interaction path (its login page)."""
-        response = self.http.get(self.base_url + authorize_path, allow_redirects=False, timeout=10)
+        response = self.http.get((base_url or self.base_url) + authorize_path, allow_redirects=False, timeout=10)
         assert response.status_code == 303, response.text[:300]
         return response.headers["Location"]
 
