@@ -55,7 +55,7 @@ def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int =
             )
             servers.append((f"http://127.0.0.1:{port}", process, log))
         for url, process, _ in servers:
-            _wait_until_up(url, process)
+            wait_until_up(url, process)
         yield [url for url, _, _ in servers]
     finally:
         for _, process, log in servers:
@@ -65,7 +65,7 @@ def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int =
             log.close()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -355,26 +355,29 @@ def test_both_processes_publish_the_same_keys_and_accept_each_others_tokens(clus
     jwks_b = browser.http.get(f"{b}/jwks", timeout=10).json()
     assert jwks_a == jwks_b and jwks_a["keys"]
 
-    tokens = {}
-    for issued_at, start in ((a, a), (b, b)):
-        request = AuthorizationRequest(cluster.client_id, extra={} if not tokens else {"prompt": "none"})
-        if tokens:  # the session made at A signs the member in at B with no page at all
-            response = browser.http.get(start + request.url(), allow_redirects=False, timeout=10)
-        else:
-            response = _login(browser, request, email, DEMO_PASSWORD, start=start, finish=start)
-        code = code_from(_follow(browser, response, start).headers["Location"], request, issuer=cluster.issuer)
-        exchanged = _redeem(issued_at, browser, code, request)
+    # Tokens from A (after signing in there), then from B (the same session, prompt=none).
+    at_a = AuthorizationRequest(cluster.client_id)
+    signed_in = _login(browser, at_a, email, DEMO_PASSWORD, start=a, finish=a)
+    code_a = code_from(_follow(browser, signed_in, a).headers["Location"], at_a, issuer=cluster.issuer)
+    at_b = AuthorizationRequest(cluster.client_id, extra={"prompt": "none"})
+    silent = browser.http.get(b + at_b.url(), allow_redirects=False, timeout=10)
+    code_b = code_from(_follow(browser, silent, b).headers["Location"], at_b, issuer=cluster.issuer)
+    issued = {}
+    for base, code, request in ((a, code_a, at_a), (b, code_b, at_b)):
+        exchanged = _redeem(base, browser, code, request)
         assert exchanged.status_code == 200, exchanged.text
-        tokens[issued_at] = (exchanged.json(), request)
+        issued[base] = (exchanged.json(), request)
 
-    for issued_at, other in ((a, b), (b, a)):
-        body, request = tokens[issued_at]
+    for issuer_process, other in ((a, b), (b, a)):
+        tokens, request = issued[issuer_process]
         # An independent RP library verifies the ID token against either process's JWKS.
         for jwks in (jwks_a, jwks_b):
-            claims = verify_token(body["id_token"], jwks).claims
+            claims = verify_token(tokens["id_token"], jwks).claims
             assert claims["iss"] == cluster.issuer and claims["aud"] == cluster.client_id
             assert claims["nonce"] == request.nonce
-        userinfo = browser.http.get(f"{other}/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=10)
+        userinfo = browser.http.get(
+            f"{other}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+        )
         assert userinfo.status_code == 200, userinfo.text
         assert userinfo.json()["email"] == email
 

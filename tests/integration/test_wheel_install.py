@@ -15,12 +15,11 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
-from tests.helpers.live import free_port
+from tests.helpers.live import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -79,19 +78,6 @@ def _in_venv(venv: Path, command: list[str]) -> list[str]:
     return [str(venv / "bin" / command[0]), *command[1:]]
 
 
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"idp serve exited with {process.returncode}"
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"idp serve at {url} did not answer within 30 s")
-
-
 def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_to_start_unconfigured(tmp_path):
     wheelhouse, venv, outside = tmp_path / "wheelhouse", tmp_path / "venv", tmp_path / "elsewhere"
     outside.mkdir()
@@ -140,7 +126,7 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_t
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_until_up(base_url, server)
+        wait_until_up(base_url, server)
 
         discovery = requests.get(f"{base_url}/.well-known/openid-configuration", timeout=10)
         assert discovery.status_code == 200 and discovery.json()["issuer"] == base_url
