@@ -32,7 +32,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN --mount=type=bind,from=build,source=/wheelhouse,target=/wheelhouse \
     --mount=type=bind,from=build,source=/src/scripts/install_wheelhouse.sh,target=/install_wheelhouse.sh \
     PYTHON=python sh /install_wheelhouse.sh /opt/idp /wheelhouse
-RUN useradd --system --uid 10001 --user-group --home-dir /srv/idp --create-home --shell /usr/sbin/nologin idp \
+RUN groupadd --system --gid 10001 idp \
+    && useradd --system --uid 10001 --gid idp --home-dir /srv/idp --create-home --shell /usr/sbin/nologin idp \
     && install -d -o idp -g idp -m 0700 /srv/idp/instance
 
 # Production mode: with nothing else set, `idp serve` names what is missing and exits (2).
