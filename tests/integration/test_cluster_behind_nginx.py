@@ -414,7 +414,7 @@ def test_failures_at_both_processes_add_up_to_one_lock(cluster):
     events = [event for event, outcome, _ in cluster.audit(browser.http.headers["User-Agent"]) if event == "lock_started"]
     assert events == ["lock_started"]
     # The lock notice went out through the shared SMTP relay.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not cluster.smtp.to(email) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(cluster.smtp.to(email)) == 1
