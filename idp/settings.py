@@ -183,11 +183,6 @@ class SecuritySettings:
         "check (or, without a factor, a sign-in) within this many minutes.",
         10,
     )
-    client_required_acr: tuple[str, ...] = doc(
-        "Clients that always require a level, as \"client_id=acr\" strings, e.g. "
-        "\"benefits-portal=urn:idp:acr:mfa\".",
-        factory=tuple,
-    )
     totp_issuer_name: str = doc(
         "The name authenticator apps show beside the member's account (no colon).", "Member sign-in"
     )
@@ -340,6 +335,16 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
+# Settings that no longer exist, and where their value lives now: a configuration that still
+# has one stops start-up saying so, rather than being silently ignored.
+MOVED_SETTINGS = {
+    ("security", "client_required_acr"): (
+        "a client's required level is now on the client record: "
+        "run `idp clients update CLIENT_ID --require-acr ACR` for each entry and remove this key"
+    ),
+}
+
+
 def _merge(raw: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
     for section, values in layer.items():
         if section not in SECTIONS:
@@ -348,6 +353,8 @@ def _merge(raw: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str
             raise ConfigError(f"[{section}] ({source}): must be a table of keys")
         known = {f.name for f in dataclasses.fields(SECTIONS[section])}
         for key, value in values.items():
+            if (section, key) in MOVED_SETTINGS:
+                raise ConfigError(f"{section}.{key}: {MOVED_SETTINGS[(section, key)]} (set in {source})")
             if key not in known:
                 raise ConfigError(f"{section}.{key} ({source}): unknown setting")
             raw[section][key] = value
@@ -488,22 +495,10 @@ def _validate(settings: Settings) -> None:
 
 
 def _validate_security(security: SecuritySettings) -> None:
-    from idp.models.authentication import ACR_VALUES
-
     if not 0 <= security.remember_browser_days <= 365:
         raise ConfigError("security.remember_browser_days: must be between 0 (off) and 365")
     if not 1 <= security.fresh_check_minutes <= 120:
         raise ConfigError("security.fresh_check_minutes: must be between 1 and 120")
-    seen: set[str] = set()
-    for entry in security.client_required_acr:
-        client_id, sep, acr = (part.strip() for part in entry.partition("="))
-        if not sep or not client_id:
-            raise ConfigError(f"security.client_required_acr: {entry!r} is not client_id=acr")
-        if acr not in ACR_VALUES:
-            raise ConfigError(f"security.client_required_acr: {acr!r} is not one of {', '.join(ACR_VALUES)}")
-        if client_id in seen:
-            raise ConfigError(f"security.client_required_acr: client {client_id!r} is named twice")
-        seen.add(client_id)
     name = security.totp_issuer_name
     if not name.strip() or ":" in name or len(name) > 60:
         raise ConfigError("security.totp_issuer_name: must be 1 to 60 characters without a colon")
@@ -513,15 +508,6 @@ def _validate_security(security: SecuritySettings) -> None:
         raise ConfigError("security.email_code_max_tries: must be between 1 and 10")
     if not 10 <= security.email_code_resend_seconds <= security.email_code_ttl_seconds:
         raise ConfigError("security.email_code_resend_seconds: must be between 10 and email_code_ttl_seconds")
-
-
-def client_required_acr(security: SecuritySettings) -> dict[str, str]:
-    """``security.client_required_acr`` as a mapping of client id to level."""
-    required = {}
-    for entry in security.client_required_acr:
-        client_id, _, acr = (part.strip() for part in entry.partition("="))
-        required[client_id] = acr
-    return required
 
 
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from idp.runtime import runtime
 from idp import create_app
 from idp.clock import clock
 from idp.migrate import upgrade
@@ -136,7 +137,7 @@ def outbox(app):
     """The mail idp has written so far (development outbox backend): ``outbox()`` re-reads it."""
     from tests.helpers.outbox import read_outbox
 
-    folder = Path(app.extensions["idp.settings"].server.instance_path) / "outbox"
+    folder = Path(runtime(app).settings.server.instance_path) / "outbox"
     return lambda: read_outbox(folder)
 
 
@@ -236,7 +237,7 @@ def smtp_app_config(app_config: dict, smtp_server) -> dict:
 @pytest.fixture
 def smtp_app(smtp_app_config: dict):
     """The app with the SMTP mail backend. Its mailer sends in the background: call
-    ``smtp_app.extensions["idp.mailer"].flush()`` (or ``smtp_server.wait_for``) before
+    ``runtime(smtp_app).mailer.flush()`` (or ``smtp_server.wait_for``) before
     reading what arrived."""
     from tests.helpers.smtp import app_sending_mail
 

@@ -35,6 +35,9 @@ class Client(Base, ClientMixin):
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The level every sign-in for this client must reach (an acr of
+    # idp.services.assurance.LEVELS), as if the client asked for it as essential; None: any.
+    required_acr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

@@ -20,7 +20,7 @@ from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailVerificationToken, Member
 from idp.security.tokens import digest, random_token
-from idp.services import single_use_links
+from idp.services import notifications, single_use_links
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -30,11 +30,8 @@ PURPOSES = (PURPOSE_ACTIVATION, PURPOSE_EMAIL_CHANGE)
 _MAX_TOKEN_LENGTH = 128
 
 
-class VerificationLinkUnusable(IdpError):
+class VerificationLinkUnusable(IdpError, status=400, message_id="verification_link_unusable"):
     """Unknown, expired, already used, voided, or for another purpose: one answer for all."""
-
-    status = 400
-    message_id = "verification_link_unusable"
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,44 @@ class IssuedLink:
     token: str  # the raw token, to be mailed; never stored or logged
 
 
-class EmailTaken(IdpError):
+class EmailTaken(IdpError, status=409, message_id="email_taken"):
     """At confirmation, the address turned out to belong to another account by now."""
 
-    status = 409
-    message_id = "email_taken"
+
+@dataclass(frozen=True)
+class AddressOffer:
+    """What asking to prove an address gave: a link to it, or (when the address already
+    belongs to another account) nothing but a notice to that account."""
+
+    member: Member
+    email: str
+    purpose: str
+    link: IssuedLink | None
+    owner: Member | None  # the other account, for the notice sent to the address
+
+
+def offer(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> AddressOffer:
+    """Issue a link proving ``email`` for ``purpose`` (voiding older ones), unless another
+    account has the address: then void the member's open links and issue none. The page
+    answers the same either way; ``mail_offer`` tells the address which it was. The caller
+    commits."""
+    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
+    if owner is not None:
+        void_open(db, member.id)
+        return AddressOffer(member, email, purpose, link=None, owner=owner)
+    return AddressOffer(member, email, purpose, link=issue(db, member, purpose, email, ttl_seconds), owner=None)
+
+
+def mail_offer(offer: AddressOffer, ttl_seconds: int) -> None:
+    """After the commit: the link to the address, or the in-use notice to its owner, within
+    the address's mail budget."""
+    if offer.link is not None:
+        email = notifications.verify_email(offer.member, offer.email, offer.link.token, ttl_seconds, offer.purpose)
+    elif offer.owner is not None:
+        email = notifications.address_in_use(offer.owner, offer.email, offer.purpose, notifications.forgot_password_url())
+    else:
+        return
+    notifications.send_within_budget(email, notifications.address_budget(offer.email))
 
 
 def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:

@@ -15,14 +15,8 @@ from idp.models.keys import KEY_ACTIVE, KEY_RETIRED
 from idp.security.crypto import SecretBox
 from idp.security.jose import SUPPORTED_SIGNING_ALGS, dumps_jwk, generate_signing_key
 
-KEY_ENCRYPTION_PURPOSE = "signing-keys"
-
 # Decrypted private keys by kid. Keys never change once made, so a kid is a safe cache key.
 _private_jwk_cache: dict[str, dict[str, Any]] = {}
-
-
-def key_box(secret_key: str) -> SecretBox:
-    return SecretBox(secret_key, KEY_ENCRYPTION_PURPOSE)
 
 
 def create_key(db: Session, box: SecretBox, alg: str) -> SigningKey:

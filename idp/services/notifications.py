@@ -10,17 +10,75 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale, format_datetime, gettext
 
 from idp.clock import utcnow
 from idp.models import Member
+from idp.models.lockout import SECOND_FACTOR_FAILURES
+from idp.runtime import runtime
+from idp.security.tokens import digest
 from idp.services.audit import RequestOrigin
 from idp.services.mailer import Email
 
+# --- sending, within the recipients' mail budgets ----------------------------------------------
 
-def send(email: Email) -> None:
-    current_app.extensions["idp.mailer"].send(email)
+
+def send(email: Email | None) -> None:
+    """Send now, whatever the budget (what the member must always get, like the notice of a
+    password change)."""
+    if email is not None:
+        runtime().mailer.send(email)
+
+
+def send_within_budget(email: Email | None, budget_key: str) -> bool:
+    """Send unless the recipient's mail budget is used up; then the mail is dropped silently
+    (the page answers the same either way). True when it went out."""
+    if email is None:
+        return False
+    budget = runtime().mail_budget
+    if budget is not None and not budget.allow(budget_key):
+        return False
+    send(email)
+    return True
+
+
+def member_budget(member_id: int) -> str:
+    """Mail anyone can cause to be sent to an account: reset links, sign-in codes, lock notices."""
+    return f"member:{member_id}"
+
+
+def notice_budget(member_id: int) -> str:
+    """Security notices to an account, counted apart so sign-in codes cannot crowd them out."""
+    return f"member:{member_id}:notice"
+
+
+def address_budget(address: str) -> str:
+    """Mail to an address that is not (yet) an account's: verification links, in-use notices."""
+    return f"address:{digest(address)}"
+
+
+def forgot_password_url() -> str:
+    # Always the configured issuer's origin, never the Host header of this request.
+    return f"{runtime().settings.server.issuer}/recovery/forgot"
+
+
+def lock_started(member: Member, kind: str, started, origin: RequestOrigin) -> None:
+    """A lock started on the member's account: tell them, from where, and how to recover.
+    (The lockout guard calls this; ``started`` is its LockStarted.)"""
+    if kind == SECOND_FACTOR_FAILURES:
+        email = second_factor_lock_notice(member, started.locked_until, origin)
+        send_within_budget(email, notice_budget(member.id))
+    else:
+        email = lock_notice(member, started.locked_until, origin, forgot_password_url())
+        send_within_budget(email, member_budget(member.id))
+
+
+def factor_notice(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> None:
+    send_within_budget(factor_changed(member, change, kind, origin), notice_budget(member.id))
+
+
+# --- the messages -----------------------------------------------------------------------------
 
 
 def _compose(
@@ -68,9 +126,11 @@ def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOr
     )
 
 
-def reset_link(member: Member, link: str, ttl_seconds: int) -> Email | None:
+def reset_link(member: Member, token: str, ttl_seconds: int) -> Email | None:
     if not member.email:
         return None
+    # The configured issuer's origin, never this request's Host header.
+    link = f"{runtime().settings.server.issuer}/recovery/reset/{token}"
     return _compose(
         member.email,
         member.locale,
@@ -168,10 +228,16 @@ def second_factor_lock_notice(member: Member, locked_until: datetime | None, ori
 # --- email verification: self-activation and email change --------------------------------
 
 
-def verify_email(member: Member, address: str, link: str, ttl_seconds: int, purpose: str) -> Email:
+# Where each purpose's verification link leads (a page on the issuer's own origin).
+_VERIFICATION_PATHS = {"activation": "/activate/verify/", "email_change": "/account/profile/email/verify/"}
+
+
+def verify_email(member: Member, address: str, token: str, ttl_seconds: int, purpose: str) -> Email:
     """The single-use link that proves ``address`` is the member's: to finish self-activation
     (purpose "activation") or to confirm a new address (purpose "email_change"). Sent to
-    ``address`` itself, which is not yet the member's email."""
+    ``address`` itself, which is not yet the member's email. The link uses the configured
+    issuer's origin, never a request's Host header."""
+    link = f"{runtime().settings.server.issuer}{_VERIFICATION_PATHS[purpose]}{token}"
     return _compose(
         address,
         member.locale,
@@ -217,7 +283,9 @@ def email_change_notice(member: Member, old_address: str, new_address: str, orig
     )
 
 
-def mask_email(address: str) -> str:
+def mask_email(address: str | None) -> str:
     """``b***@example.test``: enough to recognise one's own address, not to copy it."""
+    if not address or "@" not in address:
+        return ""
     local, _, domain = address.partition("@")
     return f"{local[:1]}***@{domain}"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 
+from idp.runtime import runtime
 from idp.clock import clock
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import (
@@ -109,7 +110,7 @@ def give_totp(app, member) -> str:
 
     with app.app_context():
         db = get_session()
-        box = app.extensions["idp.totp_box"]
+        box = runtime(app).secrets.totp_seeds
         encrypted = second_factor.new_totp_seed(box)
         seed = second_factor.seed_of(encrypted, box)
         stored = db.get(Member, member.id)

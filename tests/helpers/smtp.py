@@ -7,6 +7,8 @@ with its headers, its plain-text part and its HTML part.
 
 from __future__ import annotations
 
+from idp.runtime import runtime
+
 import asyncio
 import email
 import email.policy
@@ -156,5 +158,5 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     try:
         yield application
     finally:
-        application.extensions["idp.mailer"].flush()
+        runtime(application).mailer.flush()
         get_engine(application).dispose()

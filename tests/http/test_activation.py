@@ -3,6 +3,8 @@ and password, then the link in the mail; only then can the member sign in."""
 
 from __future__ import annotations
 
+from idp.runtime import runtime
+
 import json
 import re
 from datetime import date
@@ -123,7 +125,7 @@ def test_activation_end_to_end_through_smtp_then_sign_in(smtp_app, smtp_client, 
     )
     assert sent.status_code == 303, sent.text[:500]
 
-    smtp_app.extensions["idp.mailer"].flush()
+    runtime(smtp_app).mailer.flush()
     (mail,) = smtp_server.wait_for(1)
     assert mail.to == NEW_EMAIL
     assert mail.envelope_to == (NEW_EMAIL,)

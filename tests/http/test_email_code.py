@@ -3,6 +3,8 @@ single use, bound to the sign-in, 5 tries, one new code a minute voiding the ear
 
 from __future__ import annotations
 
+from idp.runtime import runtime
+
 import hashlib
 import re
 import time
@@ -12,7 +14,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import EmailCode
-from idp.models.authentication import ACR_PASSWORD_EMAIL_CODE
+from idp.services.assurance import ACR_PASSWORD_EMAIL_CODE
 from tests.helpers.oidc import AuthorizationRequest
 from tests.helpers.second_factor import (
     code_in_mail,
@@ -201,5 +203,5 @@ def test_the_per_recipient_mail_limit_drops_extra_codes_silently(app, client, rp
         answers.append(send_email_code(client, uid).status_code)
         moving_clock.advance(61)
     assert answers == [303, 303, 303]  # the same answer every time
-    app.extensions["idp.mailer"].flush()
+    runtime(app).mailer.flush()
     assert len([m for m in smtp_server.to(member.email) if is_code_mail(m)]) == 2

@@ -3,6 +3,8 @@ SMTP server), choose a new password through it, and what that does to the accoun
 
 from __future__ import annotations
 
+from idp.runtime import runtime
+
 import json
 import os
 import re
@@ -69,7 +71,7 @@ def ask_for_link(client, identifier: str, **request_options):
 
 def delivered(app, smtp_server) -> list:
     """Everything the SMTP server received, once the app's background mailer is done."""
-    app.extensions["idp.mailer"].flush()
+    runtime(app).mailer.flush()
     return smtp_server.received()
 
 
@@ -333,7 +335,7 @@ def test_the_answer_does_not_wait_for_the_mail_server(app, app_config, member):
             assert elapsed < 1.0, f"the page waited {elapsed:.2f} s on SMTP"
             assert slow_server.received() == []  # it really was still being delivered
             slow_server.release()
-            slow_app.extensions["idp.mailer"].flush()
+            runtime(slow_app).mailer.flush()
         (mail,) = slow_server.wait_for(1)
         assert mail.to == member.email and mail.subject == RESET_SUBJECT
 
@@ -522,5 +524,5 @@ def test_a_record_without_an_online_account_gets_no_reset_link(smtp_client, smtp
     )
     assert answer.status_code == 200
     assert 'data-testid="reset_requested"' in answer.text
-    smtp_client.application.extensions["idp.mailer"].flush()
+    runtime(smtp_client.application).mailer.flush()
     assert smtp_server.messages == []

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import RecoveryCode
-from idp.models.authentication import ACR_PASSWORD_AUTHENTICATOR
+from idp.services.assurance import ACR_PASSWORD_AUTHENTICATOR
 from tests.helpers.oidc import AuthorizationRequest, csrf_token
 from tests.helpers.second_factor import (
     enrol_totp,

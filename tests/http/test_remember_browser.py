@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from idp.models.authentication import ACR_PASSWORD, ACR_PASSWORD_AUTHENTICATOR
+from idp.services.assurance import ACR_PASSWORD, ACR_PASSWORD_AUTHENTICATOR
 from tests.helpers.oidc import AuthorizationRequest, csrf_token, set_cookies
 from tests.helpers.second_factor import (
     challenge_page,

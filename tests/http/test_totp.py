@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import AuditEvent, SecondFactor
-from idp.models.authentication import ACR_PASSWORD_AUTHENTICATOR
+from idp.services.assurance import ACR_PASSWORD_AUTHENTICATOR
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, query_of
 from tests.helpers.second_factor import (

@@ -8,6 +8,8 @@ conditional UPDATE of ``last_used_step``, not anything held in one process's mem
 
 from __future__ import annotations
 
+from idp.runtime import runtime
+
 import re
 import threading
 from datetime import date
@@ -40,7 +42,7 @@ def _seed(app_config: dict, database_url: str) -> tuple[list[tuple[str, str]], s
     try:
         with seeding_app.app_context():
             db = get_session()
-            box = seeding_app.extensions["idp.totp_box"]
+            box = runtime(seeding_app).secrets.totp_seeds
             for n in range(MEMBERS):
                 member = create_member(
                     db,

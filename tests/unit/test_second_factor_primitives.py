@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import pyotp
 import pytest
 
-from idp.models.authentication import (
+from idp.services.assurance import (
     ACR_PASSWORD,
     ACR_PASSWORD_AUTHENTICATOR,
     ACR_PASSWORD_EMAIL_CODE,
-    acr_satisfies,
-    stronger_acr,
 )
+from idp.services.assurance import satisfies as acr_satisfies
+from idp.services.assurance import stronger as stronger_acr
 from idp.oauth.acr import UnmetAuthenticationRequirementsError, requested_acr
 from idp.security import totp
 from idp.security.tokens import (

@@ -537,7 +537,6 @@ def test_security_defaults():
     assert security.require_mfa is False
     assert security.remember_browser_days == 0
     assert security.fresh_check_minutes == 10
-    assert security.client_required_acr == ()
     assert security.email_code_ttl_seconds == 600
     assert security.email_code_max_tries == 5
     assert security.email_code_resend_seconds == 60
@@ -568,13 +567,9 @@ def test_bad_second_factor_settings_name_the_key(overrides, key):
     assert config_error(overrides=overrides).startswith(f"{key}:")
 
 
-def test_client_required_acr_from_the_environment():
-    from idp.settings import client_required_acr
-
-    settings = load_settings(
-        environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa, claims=urn:idp:acr:pwd+email"}
-    )
-    assert client_required_acr(settings.security) == {
-        "portal": "urn:idp:acr:mfa",
-        "claims": "urn:idp:acr:pwd+email",
-    }
+def test_client_required_acr_now_lives_on_the_client_record():
+    # The former setting stops start-up with one line saying where the value lives now,
+    # from the environment as from the file.
+    message = config_error(environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa"})
+    assert message.startswith("security.client_required_acr:") and "environment" in message
+    assert "idp clients update CLIENT_ID --require-acr" in message and "\n" not in message
