@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import db
 from idp.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
-__all__ = ["create_app", "ConfigError"]
+__all__ = ["ConfigError", "create_app"]
 
 
 class DatabaseNotReady(ConfigError):

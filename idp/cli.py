@@ -192,9 +192,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--bind", default="127.0.0.1:5000", show_default=True, metavar="HOST:PORT", help="Address to listen on."
-)
+@click.option("--bind", default="127.0.0.1:5000", show_default=True, metavar="HOST:PORT", help="Address to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 def serve(bind: str, workers: int) -> None:
     """Run the provider under gunicorn with the configured settings."""
@@ -708,7 +706,9 @@ def members_reset_mfa(identifier: str, by_name: str | None) -> None:
     elif reset.notified:
         click.echo(f"removed {reset.removed} second factor(s) of {identifier}; the member was notified by email")
     else:
-        click.echo(f"removed {reset.removed} second factor(s) of {identifier}; the member has no email address to notify")
+        click.echo(
+            f"removed {reset.removed} second factor(s) of {identifier}; the member has no email address to notify"
+        )
 
 
 @members.command("locked")

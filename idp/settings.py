@@ -75,9 +75,7 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class TokenSettings:
-    authorization_code_ttl_seconds: int = doc(
-        "How long an authorization code may be exchanged after it is issued.", 60
-    )
+    authorization_code_ttl_seconds: int = doc("How long an authorization code may be exchanged after it is issued.", 60)
     access_token_ttl_seconds: int = doc(
         "Lifetime of JWT access tokens. Benefit services verify them offline, so a revoked "
         "token stays usable there until it expires: keep this short.",
@@ -100,9 +98,7 @@ class TokenSettings:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    idle_timeout_seconds: int = doc(
-        "A sign-in session ends after this long without a request from the browser.", 1800
-    )
+    idle_timeout_seconds: int = doc("A sign-in session ends after this long without a request from the browser.", 1800)
     absolute_timeout_seconds: int = doc(
         "A sign-in session ends this long after the member signed in, however active.", 43200
     )
@@ -148,8 +144,7 @@ class ActivationSettings:
 @dataclass(frozen=True)
 class LockoutSettings:
     max_failures: int = doc(
-        "Failed sign-ins (per account, or per identifier when no account exists) within the "
-        "window that start a lock.",
+        "Failed sign-ins (per account, or per identifier when no account exists) within the window that start a lock.",
         5,
     )
     window_seconds: int = doc("The window in which failures are counted.", 900)
@@ -172,7 +167,7 @@ class SecuritySettings:
         False,
     )
     remember_browser_days: int = doc(
-        "Offer \"remember this browser\" on the second-factor page for this many days "
+        'Offer "remember this browser" on the second-factor page for this many days '
         "(0: not offered). A remembered browser skips the second factor at sign-in until the "
         "member resets the password or removes a factor; it never satisfies a relying party "
         "that asks for a level above password.",
@@ -199,9 +194,7 @@ class RateLimitSettings:
         "processes or hosts serve idp, so they share the counts.",
         "memory://",
     )
-    key_prefix: str = doc(
-        "Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp"
-    )
+    key_prefix: str = doc("Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp")
     login_per_ip: str = doc(
         "Password submissions per client IP (Flask-Limiter syntax, limits separated by ';').",
         "10 per minute; 100 per hour",
@@ -241,9 +234,7 @@ class MailSettings:
 @dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
-    supported_locales: tuple[str, ...] = doc(
-        "Languages the pages are offered in.", factory=lambda: ("id", "en")
-    )
+    supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
     timezone: str = doc("Time zone for times shown to members (e.g. until when a lock lasts).", "Asia/Jakarta")
 
 
@@ -280,16 +271,12 @@ class Settings:
         return urlsplit(self.server.issuer).scheme == "https"
 
 
-SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)
-}
+SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
 
 
 def documented_keys() -> dict[str, list[str]]:
     """Every section and key that exists, for the check on config.example.toml."""
-    return {
-        section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()
-    }
+    return {section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()}
 
 
 def load_settings(

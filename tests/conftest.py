@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from idp.runtime import runtime
 from idp import create_app
 from idp.clock import clock
 from idp.migrate import upgrade
+from idp.runtime import runtime
 
 POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 # The PostgreSQL every developer machine and CI has (trust auth); used by multi-process tests.
@@ -210,6 +210,14 @@ def make_client(app):
             return registered, secret
 
     return factory
+
+
+@pytest.fixture
+def rp(make_client):
+    """The relying party most tests sign in to: public (so PKCE), first-party (no consent
+    page), named as a claims app would be."""
+    registered, _ = make_client(public=True, name="Klaim Online")
+    return registered
 
 
 # --- A real SMTP server, and the app sending its mail through it --------------------------

@@ -22,19 +22,17 @@ import unicodedata
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.errors import IdpError, ValidationFailed
 from idp.models import EmailVerificationToken, Member
 from idp.security.passwords import hash_password
 from idp.security.tokens import constant_time_equals
-from idp.services import audit, credentials, email_verification, lockout, notifications
+from idp.services import audit, email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
 from idp.services.email_verification import (
     PURPOSE_ACTIVATION,
     AddressOffer,
-    EmailTaken,
     VerificationLinkUnusable,
 )
 from idp.services.identifiers import normalize_email, normalize_identifier
@@ -129,9 +127,7 @@ def start_account(
     member.password_hash = hash_password(password)
     member.activation_pending = True
     offered = email_verification.offer(db, member, PURPOSE_ACTIVATION, email, ttl_seconds)
-    audit.record(
-        db, "activation_account", "link_sent" if offered.link else "email_in_use", origin, member_id=member.id
-    )
+    audit.record(db, "activation_account", "link_sent" if offered.link else "email_in_use", origin, member_id=member.id)
     db.commit()
     # The same answer on the page; the address's owner gets a notice instead of a link.
     email_verification.mail_offer(offered, ttl_seconds)
@@ -173,23 +169,11 @@ def complete(db: Session, token: str, origin: RequestOrigin) -> Member:
     """Use the link once: the address becomes the member's verified email and the account
     can sign in. Reset links sent to any earlier address stop working."""
     check_link(db, token)
-    record = email_verification.consume(db, token, PURPOSE_ACTIVATION)
-    member = db.get(Member, record.member_id)
-    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
-        audit.record(db, "activation_completed", "email_in_use", origin, member_id=member.id)
-        db.commit()  # the link is used up either way
-        raise EmailTaken("taken at confirmation")
-    member.email = record.email
-    member.email_verified = True
-    member.activation_pending = False
-    email_verification.void_open(db, member.id)
-    credentials.void_reset_links(db, member.id)
-    audit.record(db, "activation_completed", "success", origin, member_id=member.id)
-    try:
-        db.commit()
-    except IntegrityError:  # another account took the address in the same instant
-        db.rollback()
-        raise EmailTaken("taken at confirmation (race)") from None
+
+    def activate(member: Member) -> None:
+        member.activation_pending = False
+
+    member, _ = email_verification.use_for_address(
+        db, token, PURPOSE_ACTIVATION, "activation_completed", origin, activate
+    )
     return member
-
-

@@ -43,7 +43,12 @@ def authenticate_password(
         # Too long to be a password we accepted: refuse before hashing (cheap denial of
         # service) and without counting it, since nothing was guessed.
         audit.record(
-            db, "sign_in", "failure", origin, member_id=subject.member_id, identifier_digest=subject.identifier_digest,
+            db,
+            "sign_in",
+            "failure",
+            origin,
+            member_id=subject.member_id,
+            identifier_digest=subject.identifier_digest,
             reason="too_long",
         )
         db.commit()

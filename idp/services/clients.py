@@ -66,9 +66,7 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
     for uri in new.redirect_uris:
         validate_redirect_uri(uri)
 
-    method = new.token_endpoint_auth_method or (
-        PUBLIC_CLIENT_AUTH_METHOD if new.public else "client_secret_basic"
-    )
+    method = new.token_endpoint_auth_method or (PUBLIC_CLIENT_AUTH_METHOD if new.public else "client_secret_basic")
     if new.public and method != PUBLIC_CLIENT_AUTH_METHOD:
         raise ValidationFailed("auth_method", "a public client authenticates with 'none'")
     if not new.public and method not in CONFIDENTIAL_AUTH_METHODS:

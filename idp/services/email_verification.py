@@ -10,17 +10,18 @@ confirmations cannot both succeed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
-from idp.models import EmailVerificationToken, Member
-from idp.security.tokens import digest, random_token
-from idp.services import notifications, single_use_links
+from idp.models import EmailVerificationToken, Member, PasswordResetToken
+from idp.security.tokens import digest
+from idp.services import audit, notifications, single_use_links
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -75,7 +76,9 @@ def mail_offer(offer: AddressOffer, ttl_seconds: int) -> None:
     if offer.link is not None:
         email = notifications.verify_email(offer.member, offer.email, offer.link.token, ttl_seconds, offer.purpose)
     elif offer.owner is not None:
-        email = notifications.address_in_use(offer.owner, offer.email, offer.purpose, notifications.forgot_password_url())
+        email = notifications.address_in_use(
+            offer.owner, offer.email, offer.purpose, notifications.forgot_password_url()
+        )
     else:
         return
     notifications.send_within_budget(email, notifications.address_budget(offer.email))
@@ -86,21 +89,38 @@ def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: in
     member has at most one address change or activation in flight). The caller commits."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
-    now = utcnow()
-    void_open(db, member.id)
-    token = random_token(32)
-    db.add(
-        EmailVerificationToken(
-            member_id=member.id,
-            token_digest=digest(token),
-            purpose=purpose,
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
-    )
-    db.flush()
+    token = single_use_links.issue(db, EmailVerificationToken, member.id, ttl_seconds, purpose=purpose, email=email)
     return IssuedLink(member=member, email=email, token=token)
+
+
+def use_for_address(
+    db: Session, token: str, purpose: str, event: str, origin, also: Callable[[Member], None] | None = None
+) -> tuple[Member, str | None]:
+    """Use the link once and make its address the member's verified email, checking again that
+    no other account took it meanwhile (EmailTaken; the link is used up either way). ``also``
+    applies what else the purpose changes, in the same transaction. Open links and reset
+    links (sent to the earlier address) stop working. Audited as ``event``. Returns the member
+    and their address before."""
+    record = consume(db, token, purpose)
+    member = db.get(Member, record.member_id)
+    if email_in_use(db, record.email, except_member_id=member.id):
+        audit.record(db, event, "email_in_use", origin, member_id=member.id)
+        db.commit()
+        raise EmailTaken("taken at confirmation")
+    old_email = member.email
+    member.email = record.email
+    member.email_verified = True
+    if also is not None:
+        also(member)
+    void_open(db, member.id)
+    single_use_links.void_open(db, PasswordResetToken, member.id)
+    audit.record(db, event, "success", origin, member_id=member.id)
+    try:
+        db.commit()
+    except IntegrityError:  # another account took the address in the same instant
+        db.rollback()
+        raise EmailTaken("taken at confirmation (race)") from None
+    return member, old_email
 
 
 def check(db: Session, token: str, purpose: str) -> EmailVerificationToken:

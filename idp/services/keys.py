@@ -45,11 +45,7 @@ def ensure_keys(db: Session, box: SecretBox) -> list[SigningKey]:
 def rotate_keys(db: Session, box: SecretBox) -> list[SigningKey]:
     """Retire every active key and make new ones. Retired keys stay published for a while so
     tokens they signed still verify (see keys.retired_key_publish_seconds)."""
-    db.execute(
-        update(SigningKey)
-        .where(SigningKey.state == KEY_ACTIVE)
-        .values(state=KEY_RETIRED, retired_at=utcnow())
-    )
+    db.execute(update(SigningKey).where(SigningKey.state == KEY_ACTIVE).values(state=KEY_RETIRED, retired_at=utcnow()))
     return [create_key(db, box, alg) for alg in SUPPORTED_SIGNING_ALGS]
 
 

@@ -339,23 +339,21 @@ def _locked_until(db: Session, key: str, kind: str, policy: LockoutSettings, now
 
 def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: datetime) -> None:
     """Insert the counter row if missing, without racing other processes doing the same."""
-    values = dict(
-        subject_key=key,
-        kind=kind,
-        member_id=member_id,
-        failures=0,
-        window_started_at=now,
-        hourly_attempts=0,
-        hour_started_at=now,
-        lock_count=0,
-        permanently_locked=False,
-    )
+    values = {
+        "subject_key": key,
+        "kind": kind,
+        "member_id": member_id,
+        "failures": 0,
+        "window_started_at": now,
+        "hourly_attempts": 0,
+        "hour_started_at": now,
+        "lock_count": 0,
+        "permanently_locked": False,
+    }
     dialect = db.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.execute(insert(LoginThrottle).values(**values).on_conflict_do_nothing(index_elements=["subject_key", "kind"]))
     db.commit()
-
-
 
 
 def clear_member(db: Session, member_id: int) -> None:

@@ -105,71 +105,67 @@ def _compose(
         )
 
 
+def _to_member(
+    member: Member,
+    template: str,
+    mail_purpose: str,
+    subject: Callable[[], str],
+    origin: RequestOrigin | None = None,
+    **context,
+) -> Email | None:
+    """A message to the member's own address, in their language; None without an address."""
+    if not member.email:
+        return None
+    return _compose(member.email, member.locale, template, mail_purpose, subject, origin, member=member, **context)
+
+
 def _until_text(locked_until: datetime | None) -> Callable[[], str]:
     return lambda: format_datetime(locked_until, "medium") if locked_until else gettext("until support unlocks it")
 
 
 def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin, reset_url: str) -> Email | None:
     """Tell the member their account was locked, from where, and how to recover."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    return _to_member(
+        member,
         "lock_notice",
         "lock_notice",
         lambda: gettext("Your account has been locked for a while"),
         origin,
-        member=member,
         locked_until_text=_until_text(locked_until),
         reset_url=reset_url,
     )
 
 
 def reset_link(member: Member, token: str, ttl_seconds: int) -> Email | None:
-    if not member.email:
-        return None
     # The configured issuer's origin, never this request's Host header.
     link = f"{runtime().settings.server.issuer}/recovery/reset/{token}"
-    return _compose(
-        member.email,
-        member.locale,
+    return _to_member(
+        member,
         "reset_link",
         "password_reset_link",
         lambda: gettext("Reset your password"),
-        member=member,
         link=link,
         minutes=ttl_seconds // 60,
     )
 
 
 def password_changed(member: Member, origin: RequestOrigin) -> Email | None:
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
-        "password_changed",
-        "password_changed",
-        lambda: gettext("Your password was changed"),
-        origin,
-        member=member,
+    return _to_member(
+        member, "password_changed", "password_changed", lambda: gettext("Your password was changed"), origin
     )
 
 
-def email_code(member: Member, code: str, requested_by: str | None, ttl_seconds: int, origin: RequestOrigin) -> Email | None:
+def email_code(
+    member: Member, code: str, requested_by: str | None, ttl_seconds: int, origin: RequestOrigin
+) -> Email | None:
     """A one-time sign-in code, saying which site asked for it and when. ``requested_by`` is the
     client's name (None: idp's own account pages)."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    return _to_member(
+        member,
         "email_code",
         "email_code",
         lambda: gettext("Your sign-in code"),
         origin,
-        member=member,
         code=code,
         requested_by=requested_by,
         minutes=max(ttl_seconds // 60, 1),
@@ -193,34 +189,21 @@ _FACTOR_SUBJECTS = {
 def factor_changed(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> Email | None:
     """Tell the member a second factor was added or removed, recovery codes were replaced, or
     support removed every factor."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
-        "factor_changed",
-        f"second_factor_{change}",
-        _FACTOR_SUBJECTS[change],
-        origin or RequestOrigin(),
-        member=member,
-        change=change,
-        kind=kind,
-    )
+    subject = _FACTOR_SUBJECTS[change]
+    origin = origin or RequestOrigin()
+    return _to_member(member, "factor_changed", f"second_factor_{change}", subject, origin, change=change, kind=kind)
 
 
 def second_factor_lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin) -> Email | None:
     """The password was right but the second factor failed too often: the password is likely
     known to someone else."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    subject = lambda: gettext("Someone entered your password but not your second factor")  # noqa: E731
+    return _to_member(
+        member,
         "second_factor_lock",
         "second_factor_lock_notice",
-        lambda: gettext("Someone entered your password but not your second factor"),
+        subject,
         origin,
-        member=member,
         locked_until_text=_until_text(locked_until),
     )
 
@@ -243,9 +226,11 @@ def verify_email(member: Member, address: str, token: str, ttl_seconds: int, pur
         member.locale,
         "verify_email",
         f"{purpose}_link",
-        lambda: gettext("Finish activating your account")
-        if purpose == "activation"
-        else gettext("Confirm your new email address"),
+        lambda: (
+            gettext("Finish activating your account")
+            if purpose == "activation"
+            else gettext("Confirm your new email address")
+        ),
         member=member,
         link=link,
         hours=max(1, ttl_seconds // 3600),

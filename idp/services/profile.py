@@ -10,7 +10,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.errors import IdpError, ValidationFailed
@@ -18,7 +17,7 @@ from idp.models import Member
 from idp.security.passwords import MAX_PASSWORD_LENGTH, verify_password
 from idp.services import audit, credentials, email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
-from idp.services.email_verification import PURPOSE_EMAIL_CHANGE, EmailTaken
+from idp.services.email_verification import PURPOSE_EMAIL_CHANGE
 from idp.services.identifiers import normalize_email, normalize_phone
 from idp.services.lockout import Guard, Verdict
 from idp.services.members import SUPPORTED_LOCALES, check_password_acceptable
@@ -90,7 +89,9 @@ def clean_address(raw: str | None) -> str | None:
     return text
 
 
-def update_contact(db: Session, member: Member, raw_phone: str | None, raw_address: str | None, origin: RequestOrigin) -> list[str]:
+def update_contact(
+    db: Session, member: Member, raw_phone: str | None, raw_address: str | None, origin: RequestOrigin
+) -> list[str]:
     """Store the phone and postal address; returns the names of the fields that changed."""
     phone = clean_phone(raw_phone)
     address = clean_address(raw_address)
@@ -102,7 +103,9 @@ def update_contact(db: Session, member: Member, raw_phone: str | None, raw_addre
     if address != member.address:
         member.address = address
         changed.append("address")
-    audit.record(db, "profile_updated", "success" if changed else "unchanged", origin, member_id=member.id, fields=changed)
+    audit.record(
+        db, "profile_updated", "success" if changed else "unchanged", origin, member_id=member.id, fields=changed
+    )
     db.commit()
     return changed
 
@@ -158,25 +161,15 @@ def check_email_change_link(db: Session, token: str):
 
 def confirm_email_change(db: Session, token: str, origin: RequestOrigin) -> EmailChanged:
     """Use the link once and make its address the member's (verified) email. Uniqueness is
-    checked again; reset links sent to the old address stop working."""
-    record = email_verification.consume(db, token, PURPOSE_EMAIL_CHANGE)
-    member = db.get(Member, record.member_id)
-    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
-        audit.record(db, "email_changed", "email_in_use", origin, member_id=member.id)
-        db.commit()  # the link is used up either way
-        raise EmailTaken("taken at confirmation")
-    old_email = member.email
-    member.email = record.email
-    member.email_verified = True
-    member.security_epoch = (member.security_epoch or 0) + 1
-    email_verification.void_open(db, member.id)
-    credentials.void_reset_links(db, member.id)
-    audit.record(db, "email_changed", "success", origin, member_id=member.id)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        raise EmailTaken("taken at confirmation (race)") from None
+    checked again; reset links sent to the old address stop working, and so do remembered
+    browsers (the security epoch)."""
+
+    def forget_remembered_browsers(member: Member) -> None:
+        member.security_epoch = (member.security_epoch or 0) + 1
+
+    member, old_email = email_verification.use_for_address(
+        db, token, PURPOSE_EMAIL_CHANGE, "email_changed", origin, forget_remembered_browsers
+    )
     return EmailChanged(member=member, old_email=old_email)
 
 

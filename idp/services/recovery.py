@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import Member, PasswordResetToken
-from idp.security.tokens import digest, random_token
+from idp.security.tokens import digest
 from idp.services import audit, credentials, notifications, single_use_links
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
@@ -33,18 +31,10 @@ def request_reset(db: Session, raw_identifier: str, ttl_seconds: int, origin: Re
         audit.record(db, "password_reset_requested", "unknown", origin, identifier_digest=identifier.digest)
         db.commit()
         return
-    now = utcnow()
-    credentials.void_reset_links(db, member.id)
-    token = random_token(32)
-    db.add(
-        PasswordResetToken(
-            member_id=member.id,
-            token_digest=digest(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+    token = single_use_links.issue(db, PasswordResetToken, member.id, ttl_seconds)
+    audit.record(
+        db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest
     )
-    audit.record(db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest)
     db.commit()
     email = notifications.reset_link(member, token, ttl_seconds)
     notifications.send_within_budget(email, notifications.member_budget(member.id))

@@ -149,11 +149,16 @@ def confirm_totp(
         confirmed_at=now,
         last_used_at=now,
     )
+    return _enrolled(db, member, factor, origin)
+
+
+def _enrolled(db: Session, member: Member, factor: SecondFactor, origin: RequestOrigin) -> SecondFactor:
+    """Store a new factor; audited, and the member is told by mail."""
     db.add(factor)
     db.flush()
-    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=FACTOR_TOTP)
+    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=factor.kind)
     db.commit()
-    notifications.factor_notice(member, notifications.FACTOR_ENROLLED, FACTOR_TOTP, origin)
+    notifications.factor_notice(member, notifications.FACTOR_ENROLLED, factor.kind, origin)
     return factor
 
 
@@ -191,12 +196,7 @@ def enable_email_factor(db: Session, member: Member, origin: RequestOrigin) -> S
             return factor
     now = utcnow()
     factor = SecondFactor(member_id=member.id, kind=FACTOR_EMAIL, created_at=now, confirmed_at=now)
-    db.add(factor)
-    db.flush()
-    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=FACTOR_EMAIL)
-    db.commit()
-    notifications.factor_notice(member, notifications.FACTOR_ENROLLED, FACTOR_EMAIL, origin)
-    return factor
+    return _enrolled(db, member, factor, origin)
 
 
 def send_email_code(
@@ -268,7 +268,7 @@ def email_code_sent(db: Session, member_id: int, transaction: str) -> bool:
 
 
 def verify_email_code(db: Session, member_id: int, transaction: str, code: str, key: bytes, max_tries: int) -> str:
-    """"ok", or why not: "wrong", "expired", "exhausted" (too many tries) or "none" (no live
+    """ "ok", or why not: "wrong", "expired", "exhausted" (too many tries) or "none" (no live
     code for this transaction). Each try is counted before the comparison."""
     now = utcnow()
     record = db.scalar(

@@ -7,8 +7,6 @@ with its headers, its plain-text part and its HTML part.
 
 from __future__ import annotations
 
-from idp.runtime import runtime
-
 import asyncio
 import email
 import email.policy
@@ -21,6 +19,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+
+from idp.runtime import runtime
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class _CollectingHandler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, smtp, session, envelope):
         # A slow server: accept the connection and the message, then take our time to answer.
         deadline = time.monotonic() + self.server.delay_seconds
         while time.monotonic() < deadline and not self.server.released.is_set():

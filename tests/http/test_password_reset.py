@@ -3,8 +3,6 @@ SMTP server), choose a new password through it, and what that does to the accoun
 
 from __future__ import annotations
 
-from idp.runtime import runtime
-
 import json
 import os
 import re
@@ -18,12 +16,14 @@ from sqlalchemy import select
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import AuditEvent, Member, PasswordResetToken
+from idp.runtime import runtime
 from idp.security.tokens import digest, random_token
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import (
     ISSUER,
     AuthorizationRequest,
     Browser,
+    LoginPage,
     code_from,
     csrf_token,
     exchange_code,
@@ -43,12 +43,6 @@ def app(smtp_app):
     """Every test here runs the app with the SMTP backend, sending to ``smtp_server``; the
     member and client factories write to the same database."""
     return smtp_app
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
 
 
 @pytest.fixture
@@ -101,24 +95,6 @@ def choose_password(client, link: str, password: str, confirm: str | None = None
     if with_csrf:
         data["csrf_token"] = csrf_token(client.get("/recovery/forgot").text)
     return client.post(path_of(link), data=data)
-
-
-class LoginPage:
-    """One pending authorization request in one browser, to post sign-in attempts to
-    (as in test_lockout)."""
-
-    def __init__(self, client, client_id: str) -> None:
-        self.client = client
-        started = Browser(client).start(AuthorizationRequest(client_id))
-        assert started.status_code == 303
-        self.location = started.headers["Location"]
-
-    def attempt(self, identifier: str, password: str):
-        page = self.client.get(path_of(self.location))
-        return self.client.post(
-            f"{path_of(self.location)}/login",
-            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
-        )
 
 
 def assert_unusable(response) -> None:
@@ -261,9 +237,7 @@ def test_audit_trail_through_the_cli(app, app_config, client, smtp_server, membe
 # --- asking for a link -----------------------------------------------------------------------
 
 
-def test_the_answer_is_the_same_for_unknown_accounts_and_accounts_without_email(
-    app, client, smtp_server, make_member
-):
+def test_the_answer_is_the_same_for_unknown_accounts_and_accounts_without_email(app, client, smtp_server, make_member):
     known = make_member(locale="en")
     without_email = make_member(email=None, email_verified=False)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from idp.db import get_session
@@ -25,12 +24,6 @@ from tests.helpers.second_factor import (
 )
 
 CODE_SHAPE = re.compile(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}")
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
 
 
 def test_ten_codes_are_shown_once_with_the_first_factor_and_stored_as_digests(app, client, make_member):

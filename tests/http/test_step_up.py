@@ -41,12 +41,6 @@ MFA_CLAIM = json.dumps({"id_token": {"acr": {"essential": True, "values": [ACR_P
 CODE = re.compile(r"(?<![\d.])\d{6}(?![\d.])")
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 def emailed_codes(outbox) -> list[str]:
     return [CODE.search(mail.text).group(0) for mail in outbox() if CODE.search(mail.text)]
 
@@ -168,7 +162,9 @@ def test_an_emailed_code_reaches_the_email_level(client, app, rp, make_member, o
     assert id_token_claims(client, location, request)["acr"] == ACR_PASSWORD_EMAIL_CODE
 
 
-def test_a_client_registered_for_the_app_level_gets_no_emailed_code_sign_in(app, client, make_client, make_member, outbox):
+def test_a_client_registered_for_the_app_level_gets_no_emailed_code_sign_in(
+    app, client, make_client, make_member, outbox
+):
     make_client(public=True, client_id="strict-portal", required_acr=ACR_PASSWORD_AUTHENTICATOR)
     member, _ = member_with_email_factor(app, make_member)
     request = AuthorizationRequest("strict-portal")  # asks for nothing itself

@@ -27,12 +27,6 @@ from tests.helpers.second_factor import (
 )
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 def test_enrolment_shows_a_qr_code_and_the_key_and_needs_a_valid_code(app, client, make_member):
     member = make_member()
     sign_in_to_account(client, member)

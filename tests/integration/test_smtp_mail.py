@@ -3,8 +3,6 @@ login page sends it, in the member's language; an unreachable server is logged, 
 
 from __future__ import annotations
 
-from idp.runtime import runtime
-
 import io
 import logging
 import re
@@ -16,14 +14,12 @@ from flask_babel import force_locale, gettext
 
 from idp.clock import utcnow
 from idp.logs import JsonFormatter
+from idp.runtime import runtime
 from idp.services.mailer import Email, SmtpMailer
 from idp.settings import MailSettings
 from tests.helpers.oidc import (
     ISSUER,
-    AuthorizationRequest,
-    Browser,
-    csrf_token,
-    path_of,
+    LoginPage,
 )
 from tests.helpers.smtp import app_sending_mail, free_port
 
@@ -38,15 +34,13 @@ def app(smtp_app):
     return smtp_app
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 def mailer_for(port: int, background: bool = False) -> SmtpMailer:
     config = MailSettings(
-        backend="smtp", from_address=FROM, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+        backend="smtp",
+        from_address=FROM,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
         smtp_timeout_seconds=5,
     )
     return SmtpMailer(config, background=background)
@@ -62,23 +56,6 @@ def an_email(**fields) -> Email:
     }
     values.update(fields)
     return Email(**values)
-
-
-class LoginPage:
-    """One pending authorization request in one browser (as in tests/http/test_lockout.py)."""
-
-    def __init__(self, client, client_id: str) -> None:
-        self.client = client
-        started = Browser(client).start(AuthorizationRequest(client_id))
-        assert started.status_code == 303
-        self.location = started.headers["Location"]
-
-    def attempt(self, identifier: str, password: str):
-        page = self.client.get(path_of(self.location))
-        return self.client.post(
-            f"{path_of(self.location)}/login",
-            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
-        )
 
 
 def browser_at(app, address: str, language: str | None = None):
@@ -240,4 +217,3 @@ def test_an_unreachable_server_does_not_raise_from_send(mail_log):
     ]
     logged = mail_log.stream.getvalue()
     assert "recovery/reset" not in logged and "siti@" not in logged and "Halo" not in logged
-

@@ -7,27 +7,24 @@ from flask import Blueprint, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    EmailField,
-    PasswordField,
     SelectField,
     SubmitField,
     TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.i18n import remember_locale
 from idp.runtime import settings
-from idp.security.passwords import MAX_PASSWORD_LENGTH
 from idp.services import profile
-from idp.services.email_verification import VerificationLinkUnusable
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
-from idp.services.profile import CurrentPasswordWrong, EmailTaken, SameEmail
+from idp.services.profile import CurrentPasswordWrong, SameEmail
 from idp.web.account.access import account_page, member_required, signed_in
-from idp.web.pages import page
+from idp.web.confirm_links import ConfirmedLink
+from idp.web.forms import current_password_field, email_field, new_password_field, password_again_field
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed, this_session_record_id
 
@@ -62,36 +59,16 @@ class LanguageForm(FlaskForm):
 
 
 class EmailChangeForm(FlaskForm):
-    email = EmailField(
-        _l("New email address"),
-        validators=[DataRequired(), Length(max=254)],
-        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
-    )
-    current_password = PasswordField(
-        _l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
-    )
+    email = email_field(_l("New email address"))
+    current_password = current_password_field()
     submit = SubmitField(_l("Send confirmation link"))
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(
-        _l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
-    )
-    password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"},
-    )
+    current_password = current_password_field()
+    password = new_password_field()
+    confirm = password_again_field()
     submit = SubmitField(_l("Change password"))
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm"))
 
 
 # --- profile: contact details and language -------------------------------------------------
@@ -198,36 +175,26 @@ def email_submit():
     return redirect(url_for("account_profile.email"), 303)
 
 
-def _token_page(template: str, status: int = 200, **context):
-    return page(template, status, secret_in_url=True, **context)
-
-
 # The link works without a sign-in (it is often opened on another device): holding the
 # link, mailed to the new address after the member entered their password, is the proof.
+EMAIL_CHANGE_LINK = ConfirmedLink(
+    check=profile.check_email_change_link,
+    use=profile.confirm_email_change,
+    confirm_page="account/email_verify.html",
+    unusable_page="account/email_link_unusable.html",
+    taken_page="account/email_taken.html",
+    done_page="account/email_changed.html",
+)
+
+
 @bp.get("/email/verify/<token>")
 def email_verify(token: str):
-    try:
-        profile.check_email_change_link(get_session(), token)
-    except VerificationLinkUnusable:
-        return _token_page("account/email_link_unusable.html", status=400)
-    # A GET consumes nothing: mail scanners that open links must not burn them.
-    return _token_page("account/email_verify.html", form=ConfirmForm(), token=token)
+    return EMAIL_CHANGE_LINK.show(token)
 
 
 @bp.post("/email/verify/<token>")
 def email_verify_submit(token: str):
-    db = get_session()
-    form = ConfirmForm()
-    try:
-        profile.check_email_change_link(db, token)
-        if not form.validate_on_submit():
-            return _token_page("account/email_verify.html", form=form, token=token, status=400)
-        profile.confirm_email_change(db, token, requester())
-    except VerificationLinkUnusable:
-        return _token_page("account/email_link_unusable.html", status=400)
-    except EmailTaken:
-        return _token_page("account/email_taken.html", status=409)
-    return _token_page("account/email_changed.html")
+    return EMAIL_CHANGE_LINK.submit(token)
 
 
 # --- password change ------------------------------------------------------------------------
@@ -253,8 +220,6 @@ def password_submit():
     min_length = settings().passwords.min_length
     try:
         if not form.validate_on_submit():
-            if "password" in form.errors and len(form.password.data or "") > MAX_PASSWORD_LENGTH:
-                raise InvalidPassword("too_long", min_length)
             return _password_page(form, status=400)
         profile.change_password(
             get_session(),

@@ -31,7 +31,7 @@ from idp.web.ratelimits import email_code_limit, second_factor_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.record import second_factor_passed
-from idp.web.signin.second_factor import challenge_context
+from idp.web.signin.second_factor import challenge_context, check_submitted_code
 
 bp = Blueprint("account_security", __name__, url_prefix="/account/security")
 
@@ -285,20 +285,8 @@ def verify_code(method: str):
     form = RecoveryCodeForm() if method == METHOD_RECOVERY else OneTimeCodeForm()
     if not form.validate_on_submit():
         return _verify_page(method, plan, form=form, error="code_invalid", status=400)
-    code = form.code.data
-    form.code.data = ""
     try:
-        result = factors.check_code(
-            get_session(),
-            member,
-            method,
-            code,
-            session.get(_CODE_TRANSACTION_KEY),
-            runtime().secrets,
-            settings().security,
-            settings().lockout,
-            requester(),
-        )
+        result = check_submitted_code(member, method, form, session.get(_CODE_TRANSACTION_KEY))
     except AccountLocked as locked:
         return _verify_page(method, plan, form=form, error="locked", locked=locked, status=423)
     if not result.ok:

@@ -104,7 +104,7 @@ _SYSTEMS = (
 
 
 def describe_browser(user_agent: str | None) -> str | None:
-    """"Chrome · Android", from the User-Agent header; None when nothing is recognised. Only
+    """ "Chrome · Android", from the User-Agent header; None when nothing is recognised. Only
     well-known names come out, never the raw header text."""
     text = user_agent or ""
     browser = next((name for name, pattern in _BROWSERS if pattern.search(text)), None)

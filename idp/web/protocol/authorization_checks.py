@@ -99,9 +99,7 @@ def max_age_is_understood(request: PendingRequest) -> None:
 def level_is_known(request: PendingRequest) -> None:
     """The level asked for: acr_values, an essential acr claim, the client's registration,
     and security.require_mfa (see idp.services.assurance)."""
-    request.requirement = requested_acr(
-        request.params, request.client.required_acr, settings().security.require_mfa
-    )
+    request.requirement = requested_acr(request.params, request.client.required_acr, settings().security.require_mfa)
 
 
 def signed_in(request: PendingRequest) -> str | None:

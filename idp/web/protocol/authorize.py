@@ -40,7 +40,7 @@ def authorize():
     db = get_session()
     interaction = interactions.start(
         db,
-        params={key: request.values.get(key) for key in request.values.keys()},
+        params={key: request.values.get(key) for key in request.values},
         client_id=grant.request.client.client_id,
         browser_binding=browser_binding(),
         ttl_seconds=settings().session.interaction_ttl_seconds,

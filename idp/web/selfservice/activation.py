@@ -10,23 +10,20 @@ from __future__ import annotations
 from flask import Blueprint, redirect, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import DateField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.extensions import limiter
 from idp.runtime import settings
-from idp.security.passwords import MAX_PASSWORD_LENGTH
 from idp.services import activation
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
     AlreadyActive,
-    EmailTaken,
 )
-from idp.services.email_verification import VerificationLinkUnusable
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,
     NIK_PATTERN,
@@ -34,6 +31,8 @@ from idp.services.identifiers import (
 )
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
+from idp.web.confirm_links import ConfirmedLink
+from idp.web.forms import email_field, new_password_field, password_again_field
 from idp.web.pages import page
 from idp.web.ratelimits import activation_limit
 from idp.web.requester import requester
@@ -61,26 +60,10 @@ class RecordForm(FlaskForm):
 
 
 class AccountForm(FlaskForm):
-    email = EmailField(
-        _l("Email"),
-        validators=[DataRequired(), Length(max=254)],
-        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
-    )
-    password = PasswordField(
-        _l("Password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("Password again"),
-        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"},
-    )
+    email = email_field(_l("Email"))
+    password = new_password_field(_l("Password"))
+    confirm = password_again_field(_l("Password again"))
     submit = SubmitField(_l("Create my account"))
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm"))
 
 
 class ResendForm(FlaskForm):
@@ -176,8 +159,6 @@ def account_submit():
     form = AccountForm()
     try:
         if not form.validate_on_submit():
-            if "password" in form.errors and len(form.password.data or "") > MAX_PASSWORD_LENGTH:
-                raise InvalidPassword("too_long", _min_length())
             return _account_page(form, status=400)
         started = activation.start_account(
             get_session(), member_id, form.email.data, form.password.data, _min_length(), _ttl(), requester()
@@ -223,31 +204,26 @@ def resend():
 # --- the link in the mail ----------------------------------------------------------------------
 
 
+ACTIVATION_LINK = ConfirmedLink(
+    check=activation.check_link,
+    use=activation.complete,
+    confirm_page="activation/verify.html",
+    unusable_page="activation/unusable.html",
+    taken_page="activation/email_taken.html",
+    done_page="activation/done.html",
+    # Done: nothing left to send again.
+    after=lambda: session.pop("activation_sent", None),
+)
+
+
 @bp.get("/verify/<token>")
 def verify(token: str):
-    # A GET consumes nothing: mail scanners that open links must not burn them.
-    try:
-        activation.check_link(get_session(), token)
-    except VerificationLinkUnusable:
-        return _page("activation/unusable.html", status=400)
-    return _page("activation/verify.html", form=ConfirmForm(), token=token)
+    return ACTIVATION_LINK.show(token)
 
 
 @bp.post("/verify/<token>")
 def verify_submit(token: str):
-    form = ConfirmForm()
-    db = get_session()
-    try:
-        activation.check_link(db, token)
-        if not form.validate_on_submit():
-            return _page("activation/verify.html", form=form, token=token, status=400)
-        activation.complete(db, token, requester())
-    except VerificationLinkUnusable:
-        return _page("activation/unusable.html", status=400)
-    except EmailTaken:
-        return _page("activation/email_taken.html", status=409)
-    session.pop("activation_sent", None)
-    return _page("activation/done.html")
+    return ACTIVATION_LINK.submit(token)
 
 
 def _ttl() -> int:

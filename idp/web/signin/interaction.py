@@ -27,9 +27,9 @@ from idp.services import second_factor as factors
 from idp.services.lockout import AccountLocked
 from idp.web.forms import ConsentForm, LoginForm
 from idp.web.pages import page
+from idp.web.protocol.authorize import deny
 from idp.web.ratelimits import login_limit
 from idp.web.requester import requester
-from idp.web.protocol.authorize import deny
 from idp.web.signin.record import current_binding, current_sign_in, privilege_changed, start_sign_in
 from idp.web.signin.remember import is_remembered
 

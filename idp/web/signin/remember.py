@@ -48,9 +48,7 @@ def is_remembered(member: Member) -> bool:
         return False
     expires = payload.get("x")
     return (
-        payload.get("e") == member.security_epoch
-        and isinstance(expires, int)
-        and expires > int(utcnow().timestamp())
+        payload.get("e") == member.security_epoch and isinstance(expires, int) and expires > int(utcnow().timestamp())
     )
 
 

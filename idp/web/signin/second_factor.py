@@ -93,9 +93,7 @@ def _target(interaction: Interaction) -> str | None:
 # --- the challenge page, shared with the account pages' fresh check ----------------------------
 
 
-def challenge_context(
-    member: Member, method: str, plan: ChallengePlan, transaction: str | None, **context
-) -> dict:
+def challenge_context(member: Member, method: str, plan: ChallengePlan, transaction: str | None, **context) -> dict:
     """What the challenge template needs besides its URLs: the form, a lock in force (shown
     before any try), whether a code was emailed for this transaction."""
     db = get_session()
@@ -116,6 +114,25 @@ def challenge_context(
         "code_minutes": settings().security.email_code_ttl_seconds // 60,
         **context,
     }
+
+
+def check_submitted_code(member: Member, method: str, form, transaction: str | None) -> factors.CodeCheck:
+    """Check the form's code under the second-factor lockout (AccountLocked while locked, or
+    when this try starts a lock); the code is cleared from the form either way."""
+    code = form.code.data
+    form.code.data = ""
+    current = runtime()
+    return factors.check_code(
+        get_session(),
+        member,
+        method,
+        code,
+        transaction,
+        current.secrets,
+        current.settings.security,
+        current.settings.lockout,
+        requester(),
+    )
 
 
 def _urls(uid: str) -> dict[str, str]:
@@ -216,20 +233,8 @@ def _verify(uid: str, method: str, form_class):
     form = form_class()
     if not form.validate_on_submit():
         return _challenge_page(interaction, member, method, plan, form=form, error="code_invalid", status=400)
-    code = form.code.data
-    form.code.data = ""
     try:
-        result = factors.check_code(
-            get_session(),
-            member,
-            method,
-            code,
-            interaction.uid,
-            runtime().secrets,
-            settings().security,
-            settings().lockout,
-            requester(),
-        )
+        result = check_submitted_code(member, method, form, interaction.uid)
     except AccountLocked as locked:
         return _challenge_page(interaction, member, method, plan, form=form, error="locked", locked=locked, status=423)
     if not result.ok:
