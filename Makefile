@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres test-tools install lock migrate seed bench clean
+.PHONY: run test test-postgres test-tools lint format install lock migrate seed bench clean
 
 # Runtime dependencies at the versions of constraints.txt, as in the Docker image.
 $(INSTALLED): pyproject.toml setup.py constraints.txt
@@ -37,6 +37,16 @@ test-tools:
 # The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
 test: install test-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# ruff: lint rules and formatting (configured in pyproject.toml); CI runs this before the tests.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Fix what ruff can fix by itself, and format the tree.
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-postgres: install test-tools
 	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)

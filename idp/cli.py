@@ -30,6 +30,7 @@ from idp import ConfigError, create_app, ensure_schema_current, migrate
 from idp.db import current_revision, get_engine, get_session, make_engine
 from idp.errors import IdpError, NotFound, ValidationFailed
 from idp.models.client import ID_TOKEN_SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
+from idp.runtime import runtime
 from idp.security.crypto import SecretBox
 from idp.services import audit
 from idp.services import clients as client_service
@@ -124,7 +125,7 @@ def provider_app() -> Iterator[Flask]:
 
 
 def key_box(app: Flask) -> SecretBox:
-    return app.extensions["idp.key_box"]
+    return runtime(app).secrets.signing_keys
 
 
 def record_operator_action(db: Session, event: str, **detail: Any) -> None:
@@ -191,9 +192,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--bind", default="127.0.0.1:5000", show_default=True, metavar="HOST:PORT", help="Address to listen on."
-)
+@click.option("--bind", default="127.0.0.1:5000", show_default=True, metavar="HOST:PORT", help="Address to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 def serve(bind: str, workers: int) -> None:
     """Run the provider under gunicorn with the configured settings."""
@@ -314,7 +313,7 @@ def keys_rotate() -> None:
         made = key_service.rotate_keys(db, key_box(app))
         record_operator_action(db, "keys_rotated", kids=[key.kid for key in made])
         db.commit()
-        publish_seconds = app.extensions["idp.settings"].keys.retired_key_publish_seconds
+        publish_seconds = runtime(app).settings.keys.retired_key_publish_seconds
     for key in made:
         click.echo(f"new active {key.alg} key {key.kid}")
     click.echo(f"previous keys retired; they stay published in /jwks for {publish_seconds} seconds")
@@ -343,6 +342,7 @@ CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_part
     "--id-token-alg", type=click.Choice(ID_TOKEN_SIGNING_ALGS), help="Default: tokens.default_id_token_signing_alg."
 )
 @click.option("--client-id", help="Choose the client id (default: random).")
+@click.option("--require-acr", "required_acr", metavar="ACR", help="The level every sign-in for it must reach.")
 @json_option
 def clients_create(
     name: str,
@@ -355,11 +355,12 @@ def clients_create(
     first_party: bool,
     id_token_alg: str | None,
     client_id: str | None,
+    required_acr: str | None,
     as_json: bool,
 ) -> None:
     """Register a client. A confidential client's secret is printed once, now."""
     with provider_app() as app:
-        settings = app.extensions["idp.settings"]
+        settings = runtime(app).settings
         optional: dict[str, Any] = {}
         if scope or scope_list:
             optional["scopes"] = [*(scope_list or "").split(), *scope]
@@ -373,6 +374,7 @@ def clients_create(
             first_party=first_party,
             id_token_signed_response_alg=id_token_alg or settings.tokens.default_id_token_signing_alg,
             client_id=client_id,
+            required_acr=required_acr,
             **optional,
         )
         db = get_session()
@@ -421,6 +423,35 @@ def clients_show(client_id: str, as_json: bool) -> None:
         echo_json(described)
     else:
         echo_record(described)
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name", help="Shown to members on the consent page.")
+@click.option(
+    "--require-acr",
+    "required_acr",
+    metavar="ACR",
+    help='The level every sign-in for it must reach; "" for none.',
+)
+@json_option
+def clients_update(client_id: str, name: str | None, required_acr: str | None, as_json: bool) -> None:
+    """Change a client's registration."""
+    changes = client_service.ClientChanges(name=name, required_acr=required_acr)
+    with provider_app():
+        db = get_session()
+        client = client_service.get_client(db, client_id)
+        changed = client_service.update_client(db, client, changes)
+        if changed:
+            record_operator_action(db, "client_updated", client_id=client_id, fields=changed)
+        db.commit()
+        described = client_service.describe(client)
+    if as_json:
+        echo_json(described)
+    elif changed:
+        click.echo(f"updated client {client_id}: {', '.join(changed)}")
+    else:
+        click.echo(f"client {client_id} unchanged")
 
 
 @clients.command("delete")
@@ -659,7 +690,6 @@ def members_reset_mfa(identifier: str, by_name: str | None) -> None:
 
     The member is told by email; remembered browsers stop skipping the second factor. With
     security.require_mfa the member sets up a new factor at the next sign-in."""
-    from idp.services import notifications
     from idp.services import second_factor as factor_service
 
     with provider_app() as app:
@@ -667,24 +697,18 @@ def members_reset_mfa(identifier: str, by_name: str | None) -> None:
         member = member_service.find(db, identifier)
         if member is None:
             raise NotFound(f"no member {identifier!r}")
-        actor = by_name or _operator()
-        removed = factor_service.reset_all(db, member)
-        audit.record(
-            db, "second_factor_reset", "success" if removed else "no_factors", member_id=member.id, actor=actor, removed=removed
-        )
-        db.commit()
-        email = notifications.factor_changed(member, notifications.FACTORS_RESET, None, origin=None) if removed else None
-        if email is not None:
-            notifications.send(email)
-            flush = getattr(app.extensions["idp.mailer"], "flush", None)
-            if flush is not None:
-                flush()  # the command ends now: let the background mail go first
-    if not removed:
+        reset = factor_service.reset_by_operator(db, member, by_name or _operator())
+        flush = getattr(runtime(app).mailer, "flush", None)
+        if flush is not None:
+            flush()  # the command ends now: let the background mail go first
+    if not reset.removed:
         click.echo(f"{identifier} had no second factor; nothing was changed")
-    elif email is not None:
-        click.echo(f"removed {removed} second factor(s) of {identifier}; the member was notified by email")
+    elif reset.notified:
+        click.echo(f"removed {reset.removed} second factor(s) of {identifier}; the member was notified by email")
     else:
-        click.echo(f"removed {removed} second factor(s) of {identifier}; the member has no email address to notify")
+        click.echo(
+            f"removed {reset.removed} second factor(s) of {identifier}; the member has no email address to notify"
+        )
 
 
 @members.command("locked")
@@ -744,7 +768,7 @@ def demo_seed(portal_env: Path | None, reset_password: bool) -> None:
     """Make the signing keys, the demo member and the benefits portal's client, keeping
     whatever already exists, and write the portal's client credentials to its env file."""
     with provider_app() as app:
-        settings = app.extensions["idp.settings"]
+        settings = runtime(app).settings
         env_path = portal_env or demo_service.default_portal_env_path(settings.server.instance_path)
         with env_file_errors(env_path, "read"):
             secret_on_file = demo_service.read_env_file(env_path).get(demo_service.PORTAL_SECRET_VARIABLE)

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from idp import create_app
 from idp.clock import clock
 from idp.migrate import upgrade
+from idp.runtime import runtime
 
 POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 # The PostgreSQL every developer machine and CI has (trust auth); used by multi-process tests.
@@ -136,7 +137,7 @@ def outbox(app):
     """The mail idp has written so far (development outbox backend): ``outbox()`` re-reads it."""
     from tests.helpers.outbox import read_outbox
 
-    folder = Path(app.extensions["idp.settings"].server.instance_path) / "outbox"
+    folder = Path(runtime(app).settings.server.instance_path) / "outbox"
     return lambda: read_outbox(folder)
 
 
@@ -211,6 +212,14 @@ def make_client(app):
     return factory
 
 
+@pytest.fixture
+def rp(make_client):
+    """The relying party most tests sign in to: public (so PKCE), first-party (no consent
+    page), named as a claims app would be."""
+    registered, _ = make_client(public=True, name="Klaim Online")
+    return registered
+
+
 # --- A real SMTP server, and the app sending its mail through it --------------------------
 
 
@@ -236,7 +245,7 @@ def smtp_app_config(app_config: dict, smtp_server) -> dict:
 @pytest.fixture
 def smtp_app(smtp_app_config: dict):
     """The app with the SMTP mail backend. Its mailer sends in the background: call
-    ``smtp_app.extensions["idp.mailer"].flush()`` (or ``smtp_server.wait_for``) before
+    ``runtime(smtp_app).mailer.flush()`` (or ``smtp_server.wait_for``) before
     reading what arrived."""
     from tests.helpers.smtp import app_sending_mail
 

@@ -10,17 +10,18 @@ confirmations cannot both succeed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
 from idp.errors import IdpError
-from idp.models import EmailVerificationToken, Member
-from idp.security.tokens import digest, random_token
-from idp.services import single_use_links
+from idp.models import EmailVerificationToken, Member, PasswordResetToken
+from idp.security.tokens import digest
+from idp.services import audit, notifications, single_use_links
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -30,11 +31,8 @@ PURPOSES = (PURPOSE_ACTIVATION, PURPOSE_EMAIL_CHANGE)
 _MAX_TOKEN_LENGTH = 128
 
 
-class VerificationLinkUnusable(IdpError):
+class VerificationLinkUnusable(IdpError, status=400, message_id="verification_link_unusable"):
     """Unknown, expired, already used, voided, or for another purpose: one answer for all."""
-
-    status = 400
-    message_id = "verification_link_unusable"
 
 
 @dataclass(frozen=True)
@@ -44,11 +42,46 @@ class IssuedLink:
     token: str  # the raw token, to be mailed; never stored or logged
 
 
-class EmailTaken(IdpError):
+class EmailTaken(IdpError, status=409, message_id="email_taken"):
     """At confirmation, the address turned out to belong to another account by now."""
 
-    status = 409
-    message_id = "email_taken"
+
+@dataclass(frozen=True)
+class AddressOffer:
+    """What asking to prove an address gave: a link to it, or (when the address already
+    belongs to another account) nothing but a notice to that account."""
+
+    member: Member
+    email: str
+    purpose: str
+    link: IssuedLink | None
+    owner: Member | None  # the other account, for the notice sent to the address
+
+
+def offer(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> AddressOffer:
+    """Issue a link proving ``email`` for ``purpose`` (voiding older ones), unless another
+    account has the address: then void the member's open links and issue none. The page
+    answers the same either way; ``mail_offer`` tells the address which it was. The caller
+    commits."""
+    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
+    if owner is not None:
+        void_open(db, member.id)
+        return AddressOffer(member, email, purpose, link=None, owner=owner)
+    return AddressOffer(member, email, purpose, link=issue(db, member, purpose, email, ttl_seconds), owner=None)
+
+
+def mail_offer(offer: AddressOffer, ttl_seconds: int) -> None:
+    """After the commit: the link to the address, or the in-use notice to its owner, within
+    the address's mail budget."""
+    if offer.link is not None:
+        email = notifications.verify_email(offer.member, offer.email, offer.link.token, ttl_seconds, offer.purpose)
+    elif offer.owner is not None:
+        email = notifications.address_in_use(
+            offer.owner, offer.email, offer.purpose, notifications.forgot_password_url()
+        )
+    else:
+        return
+    notifications.send_within_budget(email, notifications.address_budget(offer.email))
 
 
 def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:
@@ -56,21 +89,38 @@ def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: in
     member has at most one address change or activation in flight). The caller commits."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
-    now = utcnow()
-    void_open(db, member.id)
-    token = random_token(32)
-    db.add(
-        EmailVerificationToken(
-            member_id=member.id,
-            token_digest=digest(token),
-            purpose=purpose,
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
-    )
-    db.flush()
+    token = single_use_links.issue(db, EmailVerificationToken, member.id, ttl_seconds, purpose=purpose, email=email)
     return IssuedLink(member=member, email=email, token=token)
+
+
+def use_for_address(
+    db: Session, token: str, purpose: str, event: str, origin, also: Callable[[Member], None] | None = None
+) -> tuple[Member, str | None]:
+    """Use the link once and make its address the member's verified email, checking again that
+    no other account took it meanwhile (EmailTaken; the link is used up either way). ``also``
+    applies what else the purpose changes, in the same transaction. Open links and reset
+    links (sent to the earlier address) stop working. Audited as ``event``. Returns the member
+    and their address before."""
+    record = consume(db, token, purpose)
+    member = db.get(Member, record.member_id)
+    if email_in_use(db, record.email, except_member_id=member.id):
+        audit.record(db, event, "email_in_use", origin, member_id=member.id)
+        db.commit()
+        raise EmailTaken("taken at confirmation")
+    old_email = member.email
+    member.email = record.email
+    member.email_verified = True
+    if also is not None:
+        also(member)
+    void_open(db, member.id)
+    single_use_links.void_open(db, PasswordResetToken, member.id)
+    audit.record(db, event, "success", origin, member_id=member.id)
+    try:
+        db.commit()
+    except IntegrityError:  # another account took the address in the same instant
+        db.rollback()
+        raise EmailTaken("taken at confirmation (race)") from None
+    return member, old_email
 
 
 def check(db: Session, token: str, purpose: str) -> EmailVerificationToken:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from idp.clock import utcnow
 from idp.security.tokens import random_token
+from idp.settings import MailSettings
 
 log = logging.getLogger("idp.mail")
 
@@ -30,16 +31,6 @@ class Email:
     purpose: str
 
 
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: str  # "starttls", "tls" or "none"
-    username: str
-    password: str
-    timeout_seconds: int
-
-
 def build_message(email: Email, from_address: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = from_address
@@ -50,6 +41,14 @@ def build_message(email: Email, from_address: str) -> EmailMessage:
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
+
+
+def build_mailer(mail: MailSettings, instance_path: str) -> OutboxMailer | SmtpMailer:
+    """The mailer ``mail.backend`` names."""
+    if mail.backend == "smtp":
+        return SmtpMailer(mail)
+    outbox = Path(mail.outbox_dir) if mail.outbox_dir else Path(instance_path) / "outbox"
+    return OutboxMailer(outbox, mail.from_address)
 
 
 class OutboxMailer:
@@ -71,9 +70,9 @@ class OutboxMailer:
 class SmtpMailer:
     """Production: SMTP with STARTTLS or implicit TLS, on a small background pool."""
 
-    def __init__(self, config: SmtpConfig, from_address: str, background: bool = True) -> None:
+    def __init__(self, config: MailSettings, background: bool = True) -> None:
         self.config = config
-        self.from_address = from_address
+        self.from_address = config.from_address
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail") if background else None
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
@@ -102,17 +101,20 @@ class SmtpMailer:
         message = build_message(email, self.from_address)
         config = self.config
         try:
-            if config.security == "tls":
+            if config.smtp_security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=config.timeout_seconds, context=ssl.create_default_context()
+                    config.smtp_host,
+                    config.smtp_port,
+                    timeout=config.smtp_timeout_seconds,
+                    context=ssl.create_default_context(),
                 )
             else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+                smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=config.smtp_timeout_seconds)
             with smtp:
-                if config.security == "starttls":
+                if config.smtp_security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-                if config.username:
-                    smtp.login(config.username, config.password)
+                if config.smtp_username:
+                    smtp.login(config.smtp_username, config.smtp_password)
                 smtp.send_message(message)
             log.info("mail sent", extra={"purpose": email.purpose})
         except (OSError, smtplib.SMTPException) as error:

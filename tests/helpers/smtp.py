@@ -20,6 +20,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
+from idp.runtime import runtime
+
 
 @dataclass(frozen=True)
 class SmtpMail:
@@ -64,7 +66,7 @@ class _CollectingHandler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, smtp, session, envelope):
         # A slow server: accept the connection and the message, then take our time to answer.
         deadline = time.monotonic() + self.server.delay_seconds
         while time.monotonic() < deadline and not self.server.released.is_set():
@@ -156,5 +158,5 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     try:
         yield application
     finally:
-        application.extensions["idp.mailer"].flush()
+        runtime(application).mailer.flush()
         get_engine(application).dispose()

@@ -90,14 +90,27 @@ class Cluster:
             db = get_session()
             member = create_member(
                 db,
-                NewMember(f"{33345678900 + n:011d}", f"{3171234567891000 + n:016d}", f"Cluster {n}", date(1990, 4, 17), email=email),
+                NewMember(
+                    f"{33345678900 + n:011d}",
+                    f"{3171234567891000 + n:016d}",
+                    f"Cluster {n}",
+                    date(1990, 4, 17),
+                    email=email,
+                ),
                 DEMO_PASSWORD,
             )
             seed = None
             if with_totp:
                 seed = pyotp.random_base32()
                 box = self.seeding_app.extensions["idp.totp_box"]
-                db.add(SecondFactor(member_id=member.id, kind="totp", secret_encrypted=box.encrypt(seed.encode()), confirmed_at=utcnow()))
+                db.add(
+                    SecondFactor(
+                        member_id=member.id,
+                        kind="totp",
+                        secret_encrypted=box.encrypt(seed.encode()),
+                        confirmed_at=utcnow(),
+                    )
+                )
             db.commit()
         return email, seed
 
@@ -135,7 +148,7 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -152,7 +165,9 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = folder / "tls.crt", folder / "tls.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -244,7 +259,11 @@ def cluster(postgres_databases, tmp_path_factory):
     tls = _self_signed_certificate(folder)
     with postgres_databases.fresh() as database_url, SmtpServer() as smtp:
         base_config = {
-            "server": {"issuer": "http://idp.test", "secret_key": SECRET_KEY, "instance_path": str(folder / "instance")},
+            "server": {
+                "issuer": "http://idp.test",
+                "secret_key": SECRET_KEY,
+                "instance_path": str(folder / "instance"),
+            },
             "database": {"url": database_url},
         }
         _, client_id = _seed(database_url, base_config)
@@ -266,7 +285,9 @@ def cluster(postgres_databases, tmp_path_factory):
             "IDP_LOGGING__LEVEL": "WARNING",
         }
         # The one-off step of docs/deployment.md, so that no two processes race to make keys.
-        ensured = subprocess.run([str(IDP_SCRIPT), "keys", "ensure"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        ensured = subprocess.run(
+            [str(IDP_SCRIPT), "keys", "ensure"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        )
         assert ensured.returncode == 0, ensured.stderr
         seeding_app = create_app(base_config)
         nginx = None
@@ -277,7 +298,16 @@ def cluster(postgres_databases, tmp_path_factory):
                 fronts = {name: f"https://127.0.0.1:{ports[name]}" for name in ("a", "b")}
                 for url in (issuer, *fronts.values()):
                     _wait_for(f"{url}/health", tls[0], nginx)
-                yield Cluster(issuer, fronts, f"http://127.0.0.1:{ports['http']}", tls[0], database_url, smtp, client_id, seeding_app)
+                yield Cluster(
+                    issuer,
+                    fronts,
+                    f"http://127.0.0.1:{ports['http']}",
+                    tls[0],
+                    database_url,
+                    smtp,
+                    client_id,
+                    seeding_app,
+                )
         finally:
             if nginx is not None:
                 nginx.terminate()
@@ -405,13 +435,16 @@ def test_failures_at_both_processes_add_up_to_one_lock(cluster):
     token = browser.login_form_token(interaction, base_url=a)
 
     statuses = [
-        browser.post_login(interaction, token, email, WRONG, base_url=(a, b)[i % 2]).status_code for i in range(MAX_FAILURES)
+        browser.post_login(interaction, token, email, WRONG, base_url=(a, b)[i % 2]).status_code
+        for i in range(MAX_FAILURES)
     ]
     assert statuses == [401] * (MAX_FAILURES - 1) + [423]
     # Locked at both: the right password is not even checked.
     for base in (a, b):
         assert browser.post_login(interaction, token, email, DEMO_PASSWORD, base_url=base).status_code == 423
-    events = [event for event, outcome, _ in cluster.audit(browser.http.headers["User-Agent"]) if event == "lock_started"]
+    events = [
+        event for event, outcome, _ in cluster.audit(browser.http.headers["User-Agent"]) if event == "lock_started"
+    ]
     assert events == ["lock_started"]
     # The lock notice went out through the shared SMTP relay.
     deadline = time.monotonic() + 30
@@ -445,7 +478,12 @@ def test_rate_limits_add_up_across_processes_per_real_client_address_and_ignore_
     # Another client, at the same moment, is not limited.
     neighbour = cluster.browser("127.0.0.16")
     other = neighbour.open_login(AuthorizationRequest(cluster.client_id).url(), base_url=b)
-    assert neighbour.post_login(other, neighbour.login_form_token(other, base_url=b), "nobody@example.test", WRONG, base_url=b).status_code == 401
+    assert (
+        neighbour.post_login(
+            other, neighbour.login_form_token(other, base_url=b), "nobody@example.test", WRONG, base_url=b
+        ).status_code
+        == 401
+    )
 
     # What idp recorded is the real address, never a forged one, never nginx's own.
     recorded = cluster.audit(browser.http.headers["User-Agent"])
@@ -460,8 +498,12 @@ def test_an_authenticator_code_used_at_one_process_is_refused_at_the_other(clust
     first, second = cluster.browser("127.0.0.17"), cluster.browser("127.0.0.18")
     challenges = []
     for browser, base in ((first, a), (second, b)):
-        logged_in = _login(browser, AuthorizationRequest(cluster.client_id), email, DEMO_PASSWORD, start=base, finish=base)
-        assert logged_in.status_code == 303 and logged_in.headers["Location"].endswith("/second-factor"), logged_in.text[:300]
+        logged_in = _login(
+            browser, AuthorizationRequest(cluster.client_id), email, DEMO_PASSWORD, start=base, finish=base
+        )
+        assert logged_in.status_code == 303 and logged_in.headers["Location"].endswith("/second-factor"), (
+            logged_in.text[:300]
+        )
         url = base + logged_in.headers["Location"]
         challenges.append((browser, url, csrf_token(browser.http.get(url, timeout=10).text)))
 
@@ -492,4 +534,3 @@ def test_a_member_signs_in_through_the_load_balancer_alone(cluster):
     # Plain http is only ever a redirect to https.
     redirect = browser.http.get(f"{cluster.http_url}/authorize", allow_redirects=False, timeout=10)
     assert redirect.status_code == 308 and redirect.headers["Location"].startswith("https://")
-

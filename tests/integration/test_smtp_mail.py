@@ -14,13 +14,12 @@ from flask_babel import force_locale, gettext
 
 from idp.clock import utcnow
 from idp.logs import JsonFormatter
-from idp.services.mailer import Email, SmtpConfig, SmtpMailer
+from idp.runtime import runtime
+from idp.services.mailer import Email, SmtpMailer
+from idp.settings import MailSettings
 from tests.helpers.oidc import (
     ISSUER,
-    AuthorizationRequest,
-    Browser,
-    csrf_token,
-    path_of,
+    LoginPage,
 )
 from tests.helpers.smtp import app_sending_mail, free_port
 
@@ -35,17 +34,16 @@ def app(smtp_app):
     return smtp_app
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 def mailer_for(port: int, background: bool = False) -> SmtpMailer:
-    config = SmtpConfig(
-        host="127.0.0.1", port=port, security="none", username="", password="", timeout_seconds=5
+    config = MailSettings(
+        backend="smtp",
+        from_address=FROM,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        smtp_timeout_seconds=5,
     )
-    return SmtpMailer(config, FROM, background=background)
+    return SmtpMailer(config, background=background)
 
 
 def an_email(**fields) -> Email:
@@ -58,23 +56,6 @@ def an_email(**fields) -> Email:
     }
     values.update(fields)
     return Email(**values)
-
-
-class LoginPage:
-    """One pending authorization request in one browser (as in tests/http/test_lockout.py)."""
-
-    def __init__(self, client, client_id: str) -> None:
-        self.client = client
-        started = Browser(client).start(AuthorizationRequest(client_id))
-        assert started.status_code == 303
-        self.location = started.headers["Location"]
-
-    def attempt(self, identifier: str, password: str):
-        page = self.client.get(path_of(self.location))
-        return self.client.post(
-            f"{path_of(self.location)}/login",
-            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
-        )
 
 
 def browser_at(app, address: str, language: str | None = None):
@@ -145,7 +126,7 @@ def test_the_lock_notice_arrives_in_the_members_language(app, smtp_server, make_
     # The browser's language does not choose the language of the member's mail.
     assert lock(app, rp, english, "203.0.113.7", language="id") == [401, 401, 401, 401, 423]
     assert lock(app, rp, indonesian, "203.0.113.8", language="en") == [401, 401, 401, 401, 423]
-    app.extensions["idp.mailer"].flush()
+    runtime(app).mailer.flush()
 
     (to_english,) = smtp_server.to(english.email)
     (to_indonesian,) = smtp_server.to(indonesian.email)
@@ -209,7 +190,7 @@ def test_an_unreachable_server_is_logged_without_content_and_the_page_still_answ
     mail = {"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": nothing_listens, "smtp_security": "none"}
     with app_sending_mail(app_config, mail) as dead_mail_app:
         assert lock(dead_mail_app, rp, member, "203.0.113.9") == [401, 401, 401, 401, 423]
-        dead_mail_app.extensions["idp.mailer"].flush()
+        runtime(dead_mail_app).mailer.flush()
         # The login page keeps answering as before.
         again = LoginPage(browser_at(dead_mail_app, "203.0.113.9"), rp.client_id).attempt(member.email, WRONG)
         assert again.status_code == 423
@@ -236,4 +217,3 @@ def test_an_unreachable_server_does_not_raise_from_send(mail_log):
     ]
     logged = mail_log.stream.getvalue()
     assert "recovery/reset" not in logged and "siti@" not in logged and "Halo" not in logged
-

@@ -142,7 +142,12 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_t
         healthcheck = _in_venv(venv, _exec_form("HEALTHCHECK"))
         healthy = _run(healthcheck, {**server_env, "HEALTHCHECK_URL": f"{base_url}/health"}, outside, timeout=30)
         assert healthy.returncode == 0, healthy.stderr
-        dead = _run(healthcheck, {**server_env, "HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/health"}, outside, timeout=30)
+        dead = _run(
+            healthcheck,
+            {**server_env, "HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/health"},
+            outside,
+            timeout=30,
+        )
         assert dead.returncode != 0
     finally:
         server.terminate()

@@ -1,0 +1,64 @@
+"""What ``create_app`` builds once per app and the rest of idp uses: the settings, the keys that
+protect secrets at rest, the mailer and the authorization server. One typed object per app,
+found with ``runtime()``; nothing else reads ``app.extensions`` by string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+from idp.security.crypto import SecretBox, derive_key
+from idp.settings import Settings
+
+if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
+    from idp.oauth.server import IdpAuthorizationServer
+    from idp.services.mail_budget import MailBudget
+
+EXTENSION_NAME = "idp"
+
+# Purposes the keys below are derived for (HKDF info): a value encrypted for one purpose
+# cannot be decrypted as another. Changing a purpose makes what it protects unreadable.
+SIGNING_KEY_PURPOSE = "signing-keys"
+TOTP_SEED_PURPOSE = "totp-seed"
+EMAIL_CODE_KEY_PURPOSE = "email-code"
+
+
+@dataclass(frozen=True)
+class SecretsAtRest:
+    """Keys derived from ``server.secret_key`` for what idp stores encrypted or keyed."""
+
+    signing_keys: SecretBox  # private signing keys (AES-GCM)
+    totp_seeds: SecretBox  # authenticator-app seeds (AES-GCM)
+    code_digest_key: bytes  # HMAC key of the digests of emailed sign-in codes
+
+    @classmethod
+    def from_secret(cls, secret: str) -> SecretsAtRest:
+        return cls(
+            signing_keys=SecretBox(secret, SIGNING_KEY_PURPOSE),
+            totp_seeds=SecretBox(secret, TOTP_SEED_PURPOSE),
+            code_digest_key=derive_key(secret, EMAIL_CODE_KEY_PURPOSE),
+        )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    secrets: SecretsAtRest
+    mailer: Any  # idp.services.mailer.OutboxMailer or SmtpMailer
+    mail_budget: MailBudget | None = None
+    authorization_server: IdpAuthorizationServer | None = field(default=None)
+
+
+def install(app: Flask, runtime_: Runtime) -> None:
+    app.extensions[EXTENSION_NAME] = runtime_
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions[EXTENSION_NAME]
+
+
+def settings(app: Flask | None = None) -> Settings:
+    """The app's settings (a frozen dataclass per TOML section)."""
+    return runtime(app).settings
