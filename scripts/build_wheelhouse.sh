@@ -6,5 +6,8 @@
 set -eu
 out="$1"
 cd "$(dirname "$0")/.."
+# setuptools' scratch folder: files left there by an earlier build (a module since moved
+# into a package) would go into this wheel too.
+rm -rf build
 "${PYTHON:-python3}" -m pip wheel --quiet --wheel-dir "$out" --constraint constraints.txt .
 cp constraints.txt "$out/constraints.txt"

@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, text
 from idp import create_app
 from idp.clock import utcnow
 from idp.db import get_engine
+from idp.runtime import runtime
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.live import IDP_SCRIPT, LiveBrowser, free_port, idp_processes
 from tests.helpers.oidc import AuthorizationRequest, code_from, csrf_token, verify_token
@@ -102,7 +103,7 @@ class Cluster:
             seed = None
             if with_totp:
                 seed = pyotp.random_base32()
-                box = self.seeding_app.extensions["idp.totp_box"]
+                box = runtime(self.seeding_app).secrets.totp_seeds
                 db.add(
                     SecondFactor(
                         member_id=member.id,
