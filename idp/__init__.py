@@ -169,9 +169,10 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     app.jinja_env.globals["format_datetime"] = format_datetime
     server.init_app(app)
 
-    from idp.web import ratelimits
+    from idp.web import page_context, ratelimits
 
     ratelimits.init_app(app)
+    page_context.init_app(app)
     app.extensions["idp.mailer"] = build_mailer(settings)
 
 

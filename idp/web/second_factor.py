@@ -311,7 +311,8 @@ def totp_setup_context(member: Member) -> dict:
     seed = factors.seed_of(pending_totp_seed(member), mfa.totp_box())
     account = member.email or member.membership_number
     uri = totp.provisioning_uri(seed, account, mfa.security_settings().totp_issuer_name)
-    return {"qr_data_uri": mfa.qr_data_uri(uri), "secret_text": totp.format_seed(seed)}
+    # otpauth_uri: the same key as a link, for an app on the phone showing this page.
+    return {"qr_data_uri": mfa.qr_data_uri(uri), "secret_text": totp.format_seed(seed), "otpauth_uri": uri}
 
 
 def _enrol_page(interaction: Interaction, member: Member, plan: mfa.ChallengePlan, status: int = 200, **context):

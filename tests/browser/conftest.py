@@ -1,0 +1,216 @@
+"""Chromium (Debian's, through Playwright) against idp and the demo benefits portal served live
+on 127.0.0.1, plus what the browser tests check on every page they visit: axe-core (no serious
+or critical violation), no horizontal scrolling at 360 px and at 1280 px, and the page's own
+conventions (show-password buttons off the submit line, styled links, buttons in the body font).
+
+Screenshots go to each test's pytest tmp dir (``shots``), never into the checkout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, sync_playwright
+
+from examples.benefits_portal.app import create_app as create_portal
+from idp import create_app
+from idp.db import get_engine, get_session
+from idp.services.clients import NewClient, create_client
+from tests.helpers.live import free_port, serve_in_thread
+from tests.helpers.outbox import ReceivedMail, read_outbox
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# Browser locale per page language: Chromium sends it as Accept-Language.
+BROWSER_LOCALE = {"id": "id-ID", "en": "en-US"}
+AXE = Axe()
+REPORTED_IMPACTS = {"serious", "critical"}
+
+
+@dataclass
+class LiveSites:
+    idp_url: str
+    portal_url: str
+    outbox_dir: Path
+    idp_app: object
+
+    def mail(self) -> list[ReceivedMail]:
+        return read_outbox(self.outbox_dir)
+
+    def link_in_last_mail(self, to: str, path: str) -> str:
+        """The link to ``path…`` in the newest mail to ``to``, as the member would click it."""
+        mails = [mail for mail in self.mail() if to in mail.to]
+        assert mails, f"no mail to {to}: {[mail.to for mail in self.mail()]}"
+        match = re.search(rf"{re.escape(self.idp_url)}{re.escape(path)}\S+", mails[-1].text)
+        assert match, mails[-1].text
+        return match.group(0)
+
+    def code_in_last_mail(self, to: str) -> str:
+        mails = [mail for mail in self.mail() if to in mail.to]
+        assert mails, f"no mail to {to}"
+        match = re.search(r"\b(\d{6})\b", mails[-1].text)
+        assert match, mails[-1].text
+        return match.group(1)
+
+
+@pytest.fixture
+def live_sites(app_config):
+    """idp and the portal, each on its own port of 127.0.0.1, the portal registered as a
+    third-party client (so consent is asked). Members come from ``make_member``."""
+    idp_port, portal_port = free_port(), free_port()
+    issuer = f"http://127.0.0.1:{idp_port}"
+    portal_url = f"http://127.0.0.1:{portal_port}"
+    idp_app = create_app({**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}})
+    with idp_app.app_context():
+        db = get_session()
+        _, secret = create_client(
+            db,
+            NewClient(
+                name="Benefits Portal",
+                redirect_uris=[f"{portal_url}/callback"],
+                scopes=["openid", "profile", "email", "membership", "benefits:read"],
+                client_id="benefits-portal",
+            ),
+        )
+        db.commit()
+    portal_app = create_portal(
+        {
+            "IDP_ISSUER": issuer,
+            "PORTAL_CLIENT_ID": "benefits-portal",
+            "PORTAL_CLIENT_SECRET": secret,
+            "PORTAL_BASE_URL": portal_url,
+            "PORTAL_ENV_FILE": "/nonexistent",
+        }
+    )
+    outbox_dir = Path(idp_app.extensions["idp.settings"].server.instance_path) / "outbox"
+    try:
+        with serve_in_thread(idp_app, idp_port), serve_in_thread(portal_app, portal_port):
+            yield LiveSites(issuer, portal_url, outbox_dir, idp_app)
+    finally:
+        get_engine(idp_app).dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium per test process; every test opens its own contexts (cookies, storage)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """``open_page(language, viewport=PHONE)``: a page in a fresh browser context whose
+    Accept-Language asks for ``language`` ("id" or "en")."""
+    contexts = []
+
+    def factory(language: str = "id", viewport: dict = PHONE, **options) -> Page:
+        context = browser.new_context(locale=BROWSER_LOCALE[language], viewport=viewport, **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """``shots(page, name)`` saves a full-page screenshot in this test's tmp dir; returns its path."""
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+
+    def take(page: Page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000, path
+        return path
+
+    return take
+
+
+# --- what every page visited is checked for -------------------------------------------------
+
+# Run in the page: the problems of its layout that a member would notice, as strings.
+LAYOUT_PROBLEMS = """
+() => {
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth) {
+    const wide = [...document.querySelectorAll("body *")]
+      .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .slice(0, 3).map(el => el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
+    problems.push(`scrolls sideways: ${root.scrollWidth}px content in ${window.innerWidth}px (${wide.join(", ")})`);
+  }
+  for (const form of document.querySelectorAll("form")) {
+    const submit = form.querySelector("button[type=submit], input[type=submit]");
+    if (!submit) continue;
+    const top = submit.getBoundingClientRect().top;
+    for (const reveal of form.querySelectorAll("button.reveal")) {
+      if (reveal.getBoundingClientRect().bottom > top) problems.push("a show-password button is on the submit button's line");
+    }
+  }
+  const bodyFont = getComputedStyle(document.body).fontFamily;
+  for (const control of document.querySelectorAll("button, input[type=submit]")) {
+    if (getComputedStyle(control).fontFamily !== bodyFont) problems.push(`a button not in the body font: ${control.outerHTML.slice(0, 80)}`);
+  }
+  for (const link of document.querySelectorAll("a[href]")) {
+    const colour = getComputedStyle(link).color;
+    if (colour === "rgb(0, 0, 238)" || colour === "rgb(85, 26, 139)") problems.push(`an unstyled link: ${link.outerHTML.slice(0, 80)}`);
+  }
+  return problems;
+}
+"""
+
+
+@dataclass
+class PageChecks:
+    """Collects, page by page, what axe-core and the layout checks find; ``assert_clean`` at
+    the end names every page with a problem (one run shows them all)."""
+
+    pages: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def check(self, page: Page, name: str) -> None:
+        page.wait_for_load_state("load")  # the stylesheet and script, not only the markup
+        self.pages.append(name)
+        viewport = page.viewport_size
+        for size in (viewport, DESKTOP if viewport != DESKTOP else PHONE):
+            page.set_viewport_size(size)
+            for problem in page.evaluate(LAYOUT_PROBLEMS):
+                self.problems.append(f"{name} at {size['width']}px: {problem}")
+        page.set_viewport_size(viewport)
+        results = AXE.run(page).response
+        for violation in results["violations"]:
+            if violation["impact"] in REPORTED_IMPACTS:
+                targets = [" ".join(node["target"]) for node in violation["nodes"]][:3]
+                self.problems.append(f"{name}: axe {violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+
+    def assert_clean(self, expected_pages: int | None = None) -> None:
+        assert not self.problems, "\n".join(self.problems)
+        if expected_pages is not None:
+            assert len(self.pages) == expected_pages, self.pages
+
+
+@pytest.fixture
+def page_checks() -> PageChecks:
+    return PageChecks()
