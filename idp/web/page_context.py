@@ -27,7 +27,7 @@ def init_app(app: Flask) -> None:
         return {
             # An empty brand_name shows generic words in the page's language, never English
             # on an Indonesian page.
-            "brand_name": ui.brand_name or _l("Member services"),
+            "brand_name": ui.brand_name or _l("Member account"),
             # Mails are rendered by the CLI too, where no request can build a URL.
             "logo_url": url_for("static", filename=ui.logo_path) if ui.logo_path and has_request_context() else None,
             "support_url": ui.support_url or None,

@@ -8,6 +8,7 @@ Screenshots go to each test's pytest tmp dir (``shots``), never into the checkou
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -135,9 +136,11 @@ def open_page(browser):
 
 @pytest.fixture
 def shots(tmp_path):
-    """``shots(page, name)`` saves a full-page screenshot in this test's tmp dir; returns its path."""
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
+    """``shots(page, name)`` saves a full-page screenshot in this test's tmp dir, or in the
+    folder named by IDP_TEST_SCREENSHOTS (to look at them: keep it outside the checkout, or
+    under the git-ignored artifacts/); returns its path."""
+    folder = Path(os.environ.get("IDP_TEST_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
 
     def take(page: Page, name: str) -> Path:
         path = folder / f"{name}.png"
@@ -199,6 +202,11 @@ class PageChecks:
             for problem in page.evaluate(LAYOUT_PROBLEMS):
                 self.problems.append(f"{name} at {size['width']}px: {problem}")
         page.set_viewport_size(viewport)
+        if os.environ.get("IDP_TEST_SCREENSHOTS_ALL"):
+            folder = Path(os.environ["IDP_TEST_SCREENSHOTS_ALL"])
+            folder.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {page.evaluate('document.documentElement.lang')}".lower())
+            page.screenshot(path=str(folder / f"{slug}.png"), full_page=True)
         results = AXE.run(page).response
         for violation in results["violations"]:
             if violation["impact"] in REPORTED_IMPACTS:
@@ -214,3 +222,39 @@ class PageChecks:
 @pytest.fixture
 def page_checks() -> PageChecks:
     return PageChecks()
+
+
+# Run in the page on a secret: whether each group (of the TOTP key, separated by spaces; a
+# recovery code is one group) lies on one line, i.e. no line break inside a group.
+GROUPS_BROKEN_ACROSS_LINES = """
+(element) => {
+  const text = element.firstChild;
+  const broken = [];
+  let start = 0;
+  for (const group of text.data.split(" ")) {
+    const range = document.createRange();
+    range.setStart(text, start);
+    range.setEnd(text, start + group.length);
+    const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+    if (lines.size > 1) broken.push(group);
+    start += group.length + 1;
+  }
+  return broken;
+}
+"""
+
+
+def sign_in_from_portal(page: Page, sites: LiveSites, identifier: str, password: str) -> None:
+    """Portal → Sign in → the hosted login, filled in and sent."""
+    page.goto(sites.portal_url)
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_selector("[data-testid=login-form]")
+    page.fill("#identifier", identifier)
+    page.fill("#password", password)
+    page.click("[data-testid=login-submit]")
+
+
+def allow_and_return(page: Page, sites: LiveSites) -> None:
+    page.wait_for_selector("[data-testid=consent-form]")
+    page.click("[data-testid=consent-allow]")
+    page.wait_for_url(f"{sites.portal_url}/")
