@@ -52,7 +52,15 @@ def test_sign_in_consent_and_balances_in_chromium(live_sites, make_member, open_
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), viewport
     page.set_viewport_size(PHONE)
     shots(page, f"portal-balances-{language}")
-    page_checks.assert_clean(expected_pages=3)
+
+    # The portal is now a connected app, listed with the consent page's words, not raw scopes.
+    page.goto(f"{live_sites.idp_url}/account/apps")
+    page.wait_for_selector("[data-testid=app-list]")
+    allowed = page.inner_text("[data-testid=app-scopes]")
+    assert "benefits:read" not in allowed and "membership" not in allowed
+    assert page.locator("[data-testid=app-scopes] li").count() == 5
+    page_checks.check(page, "connected apps, one app")
+    page_checks.assert_clean(expected_pages=4)
 
 
 def test_pages_raise_no_csp_violations(live_sites, open_page):
