@@ -57,7 +57,7 @@ def test_sign_in_consent_and_balances_in_chromium(live_sites, make_member, open_
     page.goto(f"{live_sites.idp_url}/account/apps")
     page.wait_for_selector("[data-testid=app-list]")
     allowed = page.inner_text("[data-testid=app-scopes]")
-    assert "benefits:read" not in allowed and "membership" not in allowed
+    assert "benefits:read" not in allowed and "openid" not in allowed
     assert page.locator("[data-testid=app-scopes] li").count() == 5
     page_checks.check(page, "connected apps, one app")
     page_checks.assert_clean(expected_pages=4)
