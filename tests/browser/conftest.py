@@ -126,6 +126,7 @@ def open_page(browser):
     def factory(language: str = "id", viewport: dict = PHONE, **options) -> Page:
         context = browser.new_context(locale=BROWSER_LOCALE[language], viewport=viewport, **options)
         context.set_default_timeout(15_000)
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
         contexts.append(context)
         return context.new_page()
 
@@ -152,6 +153,14 @@ def shots(tmp_path):
 
 
 # --- what every page visited is checked for -------------------------------------------------
+
+# Runs in every document before its own scripts: remembers what the CSP blocked.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
 
 # Run in the page: the problems of its layout that a member would notice, as strings.
 LAYOUT_PROBLEMS = """
@@ -187,7 +196,7 @@ LAYOUT_PROBLEMS = """
 
 @dataclass
 class PageChecks:
-    """Collects, page by page, what axe-core and the layout checks find; ``assert_clean`` at
+    """Collects, page by page, what the CSP refused, what axe-core and the layout checks find; ``assert_clean`` at
     the end names every page with a problem (one run shows them all)."""
 
     pages: list[str] = field(default_factory=list)
@@ -196,6 +205,8 @@ class PageChecks:
     def check(self, page: Page, name: str) -> None:
         page.wait_for_load_state("load")  # the stylesheet and script, not only the markup
         self.pages.append(name)
+        for violation in page.evaluate("window.__cspViolations || []"):
+            self.problems.append(f"{name}: the CSP refused something: {violation}")
         viewport = page.viewport_size
         for size in (viewport, DESKTOP if viewport != DESKTOP else PHONE):
             page.set_viewport_size(size)

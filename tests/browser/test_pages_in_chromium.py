@@ -188,7 +188,7 @@ def test_error_pages(live_sites, open_page, page_checks, shots, language):
 def test_page_checks_report_what_they_are_for(live_sites, open_page, page_checks):
     """The checks above find real problems: an unlabelled field, grey-on-white text, a page
     wider than the phone, a default-blue link, a show-password button beside the submit and a
-    button in another font."""
+    button in another font, and an inline style the CSP refuses."""
     page = open_page("en")
     page.goto(f"{live_sites.idp_url}/recovery/forgot")
     page.wait_for_load_state("load")
@@ -218,6 +218,9 @@ def test_page_checks_report_what_they_are_for(live_sites, open_page, page_checks
           serif.textContent = "Serif";
           serif.style.fontFamily = "serif";
           form.after(serif);
+          const inline = document.createElement("p");
+          inline.setAttribute("style", "color: red");
+          form.after(inline);
         }"""
     )
     page_checks.check(page, "broken on purpose")
@@ -228,3 +231,4 @@ def test_page_checks_report_what_they_are_for(live_sites, open_page, page_checks
     assert "an unstyled link" in found
     assert "a show-password button is on the submit button's line" in found
     assert "a button not in the body font" in found
+    assert "the CSP refused something: style-src-attr" in found
