@@ -57,12 +57,19 @@ def test_account_pages(live_sites, make_member, open_page, page_checks, shots, m
     page.fill("#current_password", DEMO_PASSWORD)
     page.click("[data-testid=email-change-submit]")
     page.wait_for_selector("[data-testid=email_link_sent]")
-    page.goto(live_sites.link_in_last_mail("agus.new@example.test", "/account/profile/email/verify/"))
+    link = live_sites.link_in_last_mail("agus.new@example.test", "/account/profile/email/verify/")
+    page.goto(link)
     page.wait_for_selector("[data-testid=email-confirm-form]")
     page_checks.check(page, "confirm the new email")
     page.click("[data-testid=email-confirm]")
     page.wait_for_selector("[data-testid=email_changed]")
     page_checks.check(page, "email changed")
+    page.goto(link)
+    page.wait_for_selector("[data-testid=verification_link_unusable]")
+    page_checks.check(page, "email link used")
+    page.goto(f"{live_sites.idp_url}/")
+    page.wait_for_selector("[data-testid=home-signed-in]")
+    page_checks.check(page, "start page, signed in")
 
     page.goto(f"{live_sites.idp_url}/account/profile/password")
     page.wait_for_selector("[data-testid=password-change-form]")
@@ -109,7 +116,7 @@ def test_account_pages(live_sites, make_member, open_page, page_checks, shots, m
     # Signed out is not a dead end: the start page offers signing in again.
     assert page.get_attribute("[data-testid=home-sign-in]", "href") == "/account/"
     page_checks.check(page, "signed out")
-    page_checks.assert_clean(expected_pages=17)
+    page_checks.assert_clean(expected_pages=19)
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
