@@ -18,12 +18,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, sync_playwright
 
-from examples.benefits_portal.app import create_app as create_portal
 from idp import create_app
-from idp.db import get_engine, get_session
-from idp.services.clients import NewClient, create_client
+from idp.db import get_engine
 from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.outbox import ReceivedMail, read_outbox
+from tests.helpers.portal import portal_for, register_portal
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -77,27 +76,7 @@ def live_sites(app_config):
     issuer = f"http://127.0.0.1:{idp_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
     idp_app = create_app({**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}})
-    with idp_app.app_context():
-        db = get_session()
-        _, secret = create_client(
-            db,
-            NewClient(
-                name="Benefits Portal",
-                redirect_uris=[f"{portal_url}/callback"],
-                scopes=["openid", "profile", "email", "membership", "benefits:read"],
-                client_id="benefits-portal",
-            ),
-        )
-        db.commit()
-    portal_app = create_portal(
-        {
-            "IDP_ISSUER": issuer,
-            "PORTAL_CLIENT_ID": "benefits-portal",
-            "PORTAL_CLIENT_SECRET": secret,
-            "PORTAL_BASE_URL": portal_url,
-            "PORTAL_ENV_FILE": "/nonexistent",
-        }
-    )
+    portal_app = portal_for(issuer, portal_url, register_portal(idp_app, portal_url))
     outbox_dir = Path(idp_app.extensions["idp.settings"].server.instance_path) / "outbox"
     try:
         with serve_in_thread(idp_app, idp_port), serve_in_thread(portal_app, portal_port):
