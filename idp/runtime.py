@@ -4,17 +4,13 @@ found with ``runtime()``; nothing else reads ``app.extensions`` by string."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 
 from idp.security.crypto import SecretBox, derive_key
 from idp.settings import Settings
-
-if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
-    from idp.oauth.server import IdpAuthorizationServer
-    from idp.services.mail_budget import MailBudget
 
 EXTENSION_NAME = "idp"
 
@@ -42,13 +38,28 @@ class SecretsAtRest:
         )
 
 
+class Mailer(Protocol):
+    """idp.services.mailer's OutboxMailer or SmtpMailer."""
+
+    def send(self, email: Any) -> None: ...
+
+
+class MailBudget(Protocol):
+    """idp.services.mail_budget.MailBudget (named here only as what it does: the services it
+    lives among use this module, and dependencies point one way)."""
+
+    def allow(self, recipient_key: str) -> bool: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
     secrets: SecretsAtRest
-    mailer: Any  # idp.services.mailer.OutboxMailer or SmtpMailer
+    mailer: Mailer
     mail_budget: MailBudget | None = None
-    authorization_server: IdpAuthorizationServer | None = field(default=None)
+    # idp.oauth.server.IdpAuthorizationServer, set by its init_app (which imports this module,
+    # so this one names it only in words: dependencies point one way).
+    authorization_server: Any = None
 
 
 def install(app: Flask, runtime_: Runtime) -> None:
