@@ -19,6 +19,7 @@ EXTENSION_NAME = "idp"
 SIGNING_KEY_PURPOSE = "signing-keys"
 TOTP_SEED_PURPOSE = "totp-seed"
 EMAIL_CODE_KEY_PURPOSE = "email-code"
+OUTBOUND_PAYLOAD_PURPOSE = "outbound-jobs"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SecretsAtRest:
     signing_keys: SecretBox  # private signing keys (AES-GCM)
     totp_seeds: SecretBox  # authenticator-app seeds (AES-GCM)
     code_digest_key: bytes  # HMAC key of the digests of emailed sign-in codes
+    outbound_payloads: SecretBox  # the input of queued jobs (AES-GCM)
 
     @classmethod
     def from_secret(cls, secret: str) -> SecretsAtRest:
@@ -35,6 +37,7 @@ class SecretsAtRest:
             signing_keys=SecretBox(secret, SIGNING_KEY_PURPOSE),
             totp_seeds=SecretBox(secret, TOTP_SEED_PURPOSE),
             code_digest_key=derive_key(secret, EMAIL_CODE_KEY_PURPOSE),
+            outbound_payloads=SecretBox(secret, OUTBOUND_PAYLOAD_PURPOSE),
         )
 
 
@@ -42,6 +45,14 @@ class Mailer(Protocol):
     """idp.services.mailer's OutboxMailer or SmtpMailer."""
 
     def send(self, email: Any) -> None: ...
+
+
+class Waker(Protocol):
+    """idp.services.outbound.Worker: woken when work is queued in this process."""
+
+    def wake(self) -> None: ...
+
+    def stop(self, timeout: float = 5) -> None: ...
 
 
 class MailBudget(Protocol):
@@ -57,6 +68,7 @@ class Runtime:
     secrets: SecretsAtRest
     mailer: Mailer
     mail_budget: MailBudget | None = None
+    outbound_worker: Waker | None = None
     # idp.oauth.server.IdpAuthorizationServer, set by its init_app (which imports this module,
     # so this one names it only in words: dependencies point one way).
     authorization_server: Any = None

@@ -232,6 +232,31 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    worker: bool = doc(
+        "Run a thread in every server process that does queued work (mail, and forgot-password "
+        "requests, whose work must not show in the answer). Off only where something else runs "
+        "the queue.",
+        True,
+    )
+    poll_seconds: int = doc(
+        "How often an idle worker looks for work queued by other processes or due for a retry "
+        "(work queued in its own process wakes it at once).",
+        2,
+    )
+    max_attempts: int = doc("Tries of one job (a mail, say) before it is given up, logged and audited.", 8)
+    retry_base_seconds: int = doc(
+        "Wait before the second try; each further try waits twice as long, up to retry_max_seconds.", 15
+    )
+    retry_max_seconds: int = doc("The longest wait between two tries.", 3600)
+    lease_seconds: int = doc(
+        "How long a process may work on a job before another may take it over (a process that "
+        "died mid-job lets it go).",
+        120,
+    )
+
+
+@dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
     supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
@@ -257,6 +282,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -467,6 +493,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("mail.smtp_port: must be a port number")
     if "@" not in mail.from_address:
         raise ConfigError("mail.from_address: must contain an email address")
+    outbound = settings.outbound
+    for name in ("poll_seconds", "max_attempts", "retry_base_seconds", "retry_max_seconds", "lease_seconds"):
+        if getattr(outbound, name) <= 0:
+            raise ConfigError(f"outbound.{name}: must be more than 0")
+    if outbound.retry_max_seconds < outbound.retry_base_seconds:
+        raise ConfigError("outbound.retry_max_seconds: must be at least retry_base_seconds")
     if not server.development and mail.backend != "smtp":
         raise ConfigError("mail.backend: must be smtp outside development mode")
 

@@ -98,7 +98,9 @@ def provider_app() -> Iterator[Flask]:
     checked_settings()
     # The schema check is ours rather than create_app's so that, when it fails, the engine
     # create_app made is still in hand to dispose of.
-    app = create_app(check_schema=False)
+    # No worker thread: a command that queues mail delivers it itself before it ends
+    # (idp.services.outbound.drain), or leaves it to the servers' workers.
+    app = create_app({"outbound": {"worker": False}}, check_schema=False)
     try:
         ensure_schema_current(app)
         with app.app_context():

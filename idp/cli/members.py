@@ -23,8 +23,7 @@ from idp.cli.base import (
 from idp.cli.main_group import main
 from idp.db import get_session
 from idp.errors import NotFound, ValidationFailed
-from idp.runtime import runtime
-from idp.services import audit
+from idp.services import audit, outbound
 from idp.services import lockout as lockout_service
 from idp.services import members as member_service
 
@@ -257,9 +256,7 @@ def members_reset_mfa(identifier: str, by_name: str | None) -> None:
         if member is None:
             raise NotFound(f"no member {identifier!r}")
         reset = factor_service.reset_by_operator(db, member, by_name or operator_name())
-        flush = getattr(runtime(app).mailer, "flush", None)
-        if flush is not None:
-            flush()  # the command ends now: let the background mail go first
+        outbound.drain(app)  # the command ends now: send the notice first
     if not reset.removed:
         click.echo(f"{identifier} had no second factor; nothing was changed")
     elif reset.notified:
