@@ -83,7 +83,9 @@ def main() -> None:
     login_ms = statistics.median(login_times) * 1000
     print(f"password hash verify (argon2id): median {hash_ms:.1f} ms over {ROUNDS}")
     print(f"hosted login POST (end to end):  median {login_ms:.1f} ms over {ROUNDS}")
-    print(f"everything but the hash:         {login_ms - hash_ms:.1f} ms ({(login_ms - hash_ms) / login_ms:.0%} of login)")
+    print(
+        f"everything but the hash:         {login_ms - hash_ms:.1f} ms ({(login_ms - hash_ms) / login_ms:.0%} of login)"
+    )
 
 
 if __name__ == "__main__":

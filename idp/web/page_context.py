@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from flask import Flask, has_request_context, url_for
 from flask_babel import lazy_gettext as _l
 
+from idp.runtime import settings
+
 
 def url_host(url: str | None) -> str:
     """The host (and port) of an absolute URL, without any user part; for a native app's
@@ -18,9 +20,9 @@ def url_host(url: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["idp.settings"]
-    ui = settings.ui
-    provider_host = url_host(settings.server.issuer)
+    current = settings(app)
+    ui = current.ui
+    provider_host = url_host(current.server.issuer)
 
     @app.context_processor
     def page_identity() -> dict:
@@ -28,7 +30,7 @@ def init_app(app: Flask) -> None:
             # An empty brand_name shows generic words in the page's language, never English
             # on an Indonesian page.
             "brand_name": ui.brand_name or _l("Member account"),
-            # Mails are rendered by the CLI too, where no request can build a URL.
+            # Mails are rendered by the outbound worker too, where no request can build a URL.
             "logo_url": url_for("static", filename=ui.logo_path) if ui.logo_path and has_request_context() else None,
             "support_url": ui.support_url or None,
             "provider_host": provider_host,

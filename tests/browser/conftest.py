@@ -18,8 +18,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, sync_playwright
 
+from idp.runtime import runtime
+from idp.services.outbound import drain
 from idp import create_app
 from idp.db import get_engine
+from tests.conftest import stop_worker
 from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.outbox import ReceivedMail, read_outbox
 from tests.helpers.portal import portal_for, register_portal
@@ -50,6 +53,7 @@ class LiveSites:
     idp_app: object
 
     def mail(self) -> list[ReceivedMail]:
+        drain(self.idp_app)  # what was queued goes out first
         return read_outbox(self.outbox_dir)
 
     def link_in_last_mail(self, to: str, path: str) -> str:
@@ -75,13 +79,22 @@ def live_sites(app_config):
     idp_port, portal_port = free_port(), free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
-    idp_app = create_app({**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}})
+    idp_app = create_app(
+        {
+            **app_config,
+            "server": {**app_config["server"], "issuer": issuer},
+            "logging": {"level": "WARNING"},
+            # Mail goes out as in production: the worker thread sends what is queued.
+            "outbound": {"worker": True, "poll_seconds": 1},
+        }
+    )
     portal_app = portal_for(issuer, portal_url, register_portal(idp_app, portal_url))
-    outbox_dir = Path(idp_app.extensions["idp.settings"].server.instance_path) / "outbox"
+    outbox_dir = Path(runtime(idp_app).settings.server.instance_path) / "outbox"
     try:
         with serve_in_thread(idp_app, idp_port), serve_in_thread(portal_app, portal_port):
             yield LiveSites(issuer, portal_url, outbox_dir, idp_app)
     finally:
+        stop_worker(idp_app)
         get_engine(idp_app).dispose()
 
 
