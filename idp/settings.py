@@ -267,7 +267,7 @@ class I18nSettings:
 class UiSettings:
     brand_name: str = doc(
         "The program's name, shown with the logo in the header and the title of every hosted "
-        "page, so members know whose page they are on. Empty: the words \"Member account\" "
+        'page, so members know whose page they are on. Empty: the words "Member account" '
         "in the page's language.",
         "",
     )

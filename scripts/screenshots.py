@@ -103,7 +103,11 @@ def take_screenshots(output: Path) -> list[Path]:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM,
-                    args=["--no-sandbox", "--disable-gpu", f"--host-resolver-rules=MAP {PROVIDER_HOST} 127.0.0.1:{port}"],
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        f"--host-resolver-rules=MAP {PROVIDER_HOST} 127.0.0.1:{port}",
+                    ],
                 )
                 try:
                     for language, browser_locale in LANGUAGES.items():

@@ -18,10 +18,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, sync_playwright
 
-from idp.runtime import runtime
-from idp.services.outbound import drain
 from idp import create_app
 from idp.db import get_engine
+from idp.runtime import runtime
+from idp.services.outbound import drain
 from tests.conftest import stop_worker
 from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.outbox import ReceivedMail, read_outbox
@@ -214,7 +214,9 @@ class PageChecks:
         for violation in results["violations"]:
             if violation["impact"] in REPORTED_IMPACTS:
                 targets = [" ".join(node["target"]) for node in violation["nodes"]][:3]
-                self.problems.append(f"{name}: axe {violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+                self.problems.append(
+                    f"{name}: axe {violation['id']} ({violation['impact']}): {violation['help']} at {targets}"
+                )
 
     def assert_clean(self, expected_pages: int | None = None) -> None:
         assert not self.problems, "\n".join(self.problems)

@@ -25,7 +25,9 @@ def test_script_writes_the_login_page_for_each_viewport_and_language(tmp_path):
     # a process with the browser tests' one).
     done = subprocess.run(
         [sys.executable, str(COMMITTED.parents[1] / "scripts" / "screenshots.py"), str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     written = [Path(line) for line in done.stdout.split()]

@@ -52,7 +52,7 @@ def test_totp_enrolment_then_sign_in_with_the_app(live_sites, make_member, open_
         page.click("[data-testid=download-recovery-codes]")
     assert download.value.suggested_filename == "recovery-codes.txt"
     saved = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
-    assert saved[-len(codes):] == codes
+    assert saved[-len(codes) :] == codes
     page_checks.check(page, "recovery codes")
     shots(page, f"recovery-codes-{language}")
     page.click("[data-testid=recovery-codes-continue]")

@@ -36,7 +36,9 @@ def test_configured_brand_and_support_link_on_every_page(client, make_client, ma
     assert _testid(page, "brand-name") == "Jaminan Sosial Pekerja"
     assert "· Jaminan Sosial Pekerja</title>" in page
     assert '<img class="logo" src="/static/logo.svg"' in page
-    assert re.search(r'<a href="https://help.example.test/" data-testid="support-link">Hubungi layanan peserta</a>', page)
+    assert re.search(
+        r'<a href="https://help.example.test/" data-testid="support-link">Hubungi layanan peserta</a>', page
+    )
     account = sign_in_to_account(client, make_member(locale="en"))
     assert _testid(account.text, "brand-name") == "Jaminan Sosial Pekerja"
     # The account pages no longer carry "Member sign-in" as their header.
@@ -72,7 +74,9 @@ def test_second_factor_page_names_the_account_and_offers_a_fresh_start(app, clie
     registered, _ = make_client()
     request = AuthorizationRequest(registered.client_id, extra={"login_hint": member.email, "prompt": "consent"})
     started = client.get(request.url())
-    challenge = client.get(path_of(Browser(client).login(started.headers["Location"], member.email, DEMO_PASSWORD).headers["Location"]))
+    challenge = client.get(
+        path_of(Browser(client).login(started.headers["Location"], member.email, DEMO_PASSWORD).headers["Location"])
+    )
     page = client.get(path_of(challenge.headers["Location"])) if challenge.status_code == 303 else challenge
     assert "s•••@example.test" in _testid(page.text, "signing-in-as")
     restart = urlsplit(unescape(re.search(r'href="([^"]+)" data-testid="not-you"', page.text).group(1)))
@@ -94,7 +98,10 @@ def test_the_429_page_leads_back_to_the_same_sign_in(client, make_client):
     location = path_of(started.headers["Location"])
     token = csrf_token(client.get(location).text)
     for attempt in range(2):
-        limited = client.post(f"{location}/login", data={"csrf_token": token, "identifier": "x@example.test", "password": f"guess {attempt}"})
+        limited = client.post(
+            f"{location}/login",
+            data={"csrf_token": token, "identifier": "x@example.test", "password": f"guess {attempt}"},
+        )
     assert limited.status_code == 429
     assert re.search(rf'<a href="{re.escape(location)}" data-testid="rate-limited-back">', limited.text)
 
@@ -103,6 +110,14 @@ def test_the_429_page_leads_back_to_the_same_sign_in(client, make_client):
 def test_the_429_page_elsewhere_leads_back_to_its_own_step(client):
     for _ in range(2):
         page = client.get("/activate")
-        limited = client.post("/activate", data={"csrf_token": csrf_token(page.text), "membership_number": "1", "nik": "2", "birth_date": "2000-01-01"})
+        limited = client.post(
+            "/activate",
+            data={
+                "csrf_token": csrf_token(page.text),
+                "membership_number": "1",
+                "nik": "2",
+                "birth_date": "2000-01-01",
+            },
+        )
     assert limited.status_code == 429
     assert re.search(r'<a href="/activate" data-testid="rate-limited-back">', limited.text)

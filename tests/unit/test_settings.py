@@ -597,7 +597,11 @@ def test_ui_defaults_show_the_shipped_logo_and_no_support_link():
 
 def test_ui_settings_from_the_environment():
     ui = load_settings(
-        environ={"IDP_UI__BRAND_NAME": "Jaminan Sosial Pekerja", "IDP_UI__LOGO_PATH": "", "IDP_UI__SUPPORT_URL": "tel:+62215551234"}
+        environ={
+            "IDP_UI__BRAND_NAME": "Jaminan Sosial Pekerja",
+            "IDP_UI__LOGO_PATH": "",
+            "IDP_UI__SUPPORT_URL": "tel:+62215551234",
+        }
     ).ui
     assert (ui.brand_name, ui.logo_path, ui.support_url) == ("Jaminan Sosial Pekerja", "", "tel:+62215551234")
 
