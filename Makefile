@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres lint format install migrate seed bench clean
+.PHONY: run test test-postgres lint format install migrate seed bench screenshots clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ format: install
 
 test-postgres: install
 	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# docs/screenshots/: the login page on a phone and a desktop, in both languages.
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 bench: install
 	$(BIN)/python bench/login.py

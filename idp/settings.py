@@ -264,6 +264,26 @@ class I18nSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    brand_name: str = doc(
+        "The program's name, shown with the logo in the header and the title of every hosted "
+        'page, so members know whose page they are on. Empty: the words "Member account" '
+        "in the page's language.",
+        "",
+    )
+    logo_path: str = doc(
+        "The logo beside the name: a file under the static/ folder of the installation, as a "
+        "relative path (an SVG or PNG about 32 px high). Empty: no logo.",
+        "logo.svg",
+    )
+    support_url: str = doc(
+        "Where members get help (https:, http:, mailto: or tel:), linked from the footer of "
+        "every hosted page. Empty: no link.",
+        "",
+    )
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = doc("Log level: DEBUG, INFO, WARNING or ERROR.", "INFO")
 
@@ -284,6 +304,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
@@ -509,8 +530,23 @@ def _validate(settings: Settings) -> None:
     except Exception:
         raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
 
+    _validate_ui(settings.ui)
+
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
+
+
+def _validate_ui(ui: UiSettings) -> None:
+    if ui.logo_path:
+        logo = Path(ui.logo_path)
+        if logo.is_absolute() or ".." in logo.parts:
+            raise ConfigError(f"ui.logo_path: {ui.logo_path!r} must be a relative path under static/")
+        if not (PROJECT_ROOT / "static" / logo).is_file():
+            raise ConfigError(f"ui.logo_path: static/{ui.logo_path} does not exist")
+    if ui.support_url:
+        support = urlsplit(ui.support_url)
+        if support.scheme not in {"https", "http", "mailto", "tel"} or not (support.netloc or support.path):
+            raise ConfigError(f"ui.support_url: {ui.support_url!r} is not an https:, http:, mailto: or tel: address")
 
 
 def _validate_security(security: SecuritySettings) -> None:
