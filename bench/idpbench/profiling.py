@@ -86,8 +86,13 @@ def summarise(raw: Path, top: int) -> str:
         own[_label(frames[-1])] += samples
     if not total:
         return "no samples\n"
+    # The server's own loop frames (gunicorn, granian, threading) enclose everything: left out.
+    outer = ("gunicorn/", "granian/", "threading.py", "<module> (gunicorn")
+    shown = [(label, n) for label, n in inclusive.most_common() if not any(o in label for o in outer)]
     lines = [f"{total} samples (busy threads only)", "", "inclusive  function"]
-    lines += [f"{100 * n / total:8.1f}%  {label}" for label, n in inclusive.most_common(top)]
+    lines += [f"{100 * n / total:8.1f}%  {label}" for label, n in shown[:top]]
+    lines += ["", "inclusive  idp's own functions"]
+    lines += [f"{100 * n / total:8.1f}%  {label}" for label, n in shown if "(idp/" in label][:top]
     lines += ["", "self       function"]
     lines += [f"{100 * n / total:8.1f}%  {label}" for label, n in own.most_common(top // 2)]
     return "\n".join(lines) + "\n"
