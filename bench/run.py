@@ -33,6 +33,7 @@ from idpbench.profiling import Profiler  # noqa: E402
 from idpbench.servers import WORKER_MODELS, RunningServer, ServerModel, free_port, start_server  # noqa: E402
 from idpbench.system import (  # noqa: E402
     BENCH_DIR,
+    CpuMeter,
     MissingTool,
     ProcessGroup,
     git_revision,
@@ -173,11 +174,12 @@ class Bench:
         self.floors: dict = {}
 
     # --- running one timed phase -----------------------------------------------------------
-    def timed(self, server: RunningServer, name: str, measure) -> LoadResult:
-        """Warm up, then measure (with py-spy attached when profiling)."""
-        measure(self.args.warmup)
+    def measured(self, server: RunningServer, name: str, run) -> LoadResult:
+        """The measured phase: the server's CPU time metered, py-spy attached when profiling."""
         handle = self.profiler.start(server.process.pid, name, self.args.duration) if self.profiler else None
-        result = measure(self.args.duration)
+        with CpuMeter([server.process.pid, *server.worker_pids()], self.args.server_cpu) as meter:
+            result = run()
+        result.cpu = meter.as_dict(result.completed)
         if handle:
             summary = self.profiler.finish(handle, name)
             if summary:
@@ -185,7 +187,9 @@ class Bench:
         return result
 
     def wrk_phase(self, server: RunningServer, name: str, spec: RequestSpec) -> LoadResult:
-        return self.timed(server, name, lambda seconds: self.wrk.run(server.base_url, spec, seconds))
+        """Warm up, then measure."""
+        self.wrk.run(server.base_url, spec, self.args.warmup)
+        return self.measured(server, name, lambda: self.wrk.run(server.base_url, spec, self.args.duration))
 
     # --- floors ------------------------------------------------------------------------------
     def measure_floors(self) -> None:
@@ -342,12 +346,20 @@ class ScenarioContext:
         )
         return path
 
+    @staticmethod
+    def cpu_ratio(result: LoadResult, floor_cpu_ms: float | None) -> float | None:
+        """The floor's CPU time over the server's CPU time per request (1.0: nothing but the floor)."""
+        spent = result.cpu.get("server_cpu_ms_per_request")
+        return round(floor_cpu_ms / spent, 3) if spent and floor_cpu_ms else None
+
     def bare_ratio(self, result: LoadResult, parameters: str) -> dict:
         bare = self.bench.floors["bare"].get(self.server.model.name)
         item = {"status": "ok", **result.as_dict(), "parameters": parameters}
         if bare:
-            item["floor"] = {"label": f"bare JSON {bare['per_second']:,.0f}/s", "per_second": bare["per_second"]}
+            item["floor"] = {"label": f"bare JSON {bare['per_second']:,.0f}/s", "per_second": bare["per_second"],
+                             "cpu_ms": bare.get("server_cpu_ms_per_request")}
             item["ratio"] = round(result.per_second / bare["per_second"], 3)
+            item["ratio_cpu"] = self.cpu_ratio(result, bare.get("server_cpu_ms_per_request"))
         return item
 
     def signature_floor(self, algs: list[str]) -> dict:
@@ -355,8 +367,16 @@ class ScenarioContext:
         return {
             "label": f"{' + '.join(algs)} signatures {1 / seconds:,.0f}/s",
             "per_second": 1 / seconds,
+            "cpu_ms": 1000 * sum(self.bench.floors[alg]["cpu_seconds"] for alg in algs),
             "signatures": algs,
         }
+
+    def against_signatures(self, result: LoadResult, algs: list[str], parameters: str) -> dict:
+        floor = self.signature_floor(algs)
+        return {"status": "ok", **result.as_dict(), "floor": floor,
+                "ratio": round(result.per_second / floor["per_second"], 3),
+                "ratio_cpu": self.cpu_ratio(result, floor["cpu_ms"]),
+                "parameters": parameters}
 
     def single_use_load(self, name: str, mint, request_for) -> LoadResult:
         """Warm up and measure an endpoint whose every request spends a token (a code, a
@@ -372,13 +392,9 @@ class ScenarioContext:
         rate = max(warm.per_second, count / max(self.args.warmup, 1) if exhausted else 0)
         needed = int(math.ceil(rate * self.args.duration * 1.5)) + 500
         spec = request_for(mint(needed))
-        profiler = self.bench.profiler
-        handle = profiler.start(self.server.process.pid, f"{self.tag}-{name}", self.args.duration) if profiler else None
-        result = self.bench.wrk.run(self.server.base_url, spec, self.args.duration)
-        if handle:
-            summary = profiler.finish(handle, f"{self.tag}-{name}")
-            if summary:
-                log(f"  profile: {summary}")
+        result = self.bench.measured(
+            self.server, f"{self.tag}-{name}", lambda: self.bench.wrk.run(self.server.base_url, spec, self.args.duration)
+        )
         if result.completed >= needed * 0.98:
             result.detail["warning"] = "the pre-issued tokens ran out: the rate is a lower bound"
         return result
@@ -420,10 +436,17 @@ class ScenarioContext:
         completed_before = self.signins_completed
         name = f"{self.tag}-signin"
         profiler = self.bench.profiler
+        meter = CpuMeter([self.server.process.pid, *self.server.worker_pids()], self.args.server_cpu)
         handles = []
-        start_profile = (lambda: handles.append(profiler.start(self.server.process.pid, name, self.args.duration))) \
-            if profiler else None
-        result = measure(self.args.duration, warmup=self.args.warmup, on_measuring=start_profile)
+
+        def window_opens() -> None:
+            meter.__enter__()
+            if profiler:
+                handles.append(profiler.start(self.server.process.pid, name, self.args.duration))
+
+        result = measure(self.args.duration, warmup=self.args.warmup, on_measuring=window_opens)
+        meter.__exit__(None, None, None)
+        result.cpu = meter.as_dict(result.completed)
         for handle in handles:
             summary = profiler.finish(handle, name)
             if summary:
@@ -440,8 +463,9 @@ class ScenarioContext:
         params = argon["parameters"]
         item = {"status": "ok", **result.as_dict(),
                 "floor": {"label": f"Argon2id verify {argon['per_second']:.1f}/s",
-                          "per_second": argon["per_second"]},
+                          "per_second": argon["per_second"], "cpu_ms": 1000 * argon["cpu_seconds"]},
                 "ratio": round(result.per_second / argon["per_second"], 3),
+                "ratio_cpu": self.cpu_ratio(result, 1000 * argon["cpu_seconds"]),
                 "parameters": f"locust {users} browsers, {self.args.members} members, "
                               f"argon2id m={params.get('m')} t={params.get('t')} p={params.get('p')}"}
         return item
@@ -467,21 +491,22 @@ class ScenarioContext:
                     "rows_per_10k_signins": round((now["rows"] - was["rows"]) * 10000 / max(signins, 1)),
                     "bytes_per_10k_signins": round((now["bytes"] - was["bytes"]) * 10000 / max(signins, 1)),
                 }
-        sessions = after.get("browser_sessions", {"rows": 0, "bytes": 0})
-        per_row = sessions["bytes"] / sessions["rows"] if sessions["rows"] else 0
+        # Rows and bytes per 10,000 active sessions, measured at that scale: 10,000 more
+        # sessions shaped like the newest real one, then the table's growth.
+        sessions_before = after.get("browser_sessions", {"rows": 0, "bytes": 0})
+        self.bench.processes.run([sys.executable, BENCH_DIR / "seed.py", "sessions", "10000"], env=self.env)
+        sessions_after = self.database.table_sizes()["browser_sessions"]
+        added_rows = sessions_after["rows"] - sessions_before["rows"]
+        added_bytes = sessions_after["bytes"] - sessions_before["bytes"]
         self.run["storage"] = {
             "browser_sessions": {
-                "rows": sessions["rows"],
-                "bytes": sessions["bytes"],
-                "bytes_per_row": round(per_row),
-                "bytes_per_10k": round(per_row * 10000),
-                # More than one per sign-in when flows were cut off at the end of a phase: their
-                # pre-login session stays until it expires.
-                "rows_per_signin": round(sessions["rows"] / max(signins, 1), 2),
+                "rows_per_10k": added_rows,
+                "bytes_per_10k": added_bytes,
+                "bytes_per_row": round(added_bytes / added_rows) if added_rows else None,
             },
             "growth_during_signins": growth,
             "parameters": ("pg_total_relation_size" if self.database.kind == POSTGRESQL else "SQLite dbstat pages")
-            + f", {sessions['rows']:,} rows after {signins:,} completed sign-ins",
+            + ", table and indexes, 10,000 sessions added like the newest real one",
         }
 
     def token(self, alg: str) -> dict:
@@ -503,11 +528,9 @@ class ScenarioContext:
         result = self.single_use_load(f"token-{alg.lower()}", lambda n: self.mint_codes(alg, n), request_for)
         if alg == "RS256":
             self.exchange_rate = result.per_second
-        floor = self.signature_floor(algs)
-        return {"status": "ok", **result.as_dict(), "floor": floor,
-                "ratio": round(result.per_second / floor["per_second"], 3),
-                "parameters": f"wrk {self.args.connections} connections, pre-issued codes, "
-                              f"client_secret_basic; response signs {', '.join(algs)}"}
+        return self.against_signatures(
+            result, algs, f"wrk {self.args.connections} connections, pre-issued codes, client_secret_basic; "
+                          f"response signs {', '.join(algs)}")
 
     def scenario_token_rs256(self) -> dict:
         return self.token("RS256")
@@ -545,10 +568,8 @@ class ScenarioContext:
                                token_file=path, mode="once")
 
         result = self.single_use_load("refresh", mint, request_for)
-        floor = self.signature_floor(algs or ["RS256"])
-        return {"status": "ok", **result.as_dict(), "floor": floor,
-                "ratio": round(result.per_second / floor["per_second"], 3),
-                "parameters": f"wrk {self.args.connections} connections, one refresh token per request"}
+        return self.against_signatures(
+            result, algs or ["RS256"], f"wrk {self.args.connections} connections, one refresh token per request")
 
     def scenario_client_credentials(self) -> dict:
         if "client_credentials" not in self.grant_types:
@@ -561,10 +582,8 @@ class ScenarioContext:
         spec = RequestSpec("POST", "/token", body="grant_type=client_credentials",
                            headers={"Authorization": oidc_client.basic_auth(client)})
         result = self.bench.wrk_phase(self.server, f"{self.tag}-client_credentials", spec)
-        floor = self.signature_floor(algs or ["RS256"])
-        return {"status": "ok", **result.as_dict(), "floor": floor,
-                "ratio": round(result.per_second / floor["per_second"], 3),
-                "parameters": f"wrk {self.args.connections} connections, client_secret_basic"}
+        return self.against_signatures(
+            result, algs or ["RS256"], f"wrk {self.args.connections} connections, client_secret_basic")
 
     def access_tokens(self, count: int = 64) -> Path:
         codes = self.mint_codes("RS256", count).read_text().split()

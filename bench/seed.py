@@ -4,6 +4,7 @@
     seed.py clients OUT.json          two confidential clients (ID tokens RS256 and ES256)
     seed.py members COUNT             COUNT members with passwords, through the services
     seed.py codes CLIENT_ID COUNT OUT authorization codes, issued as /authorize would store them
+    seed.py sessions COUNT            signed-in browser sessions shaped like the newest real one
 
 Members are identified as member<N>@bench.test with the password from ``member_password``;
 bench/locustfile.py derives the same values.
@@ -161,6 +162,54 @@ def seed_codes(client_id: str, count: int, out: Path) -> None:
     out.write_text("\n".join(codes) + "\n")
 
 
+# What a current desktop browser sends; the load generator's own User-Agent is much shorter.
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def seed_sessions(count: int) -> None:
+    """``count`` active sessions, each a copy of the newest signed-in one (same data, fresh
+    identifiers, members in turn), so the table's size per session can be measured at scale."""
+    from sqlalchemy import insert, select
+
+    from idp.models import Member
+    from idp.models.flows import BrowserSession
+    from idp.security.tokens import digest, random_token
+
+    app = create_app()
+    with app.app_context():
+        db = get_session()
+        template = db.scalar(
+            select(BrowserSession).where(BrowserSession.member_id.is_not(None)).order_by(BrowserSession.id.desc())
+        )
+        if template is None:
+            raise SystemExit("seed.py sessions: no signed-in session to copy (run the sign-in first)")
+        data = json.loads(template.data_json)
+        member_ids = list(db.scalars(select(Member.id).order_by(Member.id)))
+        rows = []
+        for n in range(count):
+            member_id = member_ids[n % len(member_ids)]
+            data = {**data, "member_id": member_id, "binding": random_token(24)}
+            rows.append(
+                {
+                    "id_digest": digest(random_token(32)),
+                    "sid": random_token(16),
+                    "member_id": member_id,
+                    "data_json": json.dumps(data),
+                    "created_at": template.created_at,
+                    "last_seen_at": template.last_seen_at,
+                    "authenticated_at": template.authenticated_at,
+                    "user_agent": BROWSER_USER_AGENT,
+                    "ip_address": template.ip_address,
+                }
+            )
+        for start in range(0, len(rows), 5000):
+            db.execute(insert(BrowserSession), rows[start : start + 5000])
+        db.commit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,13 +222,17 @@ def main() -> None:
     codes.add_argument("client_id")
     codes.add_argument("count", type=int)
     codes.add_argument("out", type=Path)
+    sessions = commands.add_parser("sessions")
+    sessions.add_argument("count", type=int)
     args = parser.parse_args()
     if args.command == "clients":
         seed_clients(args.out)
     elif args.command == "members":
         seed_members(args.count, args.jobs)
-    else:
+    elif args.command == "codes":
         seed_codes(args.client_id, args.count, args.out)
+    else:
+        seed_sessions(args.count)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class LoadResult:
     p99_ms: float
     mean_ms: float
     detail: dict = field(default_factory=dict)
+    # Filled by the harness from /proc: the server's CPU time during the phase (CpuMeter).
+    cpu: dict = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -40,6 +42,7 @@ class LoadResult:
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
             "mean_ms": round(self.mean_ms, 3),
+            **self.cpu,
             **({"detail": self.detail} if self.detail else {}),
         }
 

@@ -188,3 +188,58 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def core_busy_seconds(cpu: int) -> float:
+    """Time core ``cpu`` spent running anything (every process, interrupts, steal)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in line.split()[1:9])
+            return (user + nice + system + irq + softirq + steal) / _TICKS
+    return 0.0
+
+
+class CpuMeter:
+    """How much of the server core a phase used, and how much other processes took from it.
+
+    Wall-clock rates on a shared machine move with everyone else's work; CPU seconds per
+    request do much less, so the report gives both."""
+
+    def __init__(self, pids: list[int], cpu: int) -> None:
+        self.pids = pids
+        self.cpu = cpu
+
+    def __enter__(self) -> "CpuMeter":
+        self._wall = time.monotonic()
+        self._ours = process_cpu_seconds(self.pids)
+        self._core = core_busy_seconds(self.cpu)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.wall = time.monotonic() - self._wall
+        self.ours = process_cpu_seconds(self.pids) - self._ours
+        self.core = core_busy_seconds(self.cpu) - self._core
+
+    def as_dict(self, requests: int) -> dict:
+        return {
+            "server_cpu_seconds": round(self.ours, 3),
+            "server_cpu_ms_per_request": round(1000 * self.ours / requests, 3) if requests else None,
+            "server_core_busy": round(self.ours / self.wall, 3) if self.wall else None,
+            # Time other processes ran on the server's core: the figures are skewed by it.
+            "others_on_server_core": round(max(0.0, self.core - self.ours) / self.wall, 3) if self.wall else None,
+        }
