@@ -1,0 +1,161 @@
+"""SQL statements, commits and connection checkouts per request, for each step of a sign-in
+and each endpoint the benchmark loads: where repeated or per-request database work is.
+
+    .venv/bin/python bench/queries.py [--database-url URL] [--verbose]
+
+Runs idp in-process (Flask test client) on a fresh SQLite file (or the database URL given,
+which must be empty) and counts through SQLAlchemy's engine events; nothing in idp changes.
+Not a timing tool: `bench/run.py` measures time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import re
+import secrets
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idpbench.identities import REDIRECT_URI, member_email, member_password  # noqa: E402
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+class Counting:
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.statements: list[str] = []
+        self.checkouts = 0
+        self.commits = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine.pool, "checkout", self._checkout)
+
+    def _statement(self, _conn, _cursor, statement, _params, _context, _many):
+        self.statements.append(" ".join(statement.split()))
+
+    def _commit(self, _conn):
+        self.commits += 1
+
+    def _checkout(self, *_args):
+        self.checkouts += 1
+
+    def take(self) -> tuple[list[str], int, int]:
+        taken = (self.statements, self.commits, self.checkouts)
+        self.statements, self.commits, self.checkouts = [], 0, 0
+        return taken
+
+
+def _shape(statement: str) -> str:
+    """The statement's verb and table, e.g. 'SELECT signing_keys'."""
+    verb = statement.split(" ", 1)[0].upper()
+    table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
+    return f"{verb} {table.group(1) if table else ''}".strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
+    parser.add_argument("--verbose", action="store_true", help="print every statement")
+    args = parser.parse_args()
+
+    from datetime import date
+
+    from idp import create_app
+    from idp.db import get_engine, get_session
+    from idp.migrate import upgrade
+    from idp.services.clients import NewClient, create_client
+    from idp.services.members import NewMember, create_member
+
+    workdir = Path(tempfile.mkdtemp(prefix="idp-queries-"))
+    url = args.database_url or f"sqlite:///{workdir / 'queries.sqlite3'}"
+    upgrade(url)
+    app = create_app(
+        {
+            "server": {"issuer": "http://localhost", "instance_path": str(workdir)},
+            "database": {"url": url},
+            "logging": {"level": "WARNING"},
+            "ratelimit": {"login_per_ip": "1000 per minute"},
+        }
+    )
+    with app.app_context():
+        db = get_session()
+        create_member(
+            db,
+            NewMember("90000000001", "3171000000000001", "Bench Member", date(1990, 1, 1),
+                      email=member_email(1), email_verified=True, locale="en"),
+            member_password(1),
+        )
+        client, secret = create_client(
+            db, NewClient(name="bench", redirect_uris=[REDIRECT_URI], first_party=True, client_id="bench-rp")
+        )
+        db.commit()
+    counting = Counting(get_engine(app))
+    auth = "Basic " + base64.b64encode(f"bench-rp:{secret}".encode()).decode()
+    rows: list[tuple[str, list[str], int, int]] = []
+
+    def step(name: str, response):
+        statements, commits, checkouts = counting.take()
+        rows.append((f"{name} -> {response.status_code}", statements, commits, checkouts))
+        return response
+
+    def path(location: str) -> str:
+        parts = urlsplit(location)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    browser = app.test_client()
+    # A first request creates keys on a fresh database; not part of the steady state.
+    browser.get("/jwks")
+    counting.take()
+    for _ in range(2):  # the second round shows the steady state (caches warm)
+        rows.clear()
+        browser = app.test_client()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode({"response_type": "code", "client_id": "bench-rp", "redirect_uri": REDIRECT_URI,
+                           "scope": "openid profile email", "state": "s", "nonce": secrets.token_urlsafe(8),
+                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        interaction = path(step("GET /authorize", browser.get(f"/authorize?{query}")).headers["Location"])
+        page = step("GET login page", browser.get(interaction))
+        match = CSRF_FIELD.search(page.text)
+        after = step("POST login", browser.post(f"{interaction}/login", data={
+            "csrf_token": match.group(1) or match.group(2), "identifier": member_email(1),
+            "password": member_password(1)}))
+        resume = path(step("GET interaction", browser.get(path(after.headers["Location"]))).headers["Location"])
+        callback = step("GET resume", browser.get(resume))
+        code = parse_qs(urlsplit(callback.headers["Location"]).query)["code"][0]
+        relying_party = app.test_client()
+        tokens = step("POST /token", relying_party.post("/token", headers={"Authorization": auth}, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier})).get_json()
+        step("GET /userinfo", relying_party.get("/userinfo",
+                                                headers={"Authorization": f"Bearer {tokens['access_token']}"}))
+        step("GET /jwks", relying_party.get("/jwks"))
+        step("GET discovery", relying_party.get("/.well-known/openid-configuration"))
+
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'request':<{width}}  statements  commits  checkouts  what")
+    total = Counter()
+    for name, statements, commits, checkouts in rows:
+        shapes = Counter(_shape(s) for s in statements)
+        what = ", ".join(f"{n}x {shape}" if n > 1 else shape for shape, n in shapes.items())
+        print(f"{name:<{width}}  {len(statements):>10}  {commits:>7}  {checkouts:>9}  {what}")
+        if args.verbose:
+            for statement in statements:
+                print(f"    {statement[:200]}")
+        if not name.startswith(("GET /userinfo", "GET /jwks", "GET discovery")):
+            total.update(statements=len(statements), commits=commits, checkouts=checkouts)
+    print(f"{'one sign-in (6 requests)':<{width}}  {total['statements']:>10}  {total['commits']:>7}  "
+          f"{total['checkouts']:>9}")
+
+
+if __name__ == "__main__":
+    main()
