@@ -1,17 +1,20 @@
-"""SQL statements, commits and connection checkouts per request, for each step of a sign-in
-and each endpoint the benchmark loads: where repeated or per-request database work is.
+"""SQL statements, commits, connection checkouts and CPU time per request, for each step of a
+sign-in and each endpoint the benchmark loads: where repeated or per-request work is.
 
     .venv/bin/python bench/queries.py [--database-url URL] [--verbose]
 
 Runs idp in-process (Flask test client) on a fresh SQLite file (or the database URL given,
 which must be empty) and counts through SQLAlchemy's engine events; nothing in idp changes.
-Not a timing tool: `bench/run.py` measures time.
+CPU time is the median over --rounds sign-ins of this process's CPU per request (no HTTP
+server in it); `bench/run.py` measures the server under load.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import statistics
+import time
 import hashlib
 import re
 import secrets
@@ -65,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
     parser.add_argument("--verbose", action="store_true", help="print every statement")
+    parser.add_argument("--rounds", type=int, default=7, help="sign-ins measured (default 7)")
     args = parser.parse_args()
 
     from datetime import date
@@ -101,11 +105,20 @@ def main() -> None:
     counting = Counting(get_engine(app))
     auth = "Basic " + base64.b64encode(f"bench-rp:{secret}".encode()).decode()
     rows: list[tuple[str, list[str], int, int]] = []
+    cpu: dict[str, list[float]] = {}
+    clock = [time.process_time()]
 
     def step(name: str, response):
+        spent = time.process_time() - clock[0]
         statements, commits, checkouts = counting.take()
-        rows.append((f"{name} -> {response.status_code}", statements, commits, checkouts))
+        label = f"{name} -> {response.status_code}"
+        rows.append((label, statements, commits, checkouts))
+        cpu.setdefault(label, []).append(spent)
         return response
+
+    def request(call, *args, **kwargs):
+        clock[0] = time.process_time()
+        return call(*args, **kwargs)
 
     def path(location: str) -> str:
         parts = urlsplit(location)
@@ -115,7 +128,9 @@ def main() -> None:
     # A first request creates keys on a fresh database; not part of the steady state.
     browser.get("/jwks")
     counting.take()
-    for _ in range(2):  # the second round shows the steady state (caches warm)
+    for round_number in range(args.rounds + 1):  # the first warms caches; not counted
+        if round_number == 1:
+            cpu.clear()
         rows.clear()
         browser = app.test_client()
         verifier = secrets.token_urlsafe(48)
@@ -123,38 +138,40 @@ def main() -> None:
         query = urlencode({"response_type": "code", "client_id": "bench-rp", "redirect_uri": REDIRECT_URI,
                            "scope": "openid profile email", "state": "s", "nonce": secrets.token_urlsafe(8),
                            "code_challenge": challenge, "code_challenge_method": "S256"})
-        interaction = path(step("GET /authorize", browser.get(f"/authorize?{query}")).headers["Location"])
-        page = step("GET login page", browser.get(interaction))
+        interaction = path(step("GET /authorize", request(browser.get, f"/authorize?{query}")).headers["Location"])
+        page = step("GET login page", request(browser.get, interaction))
         match = CSRF_FIELD.search(page.text)
-        after = step("POST login", browser.post(f"{interaction}/login", data={
+        after = step("POST login", request(browser.post, f"{interaction}/login", data={
             "csrf_token": match.group(1) or match.group(2), "identifier": member_email(1),
             "password": member_password(1)}))
-        resume = path(step("GET interaction", browser.get(path(after.headers["Location"]))).headers["Location"])
-        callback = step("GET resume", browser.get(resume))
+        resume = path(step("GET interaction", request(browser.get, path(after.headers["Location"]))).headers["Location"])
+        callback = step("GET resume", request(browser.get, resume))
         code = parse_qs(urlsplit(callback.headers["Location"]).query)["code"][0]
         relying_party = app.test_client()
-        tokens = step("POST /token", relying_party.post("/token", headers={"Authorization": auth}, data={
+        tokens = step("POST /token", request(relying_party.post, "/token", headers={"Authorization": auth}, data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
             "code_verifier": verifier})).get_json()
-        step("GET /userinfo", relying_party.get("/userinfo",
-                                                headers={"Authorization": f"Bearer {tokens['access_token']}"}))
-        step("GET /jwks", relying_party.get("/jwks"))
-        step("GET discovery", relying_party.get("/.well-known/openid-configuration"))
+        step("GET /userinfo", request(relying_party.get, "/userinfo",
+                                      headers={"Authorization": f"Bearer {tokens['access_token']}"}))
+        step("GET /jwks", request(relying_party.get, "/jwks"))
+        step("GET discovery", request(relying_party.get, "/.well-known/openid-configuration"))
 
     width = max(len(name) for name, *_ in rows)
-    print(f"{'request':<{width}}  statements  commits  checkouts  what")
+    print(f"{'request':<{width}}  CPU ms  statements  commits  checkouts  what")
     total = Counter()
     for name, statements, commits, checkouts in rows:
         shapes = Counter(_shape(s) for s in statements)
         what = ", ".join(f"{n}x {shape}" if n > 1 else shape for shape, n in shapes.items())
-        print(f"{name:<{width}}  {len(statements):>10}  {commits:>7}  {checkouts:>9}  {what}")
+        spent = statistics.median(cpu[name]) * 1000
+        print(f"{name:<{width}}  {spent:>6.1f}  {len(statements):>10}  {commits:>7}  {checkouts:>9}  {what}")
         if args.verbose:
             for statement in statements:
                 print(f"    {statement[:200]}")
         if not name.startswith(("GET /userinfo", "GET /jwks", "GET discovery")):
             total.update(statements=len(statements), commits=commits, checkouts=checkouts)
-    print(f"{'one sign-in (6 requests)':<{width}}  {total['statements']:>10}  {total['commits']:>7}  "
-          f"{total['checkouts']:>9}")
+            total["cpu"] += spent
+    print(f"{'one sign-in (6 requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
+          f"{total['commits']:>7}  {total['checkouts']:>9}")
 
 
 if __name__ == "__main__":
