@@ -8,7 +8,7 @@ BENCH_INSTALLED := $(VENV)/.installed-bench
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres install migrate seed bench clean
+.PHONY: run test test-postgres lint format install migrate seed bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ run: seed
 # The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# ruff: lint rules and formatting (configured in pyproject.toml); CI runs this before the tests.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Fix what ruff can fix by itself, and format the tree.
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-postgres: install
 	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)

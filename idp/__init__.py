@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import db
 from idp.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
-__all__ = ["create_app", "ConfigError"]
+__all__ = ["ConfigError", "create_app"]
 
 
 class DatabaseNotReady(ConfigError):
@@ -47,7 +46,6 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     if settings.server.development and not settings.issuer_is_https:
         # Authlib refuses plain http unless told; only a development issuer may be http.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-    app.extensions["idp.settings"] = settings
 
     db.init_app(app, settings.database_url, settings.database.echo)
     if check_schema:
@@ -57,32 +55,30 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
             db.get_engine(app).dispose()
             raise
 
-    from idp.security.crypto import SecretBox
-    from idp.services.keys import KEY_ENCRYPTION_PURPOSE
+    from idp.runtime import Runtime, SecretsAtRest, install, runtime
+    from idp.services.mailer import build_mailer
 
-    app.extensions["idp.key_box"] = SecretBox(secret_key, KEY_ENCRYPTION_PURPOSE)
-
-    from idp.security.crypto import derive_key
-    from idp.services.second_factor import EMAIL_CODE_KEY_PURPOSE, TOTP_SEED_PURPOSE
-
-    app.extensions["idp.totp_box"] = SecretBox(secret_key, TOTP_SEED_PURPOSE)
-    app.extensions["idp.email_code_key"] = derive_key(secret_key, EMAIL_CODE_KEY_PURPOSE)
-
+    install(
+        app,
+        Runtime(
+            settings=settings,
+            secrets=SecretsAtRest.from_secret(secret_key),
+            mailer=build_mailer(settings.mail, settings.server.instance_path),
+        ),
+    )
     _init_extensions(app, settings)
-    _register_blueprints(app)
-    _install_security_headers(app, settings)
 
-    from idp.web.same_origin import install_same_origin_check
-
-    install_same_origin_check(app)
-
-    from idp.web.cors import install_cors
-
-    install_cors(app)
-
+    from idp import web
     from idp.errors import register_error_handlers
 
+    web.init_app(app)
     register_error_handlers(app)
+    if settings.outbound.worker:
+        from idp.services.outbound import Worker
+
+        worker = Worker(app, settings.outbound.poll_seconds)
+        runtime(app).outbound_worker = worker
+        worker.start()
 
     if settings.server.trusted_proxies:
         n = settings.server.trusted_proxies
@@ -108,24 +104,6 @@ def resolve_secret_key(settings: Settings) -> str:
     return secret
 
 
-def build_mailer(settings: Settings):
-    from idp.services.mailer import OutboxMailer, SmtpConfig, SmtpMailer
-
-    mail = settings.mail
-    if mail.backend == "smtp":
-        config = SmtpConfig(
-            host=mail.smtp_host,
-            port=mail.smtp_port,
-            security=mail.smtp_security,
-            username=mail.smtp_username,
-            password=mail.smtp_password,
-            timeout_seconds=mail.smtp_timeout_seconds,
-        )
-        return SmtpMailer(config, mail.from_address)
-    outbox = Path(mail.outbox_dir) if mail.outbox_dir else Path(settings.server.instance_path) / "outbox"
-    return OutboxMailer(outbox, mail.from_address)
-
-
 def ensure_schema_current(app: Flask) -> None:
     from idp.migrate import head_revision
 
@@ -144,79 +122,18 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _init_extensions(app: Flask, settings: Settings) -> None:
+    from flask_babel import format_datetime, get_locale
+
     from idp.extensions import babel, csrf
     from idp.i18n import select_locale
     from idp.oauth import server
-    from idp.services.browser_sessions import SessionLimits
-    from idp.web.origin import request_origin
-    from idp.web.session_interface import ServerSessionInterface
 
-    app.extensions["idp.request_origin"] = request_origin
-    cookie_name = "__Host-idp_session" if settings.issuer_is_https else "idp_session"
-    app.session_interface = ServerSessionInterface(
-        cookie_name,
-        secure=settings.issuer_is_https,
-        limits=SessionLimits(settings.session.idle_timeout_seconds, settings.session.absolute_timeout_seconds),
-    )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-
-    from flask_babel import get_locale
-
     app.jinja_env.globals["get_locale"] = get_locale
-    from flask_babel import format_datetime
-
     app.jinja_env.globals["format_datetime"] = format_datetime
     server.init_app(app)
 
     from idp.web import ratelimits
 
     ratelimits.init_app(app)
-    app.extensions["idp.mailer"] = build_mailer(settings)
-
-
-def _register_blueprints(app: Flask) -> None:
-    from idp.web import (
-        account,
-        account_security,
-        health,
-        home,
-        interaction,
-        oidc,
-        recovery,
-        second_factor,
-    )
-
-    app.register_blueprint(oidc.bp)
-    app.register_blueprint(interaction.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(recovery.bp)
-    app.register_blueprint(account.bp)
-    app.register_blueprint(second_factor.bp)
-    app.register_blueprint(account_security.bp)
-
-    from idp.web import account_profile, account_sessions, activation
-
-    app.register_blueprint(activation.bp)
-    app.register_blueprint(account_profile.bp)
-    app.register_blueprint(account_sessions.bp)
-
-
-def _install_security_headers(app: Flask, settings: Settings) -> None:
-    csp = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    )
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if settings.issuer_is_https:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        return response
-
-    logging.getLogger("idp").debug("security headers installed")

@@ -72,10 +72,16 @@ def get_engine(app: Flask | None = None) -> Engine:
     return (app or current_app).extensions["idp.engine"]
 
 
+def new_session(app: Flask | None = None) -> Session:
+    """A database session of its own (not the request's), for work outside a request's
+    transaction: the server-side browser session is loaded and saved this way."""
+    return (app or current_app).extensions["idp.sessionmaker"]()
+
+
 def get_session() -> Session:
     """The request's database session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["idp.sessionmaker"]()
+        g.db_session = new_session()
     return g.db_session
 
 

@@ -17,18 +17,27 @@ log = logging.getLogger("idp.errors")
 
 
 class IdpError(Exception):
+    """A flow error: ``status`` is the HTTP status of the page, ``message_id`` the stable id the
+    page shows it by. Subclasses set both in their class line:
+    ``class Expired(IdpError, status=400, message_id="expired")``."""
+
     status = 400
     message_id = "error"
+
+    def __init_subclass__(cls, status: int | None = None, message_id: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if message_id is not None:
+            cls.message_id = message_id
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.message_id)
         self.detail = detail
 
 
-class ValidationFailed(IdpError):
+class ValidationFailed(IdpError, message_id="validation_failed"):
     """A value given by an operator or member is not acceptable."""
-
-    message_id = "validation_failed"
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field} {problem}")
@@ -36,23 +45,16 @@ class ValidationFailed(IdpError):
         self.problem = problem
 
 
-class NotFound(IdpError):
-    status = 404
-    message_id = "not_found"
+class NotFound(IdpError, status=404, message_id="not_found"):
+    """No such record (operators' commands)."""
 
 
-class LoginFailed(IdpError):
+class LoginFailed(IdpError, status=401, message_id="login_failed"):
     """Identifier or password wrong, or no such account: one message for all of them."""
 
-    status = 401
-    message_id = "login_failed"
 
-
-class InteractionExpired(IdpError):
+class InteractionExpired(IdpError, status=400, message_id="interaction_expired"):
     """The sign-in page was left too long, used already, or opened in another browser."""
-
-    status = 400
-    message_id = "interaction_expired"
 
 
 def request_id() -> str:

@@ -75,9 +75,7 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class TokenSettings:
-    authorization_code_ttl_seconds: int = doc(
-        "How long an authorization code may be exchanged after it is issued.", 60
-    )
+    authorization_code_ttl_seconds: int = doc("How long an authorization code may be exchanged after it is issued.", 60)
     access_token_ttl_seconds: int = doc(
         "Lifetime of JWT access tokens. Benefit services verify them offline, so a revoked "
         "token stays usable there until it expires: keep this short.",
@@ -100,9 +98,7 @@ class TokenSettings:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    idle_timeout_seconds: int = doc(
-        "A sign-in session ends after this long without a request from the browser.", 1800
-    )
+    idle_timeout_seconds: int = doc("A sign-in session ends after this long without a request from the browser.", 1800)
     absolute_timeout_seconds: int = doc(
         "A sign-in session ends this long after the member signed in, however active.", 43200
     )
@@ -148,8 +144,7 @@ class ActivationSettings:
 @dataclass(frozen=True)
 class LockoutSettings:
     max_failures: int = doc(
-        "Failed sign-ins (per account, or per identifier when no account exists) within the "
-        "window that start a lock.",
+        "Failed sign-ins (per account, or per identifier when no account exists) within the window that start a lock.",
         5,
     )
     window_seconds: int = doc("The window in which failures are counted.", 900)
@@ -172,7 +167,7 @@ class SecuritySettings:
         False,
     )
     remember_browser_days: int = doc(
-        "Offer \"remember this browser\" on the second-factor page for this many days "
+        'Offer "remember this browser" on the second-factor page for this many days '
         "(0: not offered). A remembered browser skips the second factor at sign-in until the "
         "member resets the password or removes a factor; it never satisfies a relying party "
         "that asks for a level above password.",
@@ -182,11 +177,6 @@ class SecuritySettings:
         "Adding or removing a factor and regenerating recovery codes need a second-factor "
         "check (or, without a factor, a sign-in) within this many minutes.",
         10,
-    )
-    client_required_acr: tuple[str, ...] = doc(
-        "Clients that always require a level, as \"client_id=acr\" strings, e.g. "
-        "\"benefits-portal=urn:idp:acr:mfa\".",
-        factory=tuple,
     )
     totp_issuer_name: str = doc(
         "The name authenticator apps show beside the member's account (no colon).", "Member sign-in"
@@ -204,9 +194,7 @@ class RateLimitSettings:
         "processes or hosts serve idp, so they share the counts.",
         "memory://",
     )
-    key_prefix: str = doc(
-        "Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp"
-    )
+    key_prefix: str = doc("Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp")
     login_per_ip: str = doc(
         "Password submissions per client IP (Flask-Limiter syntax, limits separated by ';').",
         "10 per minute; 100 per hour",
@@ -244,11 +232,34 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    worker: bool = doc(
+        "Run a thread in every server process that does queued work (mail, and forgot-password "
+        "requests, whose work must not show in the answer). Off only where something else runs "
+        "the queue.",
+        True,
+    )
+    poll_seconds: int = doc(
+        "How often an idle worker looks for work queued by other processes or due for a retry "
+        "(work queued in its own process wakes it at once).",
+        2,
+    )
+    max_attempts: int = doc("Tries of one job (a mail, say) before it is given up, logged and audited.", 8)
+    retry_base_seconds: int = doc(
+        "Wait before the second try; each further try waits twice as long, up to retry_max_seconds.", 15
+    )
+    retry_max_seconds: int = doc("The longest wait between two tries.", 3600)
+    lease_seconds: int = doc(
+        "How long a process may work on a job before another may take it over (a process that "
+        "died mid-job lets it go).",
+        120,
+    )
+
+
+@dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
-    supported_locales: tuple[str, ...] = doc(
-        "Languages the pages are offered in.", factory=lambda: ("id", "en")
-    )
+    supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
     timezone: str = doc("Time zone for times shown to members (e.g. until when a lock lasts).", "Asia/Jakarta")
 
 
@@ -271,6 +282,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -285,16 +297,12 @@ class Settings:
         return urlsplit(self.server.issuer).scheme == "https"
 
 
-SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)
-}
+SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
 
 
 def documented_keys() -> dict[str, list[str]]:
     """Every section and key that exists, for the check on config.example.toml."""
-    return {
-        section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()
-    }
+    return {section: [f.name for f in dataclasses.fields(cls)] for section, cls in SECTIONS.items()}
 
 
 def load_settings(
@@ -340,6 +348,16 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return found
 
 
+# Settings that no longer exist, and where their value lives now: a configuration that still
+# has one stops start-up saying so, rather than being silently ignored.
+MOVED_SETTINGS = {
+    ("security", "client_required_acr"): (
+        "a client's required level is now on the client record: "
+        "run `idp clients update CLIENT_ID --require-acr ACR` for each entry and remove this key"
+    ),
+}
+
+
 def _merge(raw: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
     for section, values in layer.items():
         if section not in SECTIONS:
@@ -348,6 +366,8 @@ def _merge(raw: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str
             raise ConfigError(f"[{section}] ({source}): must be a table of keys")
         known = {f.name for f in dataclasses.fields(SECTIONS[section])}
         for key, value in values.items():
+            if (section, key) in MOVED_SETTINGS:
+                raise ConfigError(f"{section}.{key}: {MOVED_SETTINGS[(section, key)]} (set in {source})")
             if key not in known:
                 raise ConfigError(f"{section}.{key} ({source}): unknown setting")
             raw[section][key] = value
@@ -473,6 +493,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("mail.smtp_port: must be a port number")
     if "@" not in mail.from_address:
         raise ConfigError("mail.from_address: must contain an email address")
+    outbound = settings.outbound
+    for name in ("poll_seconds", "max_attempts", "retry_base_seconds", "retry_max_seconds", "lease_seconds"):
+        if getattr(outbound, name) <= 0:
+            raise ConfigError(f"outbound.{name}: must be more than 0")
+    if outbound.retry_max_seconds < outbound.retry_base_seconds:
+        raise ConfigError("outbound.retry_max_seconds: must be at least retry_base_seconds")
     if not server.development and mail.backend != "smtp":
         raise ConfigError("mail.backend: must be smtp outside development mode")
 
@@ -488,22 +514,10 @@ def _validate(settings: Settings) -> None:
 
 
 def _validate_security(security: SecuritySettings) -> None:
-    from idp.models.authentication import ACR_VALUES
-
     if not 0 <= security.remember_browser_days <= 365:
         raise ConfigError("security.remember_browser_days: must be between 0 (off) and 365")
     if not 1 <= security.fresh_check_minutes <= 120:
         raise ConfigError("security.fresh_check_minutes: must be between 1 and 120")
-    seen: set[str] = set()
-    for entry in security.client_required_acr:
-        client_id, sep, acr = (part.strip() for part in entry.partition("="))
-        if not sep or not client_id:
-            raise ConfigError(f"security.client_required_acr: {entry!r} is not client_id=acr")
-        if acr not in ACR_VALUES:
-            raise ConfigError(f"security.client_required_acr: {acr!r} is not one of {', '.join(ACR_VALUES)}")
-        if client_id in seen:
-            raise ConfigError(f"security.client_required_acr: client {client_id!r} is named twice")
-        seen.add(client_id)
     name = security.totp_issuer_name
     if not name.strip() or ":" in name or len(name) > 60:
         raise ConfigError("security.totp_issuer_name: must be 1 to 60 characters without a colon")
@@ -513,15 +527,6 @@ def _validate_security(security: SecuritySettings) -> None:
         raise ConfigError("security.email_code_max_tries: must be between 1 and 10")
     if not 10 <= security.email_code_resend_seconds <= security.email_code_ttl_seconds:
         raise ConfigError("security.email_code_resend_seconds: must be between 10 and email_code_ttl_seconds")
-
-
-def client_required_acr(security: SecuritySettings) -> dict[str, str]:
-    """``security.client_required_acr`` as a mapping of client id to level."""
-    required = {}
-    for entry in security.client_required_acr:
-        client_id, _, acr = (part.strip() for part in entry.partition("="))
-        required[client_id] = acr
-    return required
 
 
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:

@@ -14,6 +14,7 @@ def render_item(type_, obj, autogen_context):
         return "sa.DateTime(timezone=True)"
     return False
 
+
 target_metadata = Base.metadata
 
 

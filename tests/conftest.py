@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from idp import create_app
 from idp.clock import clock
 from idp.migrate import upgrade
+from idp.runtime import runtime
 
 POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 # The PostgreSQL every developer machine and CI has (trust auth); used by multi-process tests.
@@ -115,6 +116,9 @@ def app_config(database_url: str, tmp_path: Path, settings_overrides: dict) -> d
             "instance_path": str(tmp_path / "instance"),
         },
         "database": {"url": database_url},
+        # Queued work (mail, forgot-password requests) is run by the tests themselves
+        # (``outbox()`` and ``drain(app)``), not by a thread: what a test reads is decided.
+        "outbound": {"worker": False},
     }
     for section, values in settings_overrides.items():
         config.setdefault(section, {}).update(values)
@@ -126,18 +130,32 @@ def app(app_config: dict):
     application = create_app(app_config)
     application.config["TESTING"] = True
     yield application
+    stop_worker(application)
     from idp.db import get_engine
 
     get_engine(application).dispose()
 
 
+def stop_worker(application) -> None:
+    """Stop the app's outbound worker thread, if it has one, before its database goes."""
+    worker = runtime(application).outbound_worker
+    if worker is not None:
+        worker.stop()
+
+
 @pytest.fixture
 def outbox(app):
     """The mail idp has written so far (development outbox backend): ``outbox()`` re-reads it."""
+    from idp.services.outbound import drain
     from tests.helpers.outbox import read_outbox
 
-    folder = Path(app.extensions["idp.settings"].server.instance_path) / "outbox"
-    return lambda: read_outbox(folder)
+    folder = Path(runtime(app).settings.server.instance_path) / "outbox"
+
+    def read():
+        drain(app)  # what was queued goes out first, as the server's worker would do
+        return read_outbox(folder)
+
+    return read
 
 
 @pytest.fixture
@@ -211,6 +229,14 @@ def make_client(app):
     return factory
 
 
+@pytest.fixture
+def rp(make_client):
+    """The relying party most tests sign in to: public (so PKCE), first-party (no consent
+    page), named as a claims app would be."""
+    registered, _ = make_client(public=True, name="Klaim Online")
+    return registered
+
+
 # --- A real SMTP server, and the app sending its mail through it --------------------------
 
 
@@ -230,14 +256,15 @@ def smtp_app_config(app_config: dict, smtp_server) -> dict:
     through ``smtp_server`` (the marker takes static values; the port is only known now)."""
     config = {section: dict(values) for section, values in app_config.items()}
     config.setdefault("mail", {}).update(smtp_server.mail_settings())
+    # Mail goes out as in production: the worker thread sends what is queued.
+    config.setdefault("outbound", {}).update({"worker": True, "poll_seconds": 1})
     return config
 
 
 @pytest.fixture
 def smtp_app(smtp_app_config: dict):
-    """The app with the SMTP mail backend. Its mailer sends in the background: call
-    ``smtp_app.extensions["idp.mailer"].flush()`` (or ``smtp_server.wait_for``) before
-    reading what arrived."""
+    """The app with the SMTP mail backend. Mail is queued: call ``drain(smtp_app)``
+    (idp.services.outbound) before reading what arrived."""
     from tests.helpers.smtp import app_sending_mail
 
     with app_sending_mail(smtp_app_config) as application:

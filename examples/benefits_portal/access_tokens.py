@@ -10,6 +10,7 @@ the caller only has to turn it into a 401 or 403 with ``www_authenticate``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -180,10 +181,9 @@ class AccessTokenVerifier:
         if self._key_set is None:
             self._refresh_key_set()
         elif time.monotonic() - self._fetched_at > self._jwks_max_age:
-            try:
+            # Keep verifying with the cached keys while the idp is unreachable.
+            with contextlib.suppress(KeySetUnavailable):
                 self._refresh_key_set()
-            except KeySetUnavailable:
-                pass  # keep verifying with the cached keys while the idp is unreachable
 
     def _refresh_key_set(self) -> None:
         """Fetch the JWKS, unless another attempt was made very recently."""

@@ -43,9 +43,7 @@ def load_settings(
     env_file = _first_value(ENV_FILE_SETTING, config, environ) or DEFAULT_ENV_FILE
     file_values = read_env_file(Path(env_file))
 
-    settings = {
-        name: _first_value(name, config, environ, file_values) or default for name, default in DEFAULTS.items()
-    }
+    settings = {name: _first_value(name, config, environ, file_values) or default for name, default in DEFAULTS.items()}
     if not settings["PORTAL_CLIENT_SECRET"]:
         raise MissingSetting(
             f"PORTAL_CLIENT_SECRET is not set: export it, or put it in {env_file} "

@@ -20,6 +20,22 @@ SUPPORTED_GRANT_TYPES = ("authorization_code",)
 ID_TOKEN_SIGNING_ALGS = ("RS256", "ES256")
 
 
+class JsonList:
+    """A list kept as JSON text in the column attribute ``column`` (lists of URIs and names
+    that are only ever read whole)."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def __get__(self, instance, owner=None) -> list[str]:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        return json.loads(getattr(instance, self.column))
+
+    def __set__(self, instance, values: list[str]) -> None:
+        setattr(instance, self.column, json.dumps(list(values)))
+
+
 class Client(Base, ClientMixin):
     __tablename__ = "clients"
 
@@ -35,23 +51,13 @@ class Client(Base, ClientMixin):
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The level every sign-in for this client must reach (an acr of
+    # idp.services.assurance.LEVELS), as if the client asked for it as essential; None: any.
+    required_acr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    @property
-    def redirect_uris(self) -> list[str]:
-        return json.loads(self.redirect_uris_json)
-
-    @redirect_uris.setter
-    def redirect_uris(self, uris: list[str]) -> None:
-        self.redirect_uris_json = json.dumps(list(uris))
-
-    @property
-    def grant_types(self) -> list[str]:
-        return json.loads(self.grant_types_json)
-
-    @grant_types.setter
-    def grant_types(self, values: list[str]) -> None:
-        self.grant_types_json = json.dumps(list(values))
+    redirect_uris = JsonList("redirect_uris_json")
+    grant_types = JsonList("grant_types_json")
 
     @property
     def is_public(self) -> bool:

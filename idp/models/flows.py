@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
 from idp.db import Base
+from idp.errors import InteractionExpired
 
 
 class BrowserSession(Base):
@@ -49,8 +50,19 @@ INTERACTION_DONE = "done"
 class Interaction(Base):
     """An authorization request held while the member signs in and consents.
 
-    Bound to the browser session that started it, single use, and short-lived; the state
-    only moves forward through the methods in ``idp.services.interactions``.
+    Bound to the browser session that started it, single use, and short-lived. The state
+    moves only forward, through the methods below, each of which checks the current state
+    (InteractionExpired otherwise); ``idp.services.interactions`` starts, loads and consumes::
+
+        start ──must sign in──▶ login ──password_verified(member)──▶ second_factor
+          │                       │                                  │   ▲ factor_proven(method):
+          │                       │                                  │   └ a weaker factor passed
+          │                       │                                  │     before enrolling one
+          │                       └──login_completed(member)─┐       │
+          ├──step-up of a session──▶ second_factor ──second_factor_passed()─┤
+          ├──consent missing──▶ consent ◀──────────────(consent needed)─────┤
+          │                       └──consented()──▶ ready ◀─────────────────┘
+          └──nothing to do──────────────────────▶ ready ──consume()──▶ done
     """
 
     __tablename__ = "interactions"
@@ -74,12 +86,54 @@ class Interaction(Base):
     # The acr the relying party (acr_values, essential acr claim, or the client's registration)
     # requires; the second-factor step must reach it.
     required_acr: Mapped[str | None] = mapped_column(String(64))
+    # A factor below the required level passed (e.g. an emailed code when an app is
+    # required): the member may now set up one that reaches it.
+    factor_proven_method: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
     @property
     def params(self) -> dict[str, str]:
         return json.loads(self.params_json)
+
+    @property
+    def is_own_sign_in(self) -> bool:
+        """Whether this interaction's login step verified the password (not a step-up)."""
+        return self.password_verified_at is not None
+
+    def login_completed(self, member_id: int, consent_needed: bool) -> None:
+        """The password was right and no second factor is due: the member is signed in."""
+        self._expect(INTERACTION_LOGIN)
+        self.member_id = member_id
+        self.login_completed_at = utcnow()
+        self.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
+
+    def password_verified(self, member_id: int) -> None:
+        """The password was right and a second factor is due: fix the member, issue nothing yet."""
+        self._expect(INTERACTION_LOGIN)
+        self.member_id = member_id
+        self.password_verified_at = utcnow()
+        self.state = INTERACTION_SECOND_FACTOR
+
+    def factor_proven(self, method: str) -> None:
+        """A factor below the required level passed: enrolling a stronger one is allowed."""
+        self._expect(INTERACTION_SECOND_FACTOR)
+        self.factor_proven_method = method
+
+    def second_factor_passed(self, consent_needed: bool) -> None:
+        self._expect(INTERACTION_SECOND_FACTOR)
+        if self.is_own_sign_in:
+            # This interaction's own sign-in (password and second factor) is now complete.
+            self.login_completed_at = utcnow()
+        self.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
+
+    def consented(self) -> None:
+        self._expect(INTERACTION_CONSENT)
+        self.state = INTERACTION_READY
+
+    def _expect(self, state: str) -> None:
+        if self.state != state:
+            raise InteractionExpired(f"step {state} is not current (state {self.state})")
 
 
 class PasswordResetToken(Base):

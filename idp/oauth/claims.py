@@ -16,7 +16,8 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "membership": ("membership_number",),
 }
 
-CLAIMS_SUPPORTED = tuple(dict.fromkeys(claim for claims in SCOPE_CLAIMS.values() for claim in claims)) + (
+CLAIMS_SUPPORTED = (
+    *tuple(dict.fromkeys(claim for claims in SCOPE_CLAIMS.values() for claim in claims)),
     "iss",
     "aud",
     "exp",

@@ -17,7 +17,6 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from flask import current_app
 from sqlalchemy import select, update
 
 from idp.clock import utcnow
@@ -25,14 +24,11 @@ from idp.db import get_session
 from idp.models import AuthorizationCode, Client, Member
 from idp.models.authentication import AuthenticationContext
 from idp.oauth.claims import claims_for_scope
-from idp.oauth.tokens import TokenPolicy, issue_access_token, revoke_tokens_from_code
+from idp.oauth.tokens import issue_access_token, revoke_tokens_from_code
+from idp.runtime import runtime, settings
 from idp.security.jose import load_private_key
 from idp.security.tokens import digest
 from idp.services import keys as key_service
-
-
-def _settings():
-    return current_app.extensions["idp.settings"]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -68,7 +64,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             amr_json=json.dumps(list(authentication.amr)),
             session_sid=authentication.sid,
             issued_at=now,
-            expires_at=now + timedelta(seconds=_settings().tokens.authorization_code_ttl_seconds),
+            expires_at=now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
         )
         db = get_session()
         db.add(item)
@@ -111,13 +107,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return authorization_code.member
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        settings = _settings()
-        policy = TokenPolicy(
-            issuer=settings.server.issuer,
-            audience=settings.tokens.access_token_audience,
-            ttl_seconds=settings.tokens.access_token_ttl_seconds,
-        )
-        return issue_access_token(policy, self.request.client, user, scope, self.request.authorization_code)
+        return issue_access_token(settings(), self.request.client, user, scope, self.request.authorization_code)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -150,7 +140,7 @@ class S256CodeChallenge(CodeChallenge):
 
     @staticmethod
     def _required_for(client: Client) -> bool:
-        return client.is_public or _settings().tokens.require_pkce_for_confidential_clients
+        return client.is_public or settings().tokens.require_pkce_for_confidential_clients
 
 
 class IdpOpenIDCode(OpenIDCode):
@@ -170,12 +160,10 @@ class IdpOpenIDCode(OpenIDCode):
         return found is not None
 
     def get_client_algorithm(self, client: Client) -> str:
-        return client.id_token_signed_response_alg or _settings().tokens.default_id_token_signing_alg
+        return client.id_token_signed_response_alg or settings().tokens.default_id_token_signing_alg
 
     def _private_jwk(self, client: Client) -> dict:
-        return key_service.signing_key(
-            get_session(), current_app.extensions["idp.key_box"], self.get_client_algorithm(client)
-        )
+        return key_service.signing_key(get_session(), runtime().secrets.signing_keys, self.get_client_algorithm(client))
 
     def resolve_client_private_key(self, client: Client):
         return load_private_key(self._private_jwk(client))
@@ -184,13 +172,13 @@ class IdpOpenIDCode(OpenIDCode):
         return {"alg": self.get_client_algorithm(client), "kid": self._private_jwk(client)["kid"], "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict:
-        settings = _settings()
+        current = settings()
         now = int(utcnow().timestamp())
         return {
-            "iss": settings.server.issuer,
+            "iss": current.server.issuer,
             "aud": client.client_id,
             "iat": now,
-            "exp": now + settings.tokens.id_token_ttl_seconds,
+            "exp": now + current.tokens.id_token_ttl_seconds,
         }
 
     def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from idp.models.authentication import ACR_VALUES
 from idp.models.client import SUPPORTED_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.security.jose import SUPPORTED_SIGNING_ALGS
+from idp.services.assurance import ACR_VALUES
 from idp.services.clients import SUPPORTED_SCOPES
 
 

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfoEndpoint
-from flask import Flask, current_app
+from flask import Flask
 from flask import request as flask_request
 from sqlalchemy import select
 
@@ -24,6 +24,7 @@ from idp.oauth.grants import (
     userinfo_claims,
 )
 from idp.oauth.tokens import AccessTokenValidator
+from idp.runtime import runtime
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -72,12 +73,12 @@ class IdpIssuerParameter(IssuerParameter):
     """RFC 9207: every authorization response, errors included, names the issuer."""
 
     def get_issuer(self) -> str:
-        return current_app.extensions["idp.settings"].server.issuer
+        return runtime().settings.server.issuer
 
 
 class IdpUserInfoEndpoint(UserInfoEndpoint):
     def get_issuer(self) -> str:
-        return current_app.extensions["idp.settings"].server.issuer
+        return runtime().settings.server.issuer
 
     def generate_user_info(self, user, scope: str) -> dict:
         return userinfo_claims(user, scope)
@@ -85,7 +86,7 @@ class IdpUserInfoEndpoint(UserInfoEndpoint):
 
 def init_app(app: Flask) -> IdpAuthorizationServer:
     """Build this app's authorization server; it is found again with ``get_server()``."""
-    settings = app.extensions["idp.settings"]
+    settings = runtime(app).settings
     server = IdpAuthorizationServer()
     server.init_app(app)
     server.register_grant(
@@ -97,9 +98,11 @@ def init_app(app: Flask) -> IdpAuthorizationServer:
         AccessTokenValidator(settings.server.issuer, settings.keys.retired_key_publish_seconds)
     )
     server.register_endpoint(IdpUserInfoEndpoint(resource_protector=protector))
-    app.extensions["idp.authorization_server"] = server
+    runtime(app).authorization_server = server
     return server
 
 
 def get_server() -> IdpAuthorizationServer:
-    return current_app.extensions["idp.authorization_server"]
+    server = runtime().authorization_server
+    assert server is not None, "create_app builds the authorization server"
+    return server

@@ -2,45 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import current_app
 from sqlalchemy import select, update
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import AuthorizationCode, Client, IssuedToken, Member
+from idp.runtime import runtime
 from idp.security.jose import InvalidJWT, sign_jwt, verify_jwt
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
+from idp.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 ACCESS_TOKEN_ALG = "RS256"
 
 
-@dataclass(frozen=True)
-class TokenPolicy:
-    issuer: str
-    audience: str
-    ttl_seconds: int
-
-
 def issue_access_token(
-    policy: TokenPolicy, client: Client, member: Member, scope: str, code: AuthorizationCode | None
+    settings: Settings, client: Client, member: Member, scope: str, code: AuthorizationCode | None
 ) -> dict:
     """Sign an RFC 9068 access token and record its jti (for revocation and UserInfo)."""
     db = get_session()
     now = utcnow()
     jti = random_token(18)
+    ttl_seconds = settings.tokens.access_token_ttl_seconds
     claims = {
-        "iss": policy.issuer,
+        "iss": settings.server.issuer,
         "sub": member.subject,
-        "aud": policy.audience,
+        "aud": settings.tokens.access_token_audience,
         "client_id": client.client_id,
         "iat": int(now.timestamp()),
-        "exp": int(now.timestamp()) + policy.ttl_seconds,
+        "exp": int(now.timestamp()) + ttl_seconds,
         "jti": jti,
         "scope": scope,
     }
@@ -51,7 +45,7 @@ def issue_access_token(
             claims["acr"] = context.acr
         if context.amr:
             claims["amr"] = list(context.amr)
-    private_jwk = key_service.signing_key(db, current_app.extensions["idp.key_box"], ACCESS_TOKEN_ALG)
+    private_jwk = key_service.signing_key(db, runtime().secrets.signing_keys, ACCESS_TOKEN_ALG)
     access_token = sign_jwt(private_jwk, claims, typ=ACCESS_TOKEN_TYPE)
     db.add(
         IssuedToken(
@@ -61,11 +55,11 @@ def issue_access_token(
             authorization_code_id=code.id if code is not None else None,
             scope=scope,
             issued_at=now,
-            expires_at=now + timedelta(seconds=policy.ttl_seconds),
+            expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
     db.flush()
-    return {"token_type": "Bearer", "access_token": access_token, "expires_in": policy.ttl_seconds, "scope": scope}
+    return {"token_type": "Bearer", "access_token": access_token, "expires_in": ttl_seconds, "scope": scope}
 
 
 def revoke_tokens_from_code(code_id: int) -> int:

@@ -25,9 +25,9 @@ class SecretBox:
     """
 
     def __init__(self, secret: str, purpose: str) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=f"idp:{purpose}".encode()
-        ).derive(secret.encode("utf-8"))
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"idp:{purpose}".encode()).derive(
+            secret.encode("utf-8")
+        )
         self._aead = AESGCM(key)
 
     def encrypt(self, plaintext: bytes) -> str:

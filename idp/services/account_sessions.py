@@ -14,7 +14,7 @@ member and burns the client's unexchanged codes, so the next authorization asks 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from authlib.oauth2.rfc6749 import scope_to_list
 from sqlalchemy import delete, select, update
@@ -28,9 +28,9 @@ from idp.models import (
     Consent,
     Member,
 )
-from idp.services import audit, credentials
+from idp.services import audit, browser_sessions, credentials
 from idp.services.audit import RequestOrigin
-from idp.services.browser_sessions import SessionLimits
+from idp.settings import SessionSettings
 
 
 @dataclass(frozen=True)
@@ -51,20 +51,17 @@ class AppView:
     granted_at: datetime
 
 
-def list_sessions(db: Session, member_id: int, limits: SessionLimits, current_record_id: int | None) -> list[SessionView]:
+def list_sessions(
+    db: Session, member_id: int, limits: SessionSettings, current_record_id: int | None
+) -> list[SessionView]:
     """The member's live sessions, most recently used first (expired ones are left out)."""
-    now = utcnow()
     views = []
     for record in db.scalars(
         select(BrowserSession)
         .where(BrowserSession.member_id == member_id)
         .order_by(BrowserSession.last_seen_at.desc(), BrowserSession.id.desc())
     ):
-        started = record.authenticated_at or record.created_at
-        if (
-            record.last_seen_at + timedelta(seconds=limits.idle_timeout_seconds) <= now
-            or started + timedelta(seconds=limits.absolute_timeout_seconds) <= now
-        ):
+        if browser_sessions.is_expired(record, limits):
             continue
         views.append(
             SessionView(
@@ -103,9 +100,7 @@ def sign_out_everywhere(db: Session, member_id: int, origin: RequestOrigin) -> i
         .values(security_epoch=Member.security_epoch + 1)
         .execution_options(synchronize_session=False)
     )
-    ended = db.execute(
-        delete(BrowserSession).where(BrowserSession.member_id == member_id).execution_options(synchronize_session=False)
-    ).rowcount
+    ended = credentials.end_sessions(db, member_id)
     revoked = credentials.revoke_access_tokens(db, member_id=member_id)
     audit.record(db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked)
     db.commit()

@@ -19,29 +19,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.clock import utcnow
 from idp.errors import IdpError, ValidationFailed
-from idp.models import EmailVerificationToken, Member, PasswordResetToken
+from idp.models import EmailVerificationToken, Member
 from idp.security.passwords import hash_password
 from idp.security.tokens import constant_time_equals
-from idp.services import audit, email_verification, lockout
+from idp.services import email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
 from idp.services.email_verification import (
     PURPOSE_ACTIVATION,
-    EmailTaken,
-    IssuedLink,
     VerificationLinkUnusable,
 )
 from idp.services.identifiers import normalize_email, normalize_identifier
-from idp.services.lockout import AccountLocked, LockoutPolicy, LockStarted
+from idp.services.lockout import Guard, Verdict
 from idp.services.members import check_password_acceptable
+from idp.settings import LockoutSettings
 
 # How long the verified record stays usable for the second step, in this browser only.
 STEP_TTL_SECONDS = 900
@@ -52,31 +48,19 @@ _DUMMY_BIRTH_DATE = "0001-01-01"
 _NIK_SEPARATORS = re.compile(r"[\s\-.]")
 
 
-class ActivationMismatch(IdpError):
+class ActivationMismatch(IdpError, status=400, message_id="activation_mismatch"):
     """The three values do not name a record: one answer for every way of being wrong."""
 
-    status = 400
-    message_id = "activation_mismatch"
 
-
-class AlreadyActive(IdpError):
+class AlreadyActive(IdpError, status=409, message_id="activation_already_active"):
     """The record already has an online account: sign in, or reset the password."""
-
-    status = 409
-    message_id = "activation_already_active"
-
-
-
-@dataclass(frozen=True)
-class AccountStarted:
-    member: Member
-    email: str
-    link: IssuedLink | None  # None when the address already belongs to another account
-    owner: Member | None  # that other account, for the notice sent to its address
 
 
 def normalize_nik(raw: str) -> str:
     return _NIK_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or "").strip())
+
+
+RECORD_CHECK = Guard("activation_check", on_lock_started=notifications.lock_started)
 
 
 def verify_record(
@@ -85,8 +69,7 @@ def verify_record(
     raw_nik: str,
     birth_date: date,
     origin: RequestOrigin,
-    policy: LockoutPolicy,
-    on_lock_started=None,
+    policy: LockoutSettings,
 ) -> Member:
     """The member whose record matches all three values and who has no active account.
 
@@ -96,56 +79,27 @@ def verify_record(
     member = None
     if identifier.kind == "membership_number":
         member = db.scalar(select(Member).where(Member.membership_number == identifier.value))
-    member_id = member.id if member is not None else None
-    key = lockout.subject_key(member, identifier)
 
-    try:
-        lockout.reserve_attempt(db, key, member_id, policy)
-    except AccountLocked:
-        _record(db, "locked", origin, member_id, identifier.digest)
-        raise
+    def check() -> Verdict:
+        # Both comparisons always run, in constant time, against dummies when there is no record.
+        nik_matches = constant_time_equals(normalize_nik(raw_nik), member.nik if member is not None else _DUMMY_NIK)
+        birth_matches = constant_time_equals(
+            birth_date.isoformat(), member.birth_date.isoformat() if member is not None else _DUMMY_BIRTH_DATE
+        )
+        if member is None or not (nik_matches & birth_matches):
+            return Verdict(ok=False, outcome="mismatch")
+        if member.can_sign_in:
+            # Counted like a failure (it is no activation, and must not clear the account's
+            # sign-in failures), so repeating it cannot be used to probe without limit.
+            return Verdict(ok=False, outcome="already_active")
+        return Verdict(ok=True, outcome="verified")
 
-    # Both comparisons always run, in constant time, against dummies when there is no record.
-    nik_matches = constant_time_equals(normalize_nik(raw_nik), member.nik if member is not None else _DUMMY_NIK)
-    birth_matches = constant_time_equals(
-        birth_date.isoformat(), member.birth_date.isoformat() if member is not None else _DUMMY_BIRTH_DATE
-    )
-    if member is None or not (nik_matches & birth_matches):
-        _fail(db, key, policy, origin, member, identifier.digest, "mismatch", on_lock_started)
-        raise ActivationMismatch("mismatch")
-
-    if member.can_sign_in:
-        # Counted like a failure (it is no activation, and must not clear the account's
-        # sign-in failures), so repeating it cannot be used to probe without limit.
-        _fail(db, key, policy, origin, member, identifier.digest, "already_active", on_lock_started)
+    verdict = lockout.guarded_check(db, RECORD_CHECK, lockout.subject_of(member, identifier), policy, origin, check)
+    if verdict.outcome == "already_active":
         raise AlreadyActive("already active")
-
-    lockout.record_success(db, key)
-    _record(db, "verified", origin, member_id, identifier.digest)
+    if not verdict.ok:
+        raise ActivationMismatch("mismatch")
     return member
-
-
-def _fail(db, key, policy, origin, member, identifier_digest, outcome, on_lock_started) -> None:
-    member_id = member.id if member is not None else None
-    started: LockStarted | None = lockout.record_failure(db, key, policy)
-    _record(db, outcome, origin, member_id, identifier_digest)
-    if started is None:
-        return
-    audit.record(
-        db,
-        "lock_started",
-        "locked",
-        origin,
-        member_id=member_id,
-        identifier_digest=identifier_digest,
-        locked_until=started.locked_until,
-        lock_count=started.lock_count,
-        via="activation",
-    )
-    db.commit()
-    if member is not None and on_lock_started is not None:
-        on_lock_started(member, started)
-    raise AccountLocked(started.locked_until)
 
 
 def start_account(
@@ -156,9 +110,9 @@ def start_account(
     min_length: int,
     ttl_seconds: int,
     origin: RequestOrigin,
-) -> AccountStarted:
-    """Set the password (account still pending) and issue the verification link for the
-    address, voiding earlier links. Raises ValidationFailed / InvalidPassword for bad input,
+) -> Member:
+    """Set the password (account still pending) and queue the verification link for the
+    address (voiding earlier links). Raises ValidationFailed / InvalidPassword for bad input,
     AlreadyActive when the account became active meanwhile."""
     member = db.get(Member, member_id)
     if member is None or member.can_sign_in:
@@ -171,22 +125,15 @@ def start_account(
 
     member.password_hash = hash_password(password)
     member.activation_pending = True
-    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
-    if owner is not None:
-        # The same answer on the page; the address's owner gets a notice instead of a link.
-        email_verification.void_open(db, member.id)
-        audit.record(db, "activation_account", "email_in_use", origin, member_id=member.id)
-        db.commit()
-        return AccountStarted(member=member, email=email, link=None, owner=owner)
-    link = email_verification.issue(db, member, PURPOSE_ACTIVATION, email, ttl_seconds)
-    audit.record(db, "activation_account", "link_sent", origin, member_id=member.id)
-    db.commit()
-    return AccountStarted(member=member, email=email, link=link, owner=None)
+    # The same answer on the page; the address's owner gets a notice instead of a link.
+    email_verification.offer(db, member, PURPOSE_ACTIVATION, email, ttl_seconds, origin, "activation_account")
+    return member
 
 
-def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin) -> IssuedLink | None:
-    """A fresh link (voiding the older ones) to the address of the member's latest activation
-    link, while the account is still pending; None otherwise (the page answers the same)."""
+def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin) -> None:
+    """Mail a fresh link (voiding the older ones) to the address of the member's latest
+    activation link, while the account is still pending; otherwise nothing (the page answers
+    the same)."""
     member = db.get(Member, member_id)
     if member is None or not member.activation_pending:
         return None
@@ -196,12 +143,11 @@ def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin)
         .order_by(EmailVerificationToken.created_at.desc(), EmailVerificationToken.id.desc())
         .limit(1)
     )
-    if latest is None or email_verification.email_in_use(db, latest.email, except_member_id=member.id):
+    if latest is None:
         return None
-    link = email_verification.issue(db, member, PURPOSE_ACTIVATION, latest.email, ttl_seconds)
-    audit.record(db, "activation_link_resent", "sent", origin, member_id=member.id)
-    db.commit()
-    return link
+    email_verification.offer(
+        db, member, PURPOSE_ACTIVATION, latest.email, ttl_seconds, origin, "activation_link_resent"
+    )
 
 
 def check_link(db: Session, token: str) -> EmailVerificationToken:
@@ -217,35 +163,11 @@ def complete(db: Session, token: str, origin: RequestOrigin) -> Member:
     """Use the link once: the address becomes the member's verified email and the account
     can sign in. Reset links sent to any earlier address stop working."""
     check_link(db, token)
-    record = email_verification.consume(db, token, PURPOSE_ACTIVATION)
-    member = db.get(Member, record.member_id)
-    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
-        audit.record(db, "activation_completed", "email_in_use", origin, member_id=member.id)
-        db.commit()  # the link is used up either way
-        raise EmailTaken("taken at confirmation")
-    member.email = record.email
-    member.email_verified = True
-    member.activation_pending = False
-    email_verification.void_open(db, member.id)
-    db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.member_id == member.id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.voided_at.is_(None),
-        )
-        .values(voided_at=utcnow())
-        .execution_options(synchronize_session=False)
+
+    def activate(member: Member) -> None:
+        member.activation_pending = False
+
+    member, _ = email_verification.use_for_address(
+        db, token, PURPOSE_ACTIVATION, "activation_completed", origin, activate
     )
-    audit.record(db, "activation_completed", "success", origin, member_id=member.id)
-    try:
-        db.commit()
-    except IntegrityError:  # another account took the address in the same instant
-        db.rollback()
-        raise EmailTaken("taken at confirmation (race)") from None
     return member
-
-
-def _record(db: Session, outcome: str, origin: RequestOrigin, member_id, identifier_digest) -> None:
-    audit.record(db, "activation_check", outcome, origin, member_id=member_id, identifier_digest=identifier_digest)
-    db.commit()

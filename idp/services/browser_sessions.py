@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,28 +12,28 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.models import BrowserSession
 from idp.security.tokens import digest, random_token
+from idp.settings import SessionSettings
 
 # last_seen_at is written at most this often, so reading pages does not mean a write each time.
 LAST_SEEN_GRANULARITY = timedelta(seconds=60)
 
 
-@dataclass(frozen=True)
-class SessionLimits:
-    idle_timeout_seconds: int
-    absolute_timeout_seconds: int
+def is_expired(record: BrowserSession, limits: SessionSettings) -> bool:
+    """Idle too long, or signed in (created, when nobody signed in) too long ago."""
+    now = utcnow()
+    started = record.authenticated_at or record.created_at
+    return (
+        record.last_seen_at + timedelta(seconds=limits.idle_timeout_seconds) <= now
+        or started + timedelta(seconds=limits.absolute_timeout_seconds) <= now
+    )
 
 
-def load(db: Session, cookie_value: str, limits: SessionLimits) -> BrowserSession | None:
+def load(db: Session, cookie_value: str, limits: SessionSettings) -> BrowserSession | None:
     """The live session named by the cookie, or None (expired ones are deleted)."""
     record = db.scalar(select(BrowserSession).where(BrowserSession.id_digest == digest(cookie_value)))
     if record is None:
         return None
-    now = utcnow()
-    started = record.authenticated_at or record.created_at
-    if (
-        record.last_seen_at + timedelta(seconds=limits.idle_timeout_seconds) <= now
-        or started + timedelta(seconds=limits.absolute_timeout_seconds) <= now
-    ):
+    if is_expired(record, limits):
         db.delete(record)
         db.commit()
         return None
@@ -97,9 +96,3 @@ def touch(db: Session, record: BrowserSession) -> None:
 def destroy(db: Session, record_id: int) -> None:
     db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
     db.commit()
-
-
-def end_all_for_member(db: Session, member_id: int) -> int:
-    result = db.execute(delete(BrowserSession).where(BrowserSession.member_id == member_id))
-    db.commit()
-    return result.rowcount

@@ -20,6 +20,7 @@ from idp.models.client import (
 )
 from idp.security.tokens import digest, random_token
 from idp.services import credentials
+from idp.services.assurance import LEVELS
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read")
 _CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
@@ -37,6 +38,17 @@ class NewClient:
     first_party: bool = False
     id_token_signed_response_alg: str = "RS256"
     client_id: str | None = None
+    # The level every sign-in for this client must reach (one of assurance.LEVELS), or None.
+    required_acr: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientChanges:
+    """What ``update_client`` changes; a field left None stays as it is."""
+
+    name: str | None = None
+    # An acr of assurance.LEVELS, or "" for no requirement.
+    required_acr: str | None = None
 
 
 def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
@@ -54,9 +66,7 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
     for uri in new.redirect_uris:
         validate_redirect_uri(uri)
 
-    method = new.token_endpoint_auth_method or (
-        PUBLIC_CLIENT_AUTH_METHOD if new.public else "client_secret_basic"
-    )
+    method = new.token_endpoint_auth_method or (PUBLIC_CLIENT_AUTH_METHOD if new.public else "client_secret_basic")
     if new.public and method != PUBLIC_CLIENT_AUTH_METHOD:
         raise ValidationFailed("auth_method", "a public client authenticates with 'none'")
     if not new.public and method not in CONFIDENTIAL_AUTH_METHODS:
@@ -71,6 +81,7 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
             )
     if new.id_token_signed_response_alg not in ID_TOKEN_SIGNING_ALGS:
         raise ValidationFailed("id_token_alg", f"must be one of {', '.join(ID_TOKEN_SIGNING_ALGS)}")
+    _check_required_acr(new.required_acr)
 
     secret = None if new.public else random_token(32)
     client = Client(
@@ -81,12 +92,36 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=new.id_token_signed_response_alg,
         first_party=new.first_party,
+        required_acr=new.required_acr or None,
     )
     client.redirect_uris = list(dict.fromkeys(new.redirect_uris))
     client.grant_types = list(dict.fromkeys(new.grant_types))
     db.add(client)
     db.flush()
     return client, secret
+
+
+def update_client(db: Session, client: Client, changes: ClientChanges) -> list[str]:
+    """Apply ``changes``; returns the names of the fields that changed."""
+    changed = []
+    if changes.name is not None:
+        if not changes.name.strip():
+            raise ValidationFailed("name", "must not be empty")
+        if changes.name.strip() != client.name:
+            client.name = changes.name.strip()
+            changed.append("name")
+    if changes.required_acr is not None:
+        _check_required_acr(changes.required_acr)
+        if (changes.required_acr or None) != client.required_acr:
+            client.required_acr = changes.required_acr or None
+            changed.append("required_acr")
+    db.flush()
+    return changed
+
+
+def _check_required_acr(acr: str | None) -> None:
+    if acr and acr not in LEVELS:
+        raise ValidationFailed("required_acr", f"{acr!r} is not one of {', '.join(LEVELS)}")
 
 
 def validate_redirect_uri(uri: str) -> None:
@@ -149,5 +184,6 @@ def describe(client: Client) -> dict:
         "grant_types": client.grant_types,
         "first_party": client.first_party,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "required_acr": client.required_acr,
         "created_at": client.created_at.isoformat(),
     }

@@ -40,6 +40,4 @@ def grant_consent(db: Session, member: Member, client: Client, scope: str) -> Co
 
 
 def _find(db: Session, member: Member, client: Client) -> Consent | None:
-    return db.scalar(
-        select(Consent).where(Consent.member_id == member.id, Consent.client_id == client.client_id)
-    )
+    return db.scalar(select(Consent).where(Consent.member_id == member.id, Consent.client_id == client.client_id))

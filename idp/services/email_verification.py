@@ -10,17 +10,21 @@ confirmations cannot both succeed.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import get_session
 from idp.errors import IdpError
-from idp.models import EmailVerificationToken, Member
-from idp.security.tokens import digest, random_token
-from idp.services import single_use_links
+from idp.models import EmailVerificationToken, Member, PasswordResetToken
+from idp.security.tokens import digest
+from idp.services import audit, notifications, outbound, single_use_links
+from idp.services.audit import RequestOrigin
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -30,11 +34,8 @@ PURPOSES = (PURPOSE_ACTIVATION, PURPOSE_EMAIL_CHANGE)
 _MAX_TOKEN_LENGTH = 128
 
 
-class VerificationLinkUnusable(IdpError):
+class VerificationLinkUnusable(IdpError, status=400, message_id="verification_link_unusable"):
     """Unknown, expired, already used, voided, or for another purpose: one answer for all."""
-
-    status = 400
-    message_id = "verification_link_unusable"
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,47 @@ class IssuedLink:
     token: str  # the raw token, to be mailed; never stored or logged
 
 
-class EmailTaken(IdpError):
+class EmailTaken(IdpError, status=409, message_id="email_taken"):
     """At confirmation, the address turned out to belong to another account by now."""
 
-    status = 409
-    message_id = "email_taken"
+
+def offer(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int, origin, event: str) -> None:
+    """Issue a link proving ``email`` for ``purpose`` (voiding older ones), commit, and queue
+    its mail. Whether the address already belongs to another account is decided after the
+    answer (``offer_now``): then the link goes to no one and the owner is told instead. So
+    the page, the pending change it shows and the time it takes are the same either way."""
+    link = issue(db, member, purpose, email, ttl_seconds)
+    db.commit()
+    payload = {
+        "member_id": member.id,
+        "purpose": purpose,
+        "email": email,
+        "token": link.token,
+        "ttl_seconds": ttl_seconds,
+        "origin": dataclasses.asdict(origin),
+        "event": event,
+    }
+    outbound.enqueue("address_offer", payload)
+
+
+def offer_now(payload: dict) -> None:
+    """The queue's handler for "address_offer": mail the link, or, when another account has
+    the address, tell that account (the link, mailed to no one, cannot be used and expires);
+    audited as the payload's event, within the address's mail budget."""
+    db = get_session()
+    member = db.get(Member, payload["member_id"])
+    if member is None:
+        return
+    email, purpose = payload["email"], payload["purpose"]
+    origin = RequestOrigin(**payload["origin"])
+    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
+    audit.record(db, payload["event"], "email_in_use" if owner else "link_sent", origin, member_id=member.id)
+    db.commit()
+    if owner is not None:
+        mail = notifications.address_in_use(owner, email, purpose, notifications.forgot_password_url())
+    else:
+        mail = notifications.verify_email(member, email, payload["token"], payload["ttl_seconds"], purpose)
+    notifications.send_within_budget(mail, notifications.address_budget(email))
 
 
 def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:
@@ -56,21 +93,38 @@ def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: in
     member has at most one address change or activation in flight). The caller commits."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
-    now = utcnow()
-    void_open(db, member.id)
-    token = random_token(32)
-    db.add(
-        EmailVerificationToken(
-            member_id=member.id,
-            token_digest=digest(token),
-            purpose=purpose,
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
-    )
-    db.flush()
+    token = single_use_links.issue(db, EmailVerificationToken, member.id, ttl_seconds, purpose=purpose, email=email)
     return IssuedLink(member=member, email=email, token=token)
+
+
+def use_for_address(
+    db: Session, token: str, purpose: str, event: str, origin, also: Callable[[Member], None] | None = None
+) -> tuple[Member, str | None]:
+    """Use the link once and make its address the member's verified email, checking again that
+    no other account took it meanwhile (EmailTaken; the link is used up either way). ``also``
+    applies what else the purpose changes, in the same transaction. Open links and reset
+    links (sent to the earlier address) stop working. Audited as ``event``. Returns the member
+    and their address before."""
+    record = consume(db, token, purpose)
+    member = db.get(Member, record.member_id)
+    if email_in_use(db, record.email, except_member_id=member.id):
+        audit.record(db, event, "email_in_use", origin, member_id=member.id)
+        db.commit()
+        raise EmailTaken("taken at confirmation")
+    old_email = member.email
+    member.email = record.email
+    member.email_verified = True
+    if also is not None:
+        also(member)
+    void_open(db, member.id)
+    single_use_links.void_open(db, PasswordResetToken, member.id)
+    audit.record(db, event, "success", origin, member_id=member.id)
+    try:
+        db.commit()
+    except IntegrityError:  # another account took the address in the same instant
+        db.rollback()
+        raise EmailTaken("taken at confirmation (race)") from None
+    return member, old_email
 
 
 def check(db: Session, token: str, purpose: str) -> EmailVerificationToken:

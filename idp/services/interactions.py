@@ -1,9 +1,8 @@
 """Pending authorization requests, held while the member signs in and consents.
 
-Each is bound to the browser that started it, expires, and moves only forward:
-login -> [second_factor] -> [consent] -> ready -> done. A step-up of an existing session
-(the relying party asks for a higher acr) starts at second_factor. ``consume`` is atomic,
-so a request is answered once even when two tabs (or two processes) race.
+Each is bound to the browser that started it, expires, and moves only forward through the
+methods of ``Interaction`` (whose docstring draws the states). ``consume`` is atomic, so a
+request is answered once even when two tabs (or two processes) race.
 """
 
 from __future__ import annotations
@@ -32,23 +31,27 @@ def start(
     params: dict[str, str],
     client_id: str | None,
     browser_binding: str,
-    needs_login: bool,
-    needs_consent: bool,
     ttl_seconds: int,
+    *,
+    needs_login: bool,
+    needs_step_up: bool = False,
+    needs_consent: bool = False,
+    member_id: int | None = None,
     return_to: str | None = None,
     required_acr: str | None = None,
-    step_up_member_id: int | None = None,
 ) -> Interaction:
-    """Hold a request. ``client_id`` None means idp's own pages (the account area): when the
-    steps are done the browser goes back to ``return_to`` (a path on idp) instead of a client.
+    """Hold a request (its state diagram is ``Interaction``'s docstring). ``client_id`` None
+    means idp's own pages (the account area): when the steps are done the browser goes back
+    to ``return_to`` (a path on idp) instead of a client.
 
-    ``required_acr`` is the level the sign-in must reach. ``step_up_member_id``: the signed-in
-    member must pass a second factor (no password) before anything else."""
+    ``member_id``: the signed-in member the request is for, when no new sign-in is needed;
+    ``needs_step_up``: that member must pass a second factor (no password) first;
+    ``required_acr``: the level the sign-in must reach."""
     if client_id is None and not is_own_path(return_to):
         raise ValueError("an interaction without a client needs a return_to path on idp")
     if needs_login:
         state = INTERACTION_LOGIN
-    elif step_up_member_id is not None:
+    elif needs_step_up:
         state = INTERACTION_SECOND_FACTOR
     elif needs_consent:
         state = INTERACTION_CONSENT
@@ -62,7 +65,7 @@ def start(
         params_json=json.dumps(params, sort_keys=True),
         state=state,
         required_acr=required_acr,
-        member_id=step_up_member_id if not needs_login else None,
+        member_id=None if needs_login else member_id,
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
     )
     db.add(interaction)
@@ -85,37 +88,6 @@ def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     ):
         raise InteractionExpired(f"interaction {uid[:6]}… unusable")
     return interaction
-
-
-def login_completed(interaction: Interaction, consent_needed: bool) -> None:
-    if interaction.state != INTERACTION_LOGIN:
-        raise InteractionExpired("login step already done")
-    interaction.login_completed_at = utcnow()
-    interaction.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
-
-
-def password_verified(interaction: Interaction, member_id: int) -> None:
-    """The password was right and a second factor is due: fix the member, issue nothing yet."""
-    if interaction.state != INTERACTION_LOGIN:
-        raise InteractionExpired("login step already done")
-    interaction.member_id = member_id
-    interaction.password_verified_at = utcnow()
-    interaction.state = INTERACTION_SECOND_FACTOR
-
-
-def second_factor_completed(interaction: Interaction, consent_needed: bool) -> None:
-    if interaction.state != INTERACTION_SECOND_FACTOR:
-        raise InteractionExpired("second-factor step not current")
-    if interaction.password_verified_at is not None:
-        # This interaction's own sign-in (password and second factor) is now complete.
-        interaction.login_completed_at = utcnow()
-    interaction.state = INTERACTION_CONSENT if consent_needed else INTERACTION_READY
-
-
-def consent_given(interaction: Interaction) -> None:
-    if interaction.state != INTERACTION_CONSENT:
-        raise InteractionExpired("consent step not current")
-    interaction.state = INTERACTION_READY
 
 
 def consume(db: Session, interaction: Interaction) -> None:

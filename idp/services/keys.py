@@ -15,14 +15,8 @@ from idp.models.keys import KEY_ACTIVE, KEY_RETIRED
 from idp.security.crypto import SecretBox
 from idp.security.jose import SUPPORTED_SIGNING_ALGS, dumps_jwk, generate_signing_key
 
-KEY_ENCRYPTION_PURPOSE = "signing-keys"
-
 # Decrypted private keys by kid. Keys never change once made, so a kid is a safe cache key.
 _private_jwk_cache: dict[str, dict[str, Any]] = {}
-
-
-def key_box(secret_key: str) -> SecretBox:
-    return SecretBox(secret_key, KEY_ENCRYPTION_PURPOSE)
 
 
 def create_key(db: Session, box: SecretBox, alg: str) -> SigningKey:
@@ -51,11 +45,7 @@ def ensure_keys(db: Session, box: SecretBox) -> list[SigningKey]:
 def rotate_keys(db: Session, box: SecretBox) -> list[SigningKey]:
     """Retire every active key and make new ones. Retired keys stay published for a while so
     tokens they signed still verify (see keys.retired_key_publish_seconds)."""
-    db.execute(
-        update(SigningKey)
-        .where(SigningKey.state == KEY_ACTIVE)
-        .values(state=KEY_RETIRED, retired_at=utcnow())
-    )
+    db.execute(update(SigningKey).where(SigningKey.state == KEY_ACTIVE).values(state=KEY_RETIRED, retired_at=utcnow()))
     return [create_key(db, box, alg) for alg in SUPPORTED_SIGNING_ALGS]
 
 

@@ -1,20 +1,27 @@
-"""Temporary, growing account lockout, counted atomically in the database.
+"""Temporary, growing account lockout, counted atomically in the database, and the one guard
+that every credential check runs under.
 
-The steps of one password attempt:
-1. ``reserve_attempt`` — one conditional UPDATE that counts the attempt *before* the password
-   is checked, and refuses it when the subject is locked, already has ``max_failures``
-   attempts in the window, or has reached the hard cap of evaluations this hour. So with any
-   number of concurrent attempts, from any number of processes, at most ``max_failures``
-   passwords are evaluated before the lock, and no hash is spent during it.
-2. The caller checks the password.
+``guarded_check`` is the whole sequence, for every check of something only the member should
+know (the password at sign-in and on the account pages, the membership record at activation,
+second-factor codes):
+1. ``reserve_attempt``: one conditional UPDATE that counts the attempt *before* the check, and
+   refuses it when the subject is locked, already has ``max_failures`` attempts in the
+   window, or has reached the hard cap of evaluations this hour. So with any number of
+   concurrent attempts, from any number of processes, at most ``max_failures`` checks run
+   before the lock, and nothing is checked during it.
+2. The caller's check runs.
 3. ``record_success`` clears the counters, or ``record_failure`` starts a lock when the
-   window is full (a conditional UPDATE, so exactly one request starts it).
+   window is full (a conditional UPDATE, so exactly one request starts it); the lock is
+   audited, the member is told by mail, and the caller gets ``AccountLocked``.
+Password and second-factor failures are counted separately (``kind``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,7 +32,10 @@ from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import LoginThrottle, Member
 from idp.models.lockout import PASSWORD_FAILURES
+from idp.services import audit
+from idp.services.audit import RequestOrigin
 from idp.services.identifiers import Identifier
+from idp.settings import LockoutSettings
 
 # NIST SP 800-63B §5.2.2 / SECURITY.md: never more than 100 evaluations per account per hour,
 # whatever the lockout settings say.
@@ -33,25 +43,14 @@ HOURLY_EVALUATION_CAP = 100
 HOUR = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class LockoutPolicy:
-    max_failures: int
-    window_seconds: int
-    base_duration_seconds: int
-    max_duration_seconds: int
-    permanent_after: int  # 0: never permanent
-
-    def duration_of_lock(self, earlier_locks: int) -> timedelta:
-        """Each further lock doubles the duration, up to the maximum."""
-        seconds = self.base_duration_seconds * (2 ** min(earlier_locks, 32))
-        return timedelta(seconds=min(seconds, self.max_duration_seconds))
+def duration_of_lock(policy: LockoutSettings, earlier_locks: int) -> timedelta:
+    """Each further lock doubles the duration, up to the maximum."""
+    seconds = policy.base_duration_seconds * (2 ** min(earlier_locks, 32))
+    return timedelta(seconds=min(seconds, policy.max_duration_seconds))
 
 
-class AccountLocked(IdpError):
-    """The account (or identifier) is locked: the password was not checked."""
-
-    status = 423
-    message_id = "account_locked"
+class AccountLocked(IdpError, status=423, message_id="account_locked"):
+    """The account (or identifier) is locked: the credential was not checked."""
 
     def __init__(self, locked_until: datetime | None) -> None:
         super().__init__("locked")
@@ -64,6 +63,120 @@ class LockStarted:
     lock_count: int
 
 
+# --- the guard --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a check is counted against: the account when the identifier names one (so every
+    spelling of it shares one counter), otherwise the normalized identifier itself (so an
+    unknown identifier is locked exactly like a real one)."""
+
+    key: str
+    member: Member | None
+    identifier_digest: str | None = None
+
+    @property
+    def member_id(self) -> int | None:
+        return self.member.id if self.member is not None else None
+
+
+def subject_of(member: Member | None, identifier: Identifier) -> Subject:
+    return Subject(subject_key(member, identifier), member, identifier.digest)
+
+
+def member_subject(member: Member) -> Subject:
+    return Subject(subject_key_for_member(member.id), member)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the check found. ``outcome`` names it in the audit trail (None: the caller records
+    the success itself); ``detail`` goes with that record."""
+
+    ok: bool
+    outcome: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# Told when a check starts a lock: the member, the kind of counter, the lock, the origin.
+LockListener = Callable[[Member, str, LockStarted, RequestOrigin], None]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How one kind of check is counted and recorded."""
+
+    event: str  # the audit event of every attempt ("sign_in", "second_factor", ...)
+    kind: str = PASSWORD_FAILURES
+    # Told when a lock starts on an account (not on an unknown identifier).
+    on_lock_started: LockListener | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # recorded with every attempt
+
+
+def guarded_check(
+    db: Session,
+    guard: Guard,
+    subject: Subject,
+    policy: LockoutSettings,
+    origin: RequestOrigin,
+    check: Callable[[], Verdict],
+) -> Verdict:
+    """Run ``check`` under the lockout (see the module docstring). Raises AccountLocked,
+    without running the check, while the subject is locked, and when this failure starts a
+    lock; otherwise returns the verdict (the caller raises its own error for a failure)."""
+    try:
+        reserve_attempt(db, subject.key, subject.member_id, policy, kind=guard.kind)
+    except AccountLocked:
+        _audit_attempt(db, guard, subject, origin, "locked", {})
+        db.commit()
+        raise
+    verdict = check()
+    if verdict.ok:
+        record_success(db, subject.key, kind=guard.kind)
+        if verdict.outcome is not None:
+            _audit_attempt(db, guard, subject, origin, verdict.outcome, verdict.detail)
+        db.commit()
+        return verdict
+    started = record_failure(db, subject.key, policy, kind=guard.kind)
+    if verdict.outcome is not None:
+        _audit_attempt(db, guard, subject, origin, verdict.outcome, verdict.detail)
+    if started is None:
+        db.commit()
+        return verdict
+    audit.record(
+        db,
+        "lock_started",
+        "locked",
+        origin,
+        member_id=subject.member_id,
+        identifier_digest=subject.identifier_digest,
+        kind=guard.kind,
+        via=guard.event,
+        locked_until=started.locked_until,
+        lock_count=started.lock_count,
+    )
+    db.commit()
+    if subject.member is not None and guard.on_lock_started is not None:
+        guard.on_lock_started(subject.member, guard.kind, started, origin)
+    raise AccountLocked(started.locked_until)
+
+
+def _audit_attempt(db: Session, guard: Guard, subject: Subject, origin, outcome: str, detail: dict) -> None:
+    audit.record(
+        db,
+        guard.event,
+        outcome,
+        origin,
+        member_id=subject.member_id,
+        identifier_digest=subject.identifier_digest,
+        **{**guard.detail, **detail},
+    )
+
+
+# --- the counters -----------------------------------------------------------------------------
+
+
 def subject_key(member: Member | None, identifier: Identifier) -> str:
     return subject_key_for_member(member.id) if member is not None else f"identifier:{identifier.digest}"
 
@@ -73,7 +186,7 @@ def subject_key_for_member(member_id: int) -> str:
 
 
 def reserve_attempt(
-    db: Session, key: str, member_id: int | None, policy: LockoutPolicy, kind: str = PASSWORD_FAILURES
+    db: Session, key: str, member_id: int | None, policy: LockoutSettings, kind: str = PASSWORD_FAILURES
 ) -> None:
     """Count one attempt before it is evaluated; AccountLocked when it may not be."""
     now = utcnow()
@@ -89,7 +202,7 @@ def reserve_attempt(
     raise AccountLocked(_locked_until(db, key, kind, policy, now))
 
 
-def _try_reserve(db: Session, key: str, kind: str, policy: LockoutPolicy, now: datetime) -> bool:
+def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> bool:
     window_start = now - timedelta(seconds=policy.window_seconds)
     hour_start = now - HOUR
     window_expired = LoginThrottle.window_started_at <= window_start
@@ -127,7 +240,7 @@ def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None
     db.commit()
 
 
-def record_failure(db: Session, key: str, policy: LockoutPolicy, kind: str = PASSWORD_FAILURES) -> LockStarted | None:
+def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = PASSWORD_FAILURES) -> LockStarted | None:
     """The reserved attempt failed. When that fills the window, start a lock (exactly one
     concurrent request does) and return it; otherwise None."""
     now = utcnow()
@@ -140,7 +253,7 @@ def record_failure(db: Session, key: str, policy: LockoutPolicy, kind: str = PAS
         return None
     lock_count = row.lock_count + 1
     permanent = policy.permanent_after > 0 and lock_count >= policy.permanent_after
-    locked_until = None if permanent else now + policy.duration_of_lock(row.lock_count)
+    locked_until = None if permanent else now + duration_of_lock(policy, row.lock_count)
     result = db.execute(
         update(LoginThrottle)
         .where(
@@ -208,7 +321,7 @@ def current_lock(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> LoginT
     )
 
 
-def _locked_until(db: Session, key: str, kind: str, policy: LockoutPolicy, now: datetime) -> datetime | None:
+def _locked_until(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> datetime | None:
     """When a refused subject may try again, for the message (None: until unlocked)."""
     row = db.scalar(select(LoginThrottle).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
     if row is None or row.permanently_locked:
@@ -220,40 +333,38 @@ def _locked_until(db: Session, key: str, kind: str, policy: LockoutPolicy, now: 
         candidates.append(row.hour_started_at + HOUR)
     if not candidates:
         # Attempts still in flight filled the window; the lock they start is at most this long.
-        candidates.append(now + policy.duration_of_lock(row.lock_count))
+        candidates.append(now + duration_of_lock(policy, row.lock_count))
     return max(candidates)
 
 
 def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: datetime) -> None:
     """Insert the counter row if missing, without racing other processes doing the same."""
-    values = dict(
-        subject_key=key,
-        kind=kind,
-        member_id=member_id,
-        failures=0,
-        window_started_at=now,
-        hourly_attempts=0,
-        hour_started_at=now,
-        lock_count=0,
-        permanently_locked=False,
-    )
+    values = {
+        "subject_key": key,
+        "kind": kind,
+        "member_id": member_id,
+        "failures": 0,
+        "window_started_at": now,
+        "hourly_attempts": 0,
+        "hour_started_at": now,
+        "lock_count": 0,
+        "permanently_locked": False,
+    }
     dialect = db.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.execute(insert(LoginThrottle).values(**values).on_conflict_do_nothing(index_elements=["subject_key", "kind"]))
     db.commit()
 
 
-
-
 def clear_member(db: Session, member_id: int) -> None:
-    """Forget the password counter and lock of an account (after a password reset). The
-    second-factor counter stays: a reset link proves the mailbox, not the second factor."""
+    """Forget the password counter and lock of an account (after a password change). The
+    second-factor counter stays: a reset link proves the mailbox, not the second factor.
+    The caller commits."""
     db.execute(
         delete(LoginThrottle).where(
             LoginThrottle.subject_key == subject_key_for_member(member_id), LoginThrottle.kind == PASSWORD_FAILURES
         )
     )
-    db.commit()
 
 
 def subject_for(db: Session, raw_identifier: str) -> tuple[str, Member | None]:

@@ -1,14 +1,12 @@
 """Sending mail: the one place that knows how. Development writes to a local outbox; production
-speaks SMTP, in the background so that no page waits on a mail server (and so that answering
-an unknown address is not faster than answering a known one)."""
+speaks SMTP. Called by the outbound queue's worker (idp.services.outbound), never on a page's
+request path: a failure raises MailNotSent, and the queue tries again later."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -16,6 +14,7 @@ from pathlib import Path
 
 from idp.clock import utcnow
 from idp.security.tokens import random_token
+from idp.settings import MailSettings
 
 log = logging.getLogger("idp.mail")
 
@@ -30,16 +29,6 @@ class Email:
     purpose: str
 
 
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: str  # "starttls", "tls" or "none"
-    username: str
-    password: str
-    timeout_seconds: int
-
-
 def build_message(email: Email, from_address: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = from_address
@@ -50,6 +39,14 @@ def build_message(email: Email, from_address: str) -> EmailMessage:
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
+
+
+def build_mailer(mail: MailSettings, instance_path: str) -> OutboxMailer | SmtpMailer:
+    """The mailer ``mail.backend`` names."""
+    if mail.backend == "smtp":
+        return SmtpMailer(mail)
+    outbox = Path(mail.outbox_dir) if mail.outbox_dir else Path(instance_path) / "outbox"
+    return OutboxMailer(outbox, mail.from_address)
 
 
 class OutboxMailer:
@@ -68,53 +65,38 @@ class OutboxMailer:
         log.info("mail written to outbox", extra={"purpose": email.purpose, "file": str(path)})
 
 
-class SmtpMailer:
-    """Production: SMTP with STARTTLS or implicit TLS, on a small background pool."""
+class MailNotSent(Exception):
+    """The mail server could not be reached or refused the message (the queue retries)."""
 
-    def __init__(self, config: SmtpConfig, from_address: str, background: bool = True) -> None:
+
+class SmtpMailer:
+    """Production: SMTP with STARTTLS or implicit TLS."""
+
+    def __init__(self, config: MailSettings) -> None:
         self.config = config
-        self.from_address = from_address
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail") if background else None
-        self._pending: set[Future] = set()
-        self._lock = threading.Lock()
+        self.from_address = config.from_address
 
     def send(self, email: Email) -> None:
-        if self._pool is None:
-            self._deliver(email)
-            return
-        future = self._pool.submit(self._deliver, email)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def flush(self, timeout: float = 30) -> None:
-        """Wait for queued mail (tests; clean shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def _deliver(self, email: Email) -> None:
         message = build_message(email, self.from_address)
         config = self.config
         try:
-            if config.security == "tls":
+            if config.smtp_security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=config.timeout_seconds, context=ssl.create_default_context()
+                    config.smtp_host,
+                    config.smtp_port,
+                    timeout=config.smtp_timeout_seconds,
+                    context=ssl.create_default_context(),
                 )
             else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+                smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=config.smtp_timeout_seconds)
             with smtp:
-                if config.security == "starttls":
+                if config.smtp_security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-                if config.username:
-                    smtp.login(config.username, config.password)
+                if config.smtp_username:
+                    smtp.login(config.smtp_username, config.smtp_password)
                 smtp.send_message(message)
-            log.info("mail sent", extra={"purpose": email.purpose})
         except (OSError, smtplib.SMTPException) as error:
             # Never the message or credentials; the purpose and the error class are enough.
             log.error("mail not sent", extra={"purpose": email.purpose, "error": type(error).__name__})
+            raise MailNotSent(type(error).__name__) from None
+        log.info("mail sent", extra={"purpose": email.purpose})

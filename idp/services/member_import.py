@@ -44,6 +44,7 @@ from idp.services.identifiers import (
     normalize_email,
     normalize_phone,
 )
+from idp.services.members import describe
 
 REQUIRED_COLUMNS = ("membership_number", "nik", "full_name", "birth_date")
 OPTIONAL_COLUMNS = ("email", "phone")
@@ -178,7 +179,9 @@ def _check_header(columns: list[str]) -> None:
         )
     missing = [name for name in REQUIRED_COLUMNS if name not in seen]
     if missing:
-        raise ImportFileError(f"line 1: missing column {missing[0]!r} in the header (columns: {','.join(REQUIRED_COLUMNS)}[,email,phone])")
+        raise ImportFileError(
+            f"line 1: missing column {missing[0]!r} in the header (columns: {','.join(REQUIRED_COLUMNS)}[,email,phone])"
+        )
 
 
 def _check_row(line: int, values: dict[str, str]) -> tuple[Record | None, list[RowProblem]]:
@@ -271,7 +274,10 @@ def import_members(db: Session, data: bytes, skip_invalid: bool = False, actor: 
     records = _check_duplicates(records, problems)
     existing = _existing_members(db, [record.membership_number for record in records])
     records = _check_email_owners(db, records, existing, problems)
-    report = ImportReport(rows=rows, problems=sorted(problems, key=lambda p: (p.line, COLUMNS.index(p.field) if p.field in COLUMNS else -1)))
+    report = ImportReport(
+        rows=rows,
+        problems=sorted(problems, key=lambda p: (p.line, COLUMNS.index(p.field) if p.field in COLUMNS else -1)),
+    )
     if problems and not skip_invalid:
         return report
 
@@ -298,7 +304,9 @@ def import_members(db: Session, data: bytes, skip_invalid: bool = False, actor: 
         if changed:
             report.updated += 1
             db.flush()
-            audit.record(db, "member_imported", "updated", member_id=member.id, actor=actor, line=record.line, fields=changed)
+            audit.record(
+                db, "member_imported", "updated", member_id=member.id, actor=actor, line=record.line, fields=changed
+            )
         else:
             report.unchanged += 1
     report.loaded = True
@@ -353,7 +361,8 @@ def _check_email_owners(
     applied = {
         record.email: record
         for record in records
-        if record.email and (record.membership_number not in existing or existing[record.membership_number].email is None)
+        if record.email
+        and (record.membership_number not in existing or existing[record.membership_number].email is None)
     }
     owners: dict[str, str] = {}
     emails = list(applied)
@@ -378,30 +387,17 @@ def all_members(db: Session) -> list[Member]:
 
 
 def export_record(member: Member) -> dict:
-    """A member for operators: the record, its contact details and account state. Never the
-    password hash, never a second-factor secret."""
+    """A member for operators: what ``members.describe`` shows, the postal address, and the
+    account state in one word. Never the password hash, never a second-factor secret."""
     if member.password_hash is None:
         account = "none"
     elif member.activation_pending:
         account = "pending"
     else:
         account = "active"
-    return {
-        "membership_number": member.membership_number,
-        "nik": member.nik,
-        "full_name": member.full_name,
-        "birth_date": member.birth_date.isoformat(),
-        "email": member.email,
-        "email_verified": member.email_verified,
-        "phone": member.phone,
-        "phone_verified": member.phone_verified,
-        "address": member.address,
-        "locale": member.locale,
-        "subject": member.subject,
-        "account": account,
-        "created_at": member.created_at.isoformat(),
-        "updated_at": member.updated_at.isoformat(),
-    }
+    described = describe(member)
+    del described["password_set"]  # "account" says it, and more
+    return {**described, "address": member.address, "account": account}
 
 
 def export_csv(members: list[Member]) -> str:

@@ -7,20 +7,86 @@ since dates and words depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale, format_datetime, gettext
 
 from idp.clock import utcnow
 from idp.models import Member
+from idp.models.lockout import SECOND_FACTOR_FAILURES
+from idp.runtime import runtime
+from idp.security.tokens import digest
+from idp.services import outbound
 from idp.services.audit import RequestOrigin
 from idp.services.mailer import Email
 
+# --- sending, within the recipients' mail budgets ----------------------------------------------
 
-def send(email: Email) -> None:
-    current_app.extensions["idp.mailer"].send(email)
+
+def send(email: Email | None) -> None:
+    """Queue the mail, whatever the budget (what the member must always get, like the notice of
+    a password change). The queue's worker sends it, and tries again while the mail server is
+    away. Callers queue mail after committing what it tells of."""
+    if email is not None:
+        outbound.enqueue("mail", dataclasses.asdict(email))
+
+
+def deliver(payload: dict) -> None:
+    """The queue's handler for "mail": hand the message to the mailer (raises to be retried)."""
+    runtime().mailer.send(Email(**payload))
+
+
+def send_within_budget(email: Email | None, budget_key: str) -> bool:
+    """Send unless the recipient's mail budget is used up; then the mail is dropped silently
+    (the page answers the same either way). True when it went out."""
+    if email is None:
+        return False
+    budget = runtime().mail_budget
+    if budget is not None and not budget.allow(budget_key):
+        return False
+    send(email)
+    return True
+
+
+def member_budget(member_id: int) -> str:
+    """Mail anyone can cause to be sent to an account: reset links, sign-in codes, lock notices."""
+    return f"member:{member_id}"
+
+
+def notice_budget(member_id: int) -> str:
+    """Security notices to an account, counted apart so sign-in codes cannot crowd them out."""
+    return f"member:{member_id}:notice"
+
+
+def address_budget(address: str) -> str:
+    """Mail to an address that is not (yet) an account's: verification links, in-use notices."""
+    return f"address:{digest(address)}"
+
+
+def forgot_password_url() -> str:
+    # Always the configured issuer's origin, never the Host header of this request.
+    return f"{runtime().settings.server.issuer}/recovery/forgot"
+
+
+def lock_started(member: Member, kind: str, started, origin: RequestOrigin) -> None:
+    """A lock started on the member's account: tell them, from where, and how to recover.
+    (The lockout guard calls this; ``started`` is its LockStarted.)"""
+    if kind == SECOND_FACTOR_FAILURES:
+        email = second_factor_lock_notice(member, started.locked_until, origin)
+        send_within_budget(email, notice_budget(member.id))
+    else:
+        email = lock_notice(member, started.locked_until, origin, forgot_password_url())
+        send_within_budget(email, member_budget(member.id))
+
+
+def factor_notice(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> None:
+    send_within_budget(factor_changed(member, change, kind, origin), notice_budget(member.id))
+
+
+# --- the messages -----------------------------------------------------------------------------
 
 
 def _compose(
@@ -47,69 +113,67 @@ def _compose(
         )
 
 
+def _to_member(
+    member: Member,
+    template: str,
+    mail_purpose: str,
+    subject: Callable[[], str],
+    origin: RequestOrigin | None = None,
+    **context,
+) -> Email | None:
+    """A message to the member's own address, in their language; None without an address."""
+    if not member.email:
+        return None
+    return _compose(member.email, member.locale, template, mail_purpose, subject, origin, member=member, **context)
+
+
 def _until_text(locked_until: datetime | None) -> Callable[[], str]:
     return lambda: format_datetime(locked_until, "medium") if locked_until else gettext("until support unlocks it")
 
 
 def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin, reset_url: str) -> Email | None:
     """Tell the member their account was locked, from where, and how to recover."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    return _to_member(
+        member,
         "lock_notice",
         "lock_notice",
         lambda: gettext("Your account has been locked for a while"),
         origin,
-        member=member,
         locked_until_text=_until_text(locked_until),
         reset_url=reset_url,
     )
 
 
-def reset_link(member: Member, link: str, ttl_seconds: int) -> Email | None:
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+def reset_link(member: Member, token: str, ttl_seconds: int) -> Email | None:
+    # The configured issuer's origin, never this request's Host header.
+    link = f"{runtime().settings.server.issuer}/recovery/reset/{token}"
+    return _to_member(
+        member,
         "reset_link",
         "password_reset_link",
         lambda: gettext("Reset your password"),
-        member=member,
         link=link,
         minutes=ttl_seconds // 60,
     )
 
 
 def password_changed(member: Member, origin: RequestOrigin) -> Email | None:
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
-        "password_changed",
-        "password_changed",
-        lambda: gettext("Your password was changed"),
-        origin,
-        member=member,
+    return _to_member(
+        member, "password_changed", "password_changed", lambda: gettext("Your password was changed"), origin
     )
 
 
-def email_code(member: Member, code: str, requested_by: str | None, ttl_seconds: int, origin: RequestOrigin) -> Email | None:
+def email_code(
+    member: Member, code: str, requested_by: str | None, ttl_seconds: int, origin: RequestOrigin
+) -> Email | None:
     """A one-time sign-in code, saying which site asked for it and when. ``requested_by`` is the
     client's name (None: idp's own account pages)."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    return _to_member(
+        member,
         "email_code",
         "email_code",
         lambda: gettext("Your sign-in code"),
         origin,
-        member=member,
         code=code,
         requested_by=requested_by,
         minutes=max(ttl_seconds // 60, 1),
@@ -133,34 +197,21 @@ _FACTOR_SUBJECTS = {
 def factor_changed(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> Email | None:
     """Tell the member a second factor was added or removed, recovery codes were replaced, or
     support removed every factor."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
-        "factor_changed",
-        f"second_factor_{change}",
-        _FACTOR_SUBJECTS[change],
-        origin or RequestOrigin(),
-        member=member,
-        change=change,
-        kind=kind,
-    )
+    subject = _FACTOR_SUBJECTS[change]
+    origin = origin or RequestOrigin()
+    return _to_member(member, "factor_changed", f"second_factor_{change}", subject, origin, change=change, kind=kind)
 
 
 def second_factor_lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin) -> Email | None:
     """The password was right but the second factor failed too often: the password is likely
     known to someone else."""
-    if not member.email:
-        return None
-    return _compose(
-        member.email,
-        member.locale,
+    subject = lambda: gettext("Someone entered your password but not your second factor")  # noqa: E731
+    return _to_member(
+        member,
         "second_factor_lock",
         "second_factor_lock_notice",
-        lambda: gettext("Someone entered your password but not your second factor"),
+        subject,
         origin,
-        member=member,
         locked_until_text=_until_text(locked_until),
     )
 
@@ -168,18 +219,26 @@ def second_factor_lock_notice(member: Member, locked_until: datetime | None, ori
 # --- email verification: self-activation and email change --------------------------------
 
 
-def verify_email(member: Member, address: str, link: str, ttl_seconds: int, purpose: str) -> Email:
+# Where each purpose's verification link leads (a page on the issuer's own origin).
+_VERIFICATION_PATHS = {"activation": "/activate/verify/", "email_change": "/account/profile/email/verify/"}
+
+
+def verify_email(member: Member, address: str, token: str, ttl_seconds: int, purpose: str) -> Email:
     """The single-use link that proves ``address`` is the member's: to finish self-activation
     (purpose "activation") or to confirm a new address (purpose "email_change"). Sent to
-    ``address`` itself, which is not yet the member's email."""
+    ``address`` itself, which is not yet the member's email. The link uses the configured
+    issuer's origin, never a request's Host header."""
+    link = f"{runtime().settings.server.issuer}{_VERIFICATION_PATHS[purpose]}{token}"
     return _compose(
         address,
         member.locale,
         "verify_email",
         f"{purpose}_link",
-        lambda: gettext("Finish activating your account")
-        if purpose == "activation"
-        else gettext("Confirm your new email address"),
+        lambda: (
+            gettext("Finish activating your account")
+            if purpose == "activation"
+            else gettext("Confirm your new email address")
+        ),
         member=member,
         link=link,
         hours=max(1, ttl_seconds // 3600),
@@ -217,7 +276,9 @@ def email_change_notice(member: Member, old_address: str, new_address: str, orig
     )
 
 
-def mask_email(address: str) -> str:
+def mask_email(address: str | None) -> str:
     """``b***@example.test``: enough to recognise one's own address, not to copy it."""
+    if not address or "@" not in address:
+        return ""
     local, _, domain = address.partition("@")
     return f"{local[:1]}***@{domain}"

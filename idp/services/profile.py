@@ -10,45 +10,28 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.errors import IdpError, ValidationFailed
-from idp.models import BrowserSession, Member
+from idp.models import Member
 from idp.security.passwords import MAX_PASSWORD_LENGTH, verify_password
-from idp.services import audit, credentials, email_verification, lockout
+from idp.services import audit, credentials, email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
-from idp.services.email_verification import PURPOSE_EMAIL_CHANGE, EmailTaken, IssuedLink
-from idp.services.identifiers import (
-    normalize_email,
-    normalize_identifier,
-    normalize_phone,
-)
-from idp.services.lockout import AccountLocked, LockoutPolicy
+from idp.services.email_verification import PURPOSE_EMAIL_CHANGE
+from idp.services.identifiers import normalize_email, normalize_phone
+from idp.services.lockout import Guard, Verdict
 from idp.services.members import SUPPORTED_LOCALES, check_password_acceptable
+from idp.settings import LockoutSettings
 
 MAX_ADDRESS_LENGTH = 500
 
 
-class CurrentPasswordWrong(IdpError):
-    status = 400
-    message_id = "current_password_wrong"
+class CurrentPasswordWrong(IdpError, status=400, message_id="current_password_wrong"):
+    """The current password given to confirm an account change is wrong."""
 
 
-class SameEmail(IdpError):
-    status = 400
-    message_id = "email_unchanged"
-
-
-
-@dataclass(frozen=True)
-class EmailChangeRequested:
-    member: Member
-    old_email: str | None
-    new_email: str
-    link: IssuedLink | None  # None when the new address already belongs to another account
-    owner: Member | None  # that account, for the notice sent to the address instead
+class SameEmail(IdpError, status=400, message_id="email_unchanged"):
+    """The new address is the member's address already."""
 
 
 @dataclass(frozen=True)
@@ -60,43 +43,25 @@ class EmailChanged:
 # --- the current password, guarded by the lockout ----------------------------------------
 
 
+PASSWORD_CHECK = Guard("password_check", on_lock_started=notifications.lock_started)
+
+
 def verify_current_password(
-    db: Session, member: Member, password: str, origin: RequestOrigin, policy: LockoutPolicy, on_lock_started=None
+    db: Session, member: Member, password: str, origin: RequestOrigin, policy: LockoutSettings
 ) -> None:
     """Check the member's current password as sign-in does: counted toward the account's
     lockout before the check (so a stolen session cannot guess it without limit), nothing
     checked while locked. Raises CurrentPasswordWrong or AccountLocked."""
     if len(password or "") > MAX_PASSWORD_LENGTH:
         raise CurrentPasswordWrong("too long")
-    key = lockout.subject_key(member, normalize_identifier(member.membership_number))
-    try:
-        lockout.reserve_attempt(db, key, member.id, policy)
-    except AccountLocked:
-        audit.record(db, "password_check", "locked", origin, member_id=member.id)
-        db.commit()
-        raise
-    if verify_password(password or "", member.password_hash):
-        lockout.record_success(db, key)
-        return
-    started = lockout.record_failure(db, key, policy)
-    audit.record(db, "password_check", "failure", origin, member_id=member.id)
-    db.commit()
-    if started is not None:
-        audit.record(
-            db,
-            "lock_started",
-            "locked",
-            origin,
-            member_id=member.id,
-            locked_until=started.locked_until,
-            lock_count=started.lock_count,
-            via="account",
-        )
-        db.commit()
-        if on_lock_started is not None:
-            on_lock_started(member, started)
-        raise AccountLocked(started.locked_until)
-    raise CurrentPasswordWrong("wrong")
+
+    def check() -> Verdict:
+        if verify_password(password or "", member.password_hash):
+            return Verdict(ok=True, outcome=None)  # the change itself is what gets recorded
+        return Verdict(ok=False, outcome="failure")
+
+    if not lockout.guarded_check(db, PASSWORD_CHECK, lockout.member_subject(member), policy, origin, check).ok:
+        raise CurrentPasswordWrong("wrong")
 
 
 # --- contact details and language ---------------------------------------------------------
@@ -124,7 +89,9 @@ def clean_address(raw: str | None) -> str | None:
     return text
 
 
-def update_contact(db: Session, member: Member, raw_phone: str | None, raw_address: str | None, origin: RequestOrigin) -> list[str]:
+def update_contact(
+    db: Session, member: Member, raw_phone: str | None, raw_address: str | None, origin: RequestOrigin
+) -> list[str]:
     """Store the phone and postal address; returns the names of the fields that changed."""
     phone = clean_phone(raw_phone)
     address = clean_address(raw_address)
@@ -136,7 +103,9 @@ def update_contact(db: Session, member: Member, raw_phone: str | None, raw_addre
     if address != member.address:
         member.address = address
         changed.append("address")
-    audit.record(db, "profile_updated", "success" if changed else "unchanged", origin, member_id=member.id, fields=changed)
+    audit.record(
+        db, "profile_updated", "success" if changed else "unchanged", origin, member_id=member.id, fields=changed
+    )
     db.commit()
     return changed
 
@@ -159,29 +128,22 @@ def request_email_change(
     current_password: str,
     ttl_seconds: int,
     origin: RequestOrigin,
-    policy: LockoutPolicy,
-    on_lock_started=None,
-) -> EmailChangeRequested:
-    """Issue a link to the new address (voiding earlier ones). Nothing changes until the link
-    is confirmed. When the address belongs to another account, no link is issued (the
-    caller mails that address a notice and answers the member the same way)."""
+    policy: LockoutSettings,
+) -> None:
+    """Mail a link to the new address (voiding earlier ones); nothing changes until the link
+    is confirmed. When the address belongs to another account, that address gets a notice
+    instead, and the member the same answer. The member's current address is told either
+    way (a security notice: never dropped by a mail budget)."""
     try:
         new_email = normalize_email(raw_email or "")
     except ValueError:
         raise ValidationFailed("email", "is not a valid email address") from None
-    verify_current_password(db, member, current_password, origin, policy, on_lock_started)
+    verify_current_password(db, member, current_password, origin, policy)
     if new_email == member.email:
         raise SameEmail("same address")
-    owner = db.scalar(select(Member).where(Member.email == new_email, Member.id != member.id))
-    if owner is not None:
-        email_verification.void_open(db, member.id, PURPOSE_EMAIL_CHANGE)
-        audit.record(db, "email_change_requested", "email_in_use", origin, member_id=member.id)
-        db.commit()
-        return EmailChangeRequested(member, member.email, new_email, link=None, owner=owner)
-    link = email_verification.issue(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds)
-    audit.record(db, "email_change_requested", "link_sent", origin, member_id=member.id)
-    db.commit()
-    return EmailChangeRequested(member, member.email, new_email, link=link, owner=None)
+    email_verification.offer(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds, origin, "email_change_requested")
+    if member.email:
+        notifications.send(notifications.email_change_notice(member, member.email, new_email, origin))
 
 
 def pending_email_change(db: Session, member: Member) -> str | None:
@@ -195,25 +157,15 @@ def check_email_change_link(db: Session, token: str):
 
 def confirm_email_change(db: Session, token: str, origin: RequestOrigin) -> EmailChanged:
     """Use the link once and make its address the member's (verified) email. Uniqueness is
-    checked again; reset links sent to the old address stop working."""
-    record = email_verification.consume(db, token, PURPOSE_EMAIL_CHANGE)
-    member = db.get(Member, record.member_id)
-    if email_verification.email_in_use(db, record.email, except_member_id=member.id):
-        audit.record(db, "email_changed", "email_in_use", origin, member_id=member.id)
-        db.commit()  # the link is used up either way
-        raise EmailTaken("taken at confirmation")
-    old_email = member.email
-    member.email = record.email
-    member.email_verified = True
-    member.security_epoch = (member.security_epoch or 0) + 1
-    email_verification.void_open(db, member.id)
-    credentials.void_reset_links(db, member.id)
-    audit.record(db, "email_changed", "success", origin, member_id=member.id)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        raise EmailTaken("taken at confirmation (race)") from None
+    checked again; reset links sent to the old address stop working, and so do remembered
+    browsers (the security epoch)."""
+
+    def forget_remembered_browsers(member: Member) -> None:
+        member.security_epoch = (member.security_epoch or 0) + 1
+
+    member, old_email = email_verification.use_for_address(
+        db, token, PURPOSE_EMAIL_CHANGE, "email_changed", origin, forget_remembered_browsers
+    )
     return EmailChanged(member=member, old_email=old_email)
 
 
@@ -228,23 +180,17 @@ def change_password(
     min_length: int,
     keep_session_id: int | None,
     origin: RequestOrigin,
-    policy: LockoutPolicy,
-    on_lock_started=None,
+    policy: LockoutSettings,
 ) -> int:
     """Replace the password. The new one is checked against the policy first (no secret is
-    spent on a refused one), then the current one under the lockout. Afterwards: every other
-    browser session ends (``keep_session_id`` is this browser's, which the caller rotates),
-    the member's issued access tokens are revoked, open reset links are void and the
-    security epoch rises. Returns how many other sessions were ended."""
+    spent on a refused one), then the current one under the lockout. Afterwards everything
+    ``credentials.replace_password`` voids is void, but this browser's session
+    (``keep_session_id``, which the caller rotates). One commit; then the notice. Returns how
+    many other sessions were ended."""
     check_password_acceptable(new_password, member, min_length=min_length)
-    verify_current_password(db, member, current_password, origin, policy, on_lock_started)
-    credentials.replace_password(db, member, new_password)
-    others = delete(BrowserSession).where(BrowserSession.member_id == member.id)
-    if keep_session_id is not None:
-        others = others.where(BrowserSession.id != keep_session_id)
-    ended = db.execute(others.execution_options(synchronize_session=False)).rowcount
+    verify_current_password(db, member, current_password, origin, policy)
+    ended = credentials.replace_password(db, member, new_password, keep_session_id)
     audit.record(db, "password_changed", "success", origin, member_id=member.id, other_sessions_ended=ended)
     db.commit()
+    credentials.password_changed_notice(member, origin)
     return ended
-
-

@@ -2,60 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+import dataclasses
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import get_session
 from idp.errors import IdpError
 from idp.models import Member, PasswordResetToken
-from idp.security.tokens import digest, random_token
-from idp.services import audit, browser_sessions, credentials, lockout, single_use_links
+from idp.security.tokens import digest
+from idp.services import audit, credentials, notifications, outbound, single_use_links
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
 from idp.services.members import check_password_acceptable, find_by_identifier
 
 
-class ResetLinkUnusable(IdpError):
+class ResetLinkUnusable(IdpError, status=400, message_id="reset_link_unusable"):
     """Unknown, expired, already used or voided: one answer for all."""
 
-    status = 400
-    message_id = "reset_link_unusable"
+
+def request_reset(raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> None:
+    """Queue the request: the answer must take the same time whether or not the account
+    exists, so the per-account work (``request_reset_now``) happens after it."""
+    outbound.enqueue(
+        "password_reset",
+        {"identifier": raw_identifier, "ttl_seconds": ttl_seconds, "origin": dataclasses.asdict(origin)},
+    )
 
 
-@dataclass(frozen=True)
-class ResetRequest:
-    member: Member
-    token: str  # the raw token, to be mailed; never stored or logged
-
-
-def request_reset(db: Session, raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> ResetRequest | None:
-    """A new reset token for the account behind the identifier, voiding earlier ones.
-    None when there is no online account that can receive mail (the caller answers the same).
-    A membership record without an online account gets nothing: it must go through
-    activation, which checks NIK and birth date, not only control of an imported address."""
-    identifier = normalize_identifier(raw_identifier)
-    member = find_by_identifier(db, identifier)
+def request_reset_now(payload: dict) -> None:
+    """The queue's handler for "password_reset": mail a new reset link to the account behind
+    the identifier, voiding earlier ones, within the account's mail budget. Nothing when there
+    is no online account that can receive mail. A membership record without an online
+    account gets nothing: it must go through activation, which checks NIK and birth date, not
+    only control of an imported address."""
+    db = get_session()
+    origin = RequestOrigin(**payload["origin"])
+    identifier = normalize_identifier(payload["identifier"])
+    member = find_by_identifier(db, identifier) if "\x00" not in identifier.value else None
     if member is None or not member.email or member.password_hash is None or member.activation_pending:
         audit.record(db, "password_reset_requested", "unknown", origin, identifier_digest=identifier.digest)
         db.commit()
-        return None
-    now = utcnow()
-    credentials.void_reset_links(db, member.id)
-    token = random_token(32)
-    db.add(
-        PasswordResetToken(
-            member_id=member.id,
-            token_digest=digest(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+        return
+    token = single_use_links.issue(db, PasswordResetToken, member.id, payload["ttl_seconds"])
+    audit.record(
+        db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest
     )
-    audit.record(db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest)
     db.commit()
-    return ResetRequest(member=member, token=token)
+    email = notifications.reset_link(member, token, payload["ttl_seconds"])
+    notifications.send_within_budget(email, notifications.member_budget(member.id))
 
 
 def check_reset_token(db: Session, token: str) -> PasswordResetToken:
@@ -69,9 +65,9 @@ def check_reset_token(db: Session, token: str) -> PasswordResetToken:
 
 
 def reset_password(db: Session, token: str, new_password: str, origin: RequestOrigin, min_length: int) -> Member:
-    """Use the token once and set the password. Afterwards no session of the member survives,
-    their access tokens are revoked, other reset links are void and the lockout is cleared.
-    Second factors stay: the member must still pass them to sign in."""
+    """Use the token once and set the password, in one transaction: afterwards no session of
+    the member survives and everything ``credentials.replace_password`` voids is void. No
+    one is signed in; second factors stay, the member must still pass them. Then the notice."""
     record = check_reset_token(db, token)
     member = db.get(Member, record.member_id)
     check_password_acceptable(new_password, member, min_length=min_length)
@@ -81,6 +77,5 @@ def reset_password(db: Session, token: str, new_password: str, origin: RequestOr
     credentials.replace_password(db, member, new_password)
     audit.record(db, "password_reset", "success", origin, member_id=member.id)
     db.commit()
-    browser_sessions.end_all_for_member(db, member.id)
-    lockout.clear_member(db, member.id)
+    credentials.password_changed_notice(member, origin)
     return member

@@ -12,7 +12,7 @@ Enrolment, verification and removal, as plain functions over a database session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
@@ -21,15 +21,9 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailCode, Member, RecoveryCode, SecondFactor
-from idp.models.authentication import (
-    ACR_PASSWORD_AUTHENTICATOR,
-    ACR_PASSWORD_EMAIL_CODE,
-    AMR_EMAIL_CODE,
-    AMR_RECOVERY_CODE,
-    AMR_TOTP,
-)
 from idp.models.factors import FACTOR_EMAIL, FACTOR_TOTP
 from idp.models.lockout import SECOND_FACTOR_FAILURES
+from idp.runtime import SecretsAtRest
 from idp.security import totp
 from idp.security.crypto import SecretBox
 from idp.security.tokens import (
@@ -40,51 +34,31 @@ from idp.security.tokens import (
     random_digits,
     random_recovery_code,
 )
-from idp.services import audit, lockout
+from idp.services import audit, lockout, notifications
+from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY, METHOD_TOTP
 from idp.services.audit import RequestOrigin
-from idp.services.lockout import LockoutPolicy, LockStarted
+from idp.services.lockout import Guard, Verdict
+from idp.settings import LockoutSettings, SecuritySettings
 
-# The SecretBox purpose TOTP seeds are encrypted under (also for the seed held in the
-# session while the member sets up an app).
-TOTP_SEED_PURPOSE = "totp-seed"
-# The SecretBox-derived key purpose of the keyed digests of emailed codes.
-EMAIL_CODE_KEY_PURPOSE = "email-code"
 RECOVERY_CODE_COUNT = 10
 EMAIL_CODE_DIGITS = 6
 MAX_TOTP_FACTORS = 5
 
-METHOD_TOTP = "totp"
-METHOD_EMAIL = "email"
-METHOD_RECOVERY = "recovery"
 
-# What each method proves: the acr level reached and the amr values (RFC 8176).
-METHOD_ACR = {
-    METHOD_TOTP: ACR_PASSWORD_AUTHENTICATOR,
-    METHOD_RECOVERY: ACR_PASSWORD_AUTHENTICATOR,
-    METHOD_EMAIL: ACR_PASSWORD_EMAIL_CODE,
-}
-METHOD_AMR = {METHOD_TOTP: AMR_TOTP, METHOD_RECOVERY: AMR_RECOVERY_CODE, METHOD_EMAIL: AMR_EMAIL_CODE}
-
-
-class EmailCodeTooSoon(IdpError):
+class EmailCodeTooSoon(IdpError, status=429, message_id="email_code_too_soon"):
     """A new code was asked for less than ``resend_seconds`` after the previous one."""
-
-    status = 429
-    message_id = "email_code_too_soon"
 
     def __init__(self, retry_at: datetime) -> None:
         super().__init__("email code asked for too soon")
         self.retry_at = retry_at
 
 
-class EmailFactorUnavailable(IdpError):
+class EmailFactorUnavailable(IdpError, message_id="email_factor_unavailable"):
     """Emailed codes need a verified email address."""
 
-    message_id = "email_factor_unavailable"
 
-
-class TooManyFactors(IdpError):
-    message_id = "too_many_factors"
+class TooManyFactors(IdpError, message_id="too_many_factors"):
+    """A member has as many authenticator apps as allowed."""
 
 
 # --- what a member has ---------------------------------------------------------------------
@@ -115,6 +89,11 @@ def unused_recovery_codes(db: Session, member_id: int) -> int:
 
 def email_factor_possible(member: Member) -> bool:
     return bool(member.email) and member.email_verified
+
+
+def possible_kinds(member: Member) -> set[str]:
+    """The kinds of factor this member could enrol now."""
+    return {FACTOR_TOTP} | ({FACTOR_EMAIL} if email_factor_possible(member) else set())
 
 
 def usable_methods(db: Session, member: Member) -> list[str]:
@@ -170,10 +149,16 @@ def confirm_totp(
         confirmed_at=now,
         last_used_at=now,
     )
+    return _enrolled(db, member, factor, origin)
+
+
+def _enrolled(db: Session, member: Member, factor: SecondFactor, origin: RequestOrigin) -> SecondFactor:
+    """Store a new factor; audited, and the member is told by mail."""
     db.add(factor)
     db.flush()
-    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=FACTOR_TOTP)
+    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=factor.kind)
     db.commit()
+    notifications.factor_notice(member, notifications.FACTOR_ENROLLED, factor.kind, origin)
     return factor
 
 
@@ -211,24 +196,32 @@ def enable_email_factor(db: Session, member: Member, origin: RequestOrigin) -> S
             return factor
     now = utcnow()
     factor = SecondFactor(member_id=member.id, kind=FACTOR_EMAIL, created_at=now, confirmed_at=now)
-    db.add(factor)
-    db.flush()
-    audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=FACTOR_EMAIL)
-    db.commit()
-    return factor
+    return _enrolled(db, member, factor, origin)
 
 
-def issue_email_code(
+def send_email_code(
     db: Session,
     member: Member,
     transaction: str,
-    key: bytes,
-    ttl_seconds: int,
-    resend_seconds: int,
+    requested_by: str | None,
+    secrets: SecretsAtRest,
+    security: SecuritySettings,
     origin: RequestOrigin,
+) -> None:
+    """Issue a code for this sign-in transaction (voiding the earlier ones) and mail it,
+    saying which site asked (``requested_by``, a client's name; None: idp's own pages).
+    Raises EmailCodeTooSoon when the previous one is younger than the resend interval. Over
+    the member's mail budget the mail is dropped silently, like every throttled mail."""
+    code = _issue_email_code(db, member, transaction, secrets.code_digest_key, security, origin)
+    email = notifications.email_code(member, code, requested_by, security.email_code_ttl_seconds, origin)
+    notifications.send_within_budget(email, notifications.member_budget(member.id))
+
+
+def _issue_email_code(
+    db: Session, member: Member, transaction: str, key: bytes, security: SecuritySettings, origin: RequestOrigin
 ) -> str:
-    """A new code for this sign-in transaction, voiding the earlier ones. Raises
-    EmailCodeTooSoon when the previous one is younger than ``resend_seconds``."""
+    ttl_seconds = security.email_code_ttl_seconds
+    resend_seconds = security.email_code_resend_seconds
     now = utcnow()
     newest = db.scalar(
         select(func.max(EmailCode.created_at)).where(
@@ -264,8 +257,18 @@ def issue_email_code(
     return code
 
 
+def email_code_sent(db: Session, member_id: int, transaction: str) -> bool:
+    """Whether a code was sent for this transaction (and not voided since)."""
+    found = db.scalar(
+        select(EmailCode.id)
+        .where(EmailCode.member_id == member_id, EmailCode.transaction == transaction, EmailCode.voided_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 def verify_email_code(db: Session, member_id: int, transaction: str, code: str, key: bytes, max_tries: int) -> str:
-    """"ok", or why not: "wrong", "expired", "exhausted" (too many tries) or "none" (no live
+    """ "ok", or why not: "wrong", "expired", "exhausted" (too many tries) or "none" (no live
     code for this transaction). Each try is counted before the comparison."""
     now = utcnow()
     record = db.scalar(
@@ -331,6 +334,21 @@ def generate_recovery_codes(db: Session, member: Member, origin: RequestOrigin) 
     return codes
 
 
+def first_recovery_codes(db: Session, member: Member, origin: RequestOrigin) -> list[str]:
+    """Recovery codes come with the first factor (shown once); later factors keep the set:
+    a new set when the member has none left, else nothing."""
+    if unused_recovery_codes(db, member.id):
+        return []
+    return generate_recovery_codes(db, member, origin)
+
+
+def regenerate_recovery_codes(db: Session, member: Member, origin: RequestOrigin) -> list[str]:
+    """A new set replacing the old one, at the member's request: they are told by mail."""
+    codes = generate_recovery_codes(db, member, origin)
+    notifications.factor_notice(member, notifications.RECOVERY_CODES_REGENERATED, None, origin)
+    return codes
+
+
 def use_recovery_code(db: Session, member_id: int, code: str) -> bool:
     normalized = normalize_recovery_code(code)
     if normalized is None:
@@ -351,24 +369,14 @@ def use_recovery_code(db: Session, member_id: int, code: str) -> bool:
 
 # --- checking a code, under the second-factor lockout ----------------------------------------
 
+CODE_CHECK = Guard("second_factor", kind=SECOND_FACTOR_FAILURES, on_lock_started=notifications.lock_started)
+
 
 @dataclass(frozen=True)
 class CodeCheck:
     ok: bool
     # Why not, for the page: "wrong", and for emailed codes "expired", "exhausted", "none".
     reason: str | None = None
-    # This failure started a lock (the caller tells the member, by mail and on the page).
-    lock_started: LockStarted | None = None
-
-
-@dataclass(frozen=True)
-class CodeContext:
-    """What checking a code needs besides the code: keys and limits from the settings."""
-
-    box: SecretBox
-    email_code_key: bytes
-    email_code_max_tries: int
-    policy: LockoutPolicy
 
 
 def check_code(
@@ -377,52 +385,36 @@ def check_code(
     method: str,
     code: str,
     transaction: str | None,
-    context: CodeContext,
+    secrets: SecretsAtRest,
+    security: SecuritySettings,
+    policy: LockoutSettings,
     origin: RequestOrigin,
 ) -> CodeCheck:
-    """Check one second-factor code. Raises AccountLocked, without looking at the code, while
-    the member's second-factor counter is locked. Wrong codes count toward that lock."""
-    key = lockout.subject_key_for_member(member.id)
-    try:
-        lockout.reserve_attempt(db, key, member.id, context.policy, kind=SECOND_FACTOR_FAILURES)
-    except lockout.AccountLocked:
-        audit.record(db, "second_factor", "locked", origin, member_id=member.id, method=method)
-        db.commit()
-        raise
+    """Check one second-factor code under the member's second-factor lockout. Raises
+    AccountLocked, without looking at the code, while that counter is locked, and when this
+    wrong code starts a lock (the member is told by mail)."""
 
-    reason = "wrong"
-    if method == METHOD_TOTP:
-        ok = verify_totp(db, member.id, code, context.box)
-    elif method == METHOD_RECOVERY:
-        ok = use_recovery_code(db, member.id, code)
-    elif method == METHOD_EMAIL and transaction is not None:
-        result = verify_email_code(db, member.id, transaction, code, context.email_code_key, context.email_code_max_tries)
-        ok = result == "ok"
-        reason = None if ok else result
-    else:
-        ok = False
+    def check() -> Verdict:
+        reason = "wrong"
+        if method == METHOD_TOTP:
+            ok = verify_totp(db, member.id, code, secrets.totp_seeds)
+        elif method == METHOD_RECOVERY:
+            ok = use_recovery_code(db, member.id, code)
+        elif method == METHOD_EMAIL and transaction is not None:
+            result = verify_email_code(
+                db, member.id, transaction, code, secrets.code_digest_key, security.email_code_max_tries
+            )
+            ok = result == "ok"
+            reason = None if ok else result
+        else:
+            ok = False
+        if ok:
+            return Verdict(ok=True, outcome="success")
+        return Verdict(ok=False, outcome="failure", detail={"reason": reason})
 
-    if ok:
-        lockout.record_success(db, key, kind=SECOND_FACTOR_FAILURES)
-        audit.record(db, "second_factor", "success", origin, member_id=member.id, method=method)
-        db.commit()
-        return CodeCheck(ok=True)
-
-    started = lockout.record_failure(db, key, context.policy, kind=SECOND_FACTOR_FAILURES)
-    audit.record(db, "second_factor", "failure", origin, member_id=member.id, method=method, reason=reason)
-    if started is not None:
-        audit.record(
-            db,
-            "lock_started",
-            "locked",
-            origin,
-            member_id=member.id,
-            kind=SECOND_FACTOR_FAILURES,
-            locked_until=started.locked_until,
-            lock_count=started.lock_count,
-        )
-    db.commit()
-    return CodeCheck(ok=False, reason=reason, lock_started=started)
+    guard = replace(CODE_CHECK, detail={"method": method})
+    verdict = lockout.guarded_check(db, guard, lockout.member_subject(member), policy, origin, check)
+    return CodeCheck(ok=verdict.ok, reason=verdict.detail.get("reason"))
 
 
 def current_lock(db: Session, member_id: int):
@@ -452,13 +444,31 @@ def remove_factor(db: Session, member: Member, factor_id: int, origin: RequestOr
         db.execute(delete(RecoveryCode).where(RecoveryCode.member_id == member.id))
     audit.record(db, "second_factor_removed", "success", origin, member_id=member.id, kind=factor.kind)
     db.commit()
+    notifications.factor_notice(member, notifications.FACTOR_REMOVED, factor.kind, origin)
     return factor
 
 
-def reset_all(db: Session, member: Member) -> int:
-    """Remove every factor, recovery code and pending emailed code of the member (operators,
-    for a member who lost their phone). Returns how many active factors were removed. The
-    caller records who did it."""
+@dataclass(frozen=True)
+class FactorsReset:
+    removed: int  # active factors removed
+    notified: bool  # the member was mailed about it
+
+
+def reset_by_operator(db: Session, member: Member, actor: str) -> FactorsReset:
+    """Remove every factor, recovery code and pending emailed code of the member (support,
+    for a member who lost their phone), record who did it, and tell the member by mail.
+    Remembered browsers stop skipping the second factor; with security.require_mfa the
+    member sets up a new factor at the next sign-in."""
+    removed = _remove_all(db, member)
+    outcome = "success" if removed else "no_factors"
+    audit.record(db, "second_factor_reset", outcome, member_id=member.id, actor=actor, removed=removed)
+    db.commit()
+    email = notifications.factor_changed(member, notifications.FACTORS_RESET, None, origin=None) if removed else None
+    notifications.send(email)
+    return FactorsReset(removed=removed, notified=email is not None)
+
+
+def _remove_all(db: Session, member: Member) -> int:
     removed = len(active_factors(db, member.id))
     db.execute(delete(SecondFactor).where(SecondFactor.member_id == member.id))
     db.execute(delete(RecoveryCode).where(RecoveryCode.member_id == member.id))

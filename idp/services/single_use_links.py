@@ -3,10 +3,33 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.security.tokens import digest, random_token
+
+
+def issue(db: Session, model, member_id: int, ttl_seconds: int, **fields) -> str:
+    """A new link of ``model`` for the member, voiding their open ones (narrowed to the same
+    ``fields``' kind by the caller where it matters). Returns the raw token, to be mailed:
+    only its SHA-256 digest is stored (256 random bits need no slow hash). The caller commits."""
+    void_open(db, model, member_id)
+    now = utcnow()
+    token = random_token(32)
+    db.add(
+        model(
+            member_id=member_id,
+            token_digest=digest(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+            **fields,
+        )
+    )
+    db.flush()
+    return token
 
 
 def use_once(db: Session, model, record_id: int) -> bool:

@@ -1,1 +1,44 @@
-"""Thin blueprints: parse the request, call one service, render or redirect."""
+"""The HTTP face of idp: thin blueprints that parse the request, call a service, and render or
+redirect. Grouped by who they serve:
+
+- ``protocol/``: the OpenID Connect and OAuth endpoints relying parties and resource servers
+  call (discovery, JWKS, authorize, token, UserInfo), and their CORS;
+- ``signin/``: the hosted sign-in of one authorization request (login, second factor,
+  enrolment, consent), and the record of who is signed in to this browser;
+- ``account/``: the signed-in member's own pages (overview, profile, security, sessions);
+- ``selfservice/``: what a member does without signing in (forgotten password, activation);
+- here: what every page shares (the server-side session, page rendering, forms, rate limits,
+  the requester's address, security headers, the cross-site post check), home and health.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from idp.web import cross_site_posts, health, home, security_headers, server_session
+    from idp.web.account import overview, profile, security, sessions
+    from idp.web.protocol import bp as protocol_bp
+    from idp.web.protocol import cors
+    from idp.web.selfservice import activation, recovery
+    from idp.web.signin import interaction, second_factor
+
+    server_session.init_app(app)
+    for blueprint in (
+        protocol_bp,
+        interaction.bp,
+        second_factor.bp,
+        health.bp,
+        home.bp,
+        recovery.bp,
+        activation.bp,
+        overview.bp,
+        profile.bp,
+        security.bp,
+        sessions.bp,
+    ):
+        app.register_blueprint(blueprint)
+    security_headers.init_app(app)
+    cross_site_posts.init_app(app)
+    cors.init_app(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from idp.web.signin import current_sign_in
+from idp.web.signin.record import current_sign_in
 
 bp = Blueprint("home", __name__)
 

@@ -1,48 +1,37 @@
-"""Rate limits (Flask-Limiter): per IP on credential pages, per client on /token, per
-account on mail; 429 with Retry-After, a friendly page or a JSON error."""
+"""Rate limits (Flask-Limiter): per IP on credential pages, per client on /token; 429 with
+Retry-After, a friendly page or a JSON error. (Per-recipient mail budgets count in the same
+storage: ``idp.services.mail_budget``.)"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
-from limits import parse_many
 
 from idp.db import get_session
 from idp.extensions import limiter
+from idp.runtime import runtime, settings
 from idp.services import audit
-from idp.web.origin import request_origin
+from idp.services.mail_budget import MailBudget
+from idp.web.requester import requester
 
 log = logging.getLogger("idp.ratelimit")
 
 
-def _ratelimit_settings():
-    return current_app.extensions["idp.settings"].ratelimit
+def configured(name: str) -> Callable[[], str]:
+    """The limit ``ratelimit.<name>`` of the app serving the request, for ``@limiter.limit``
+    (read per request, so each app's settings apply)."""
+    return lambda: getattr(settings().ratelimit, name)
 
 
-def login_limit() -> str:
-    return _ratelimit_settings().login_per_ip
-
-
-def second_factor_limit() -> str:
-    return _ratelimit_settings().second_factor_per_ip
-
-
-def forgot_password_limit() -> str:
-    return _ratelimit_settings().forgot_password_per_ip
-
-
-def email_code_limit() -> str:
-    return _ratelimit_settings().email_code_per_ip
-
-
-def activation_limit() -> str:
-    return _ratelimit_settings().activation_per_ip
-
-
-def token_limit() -> str:
-    return _ratelimit_settings().token_per_client
+login_limit = configured("login_per_ip")
+second_factor_limit = configured("second_factor_per_ip")
+forgot_password_limit = configured("forgot_password_per_ip")
+email_code_limit = configured("email_code_per_ip")
+activation_limit = configured("activation_per_ip")
+token_limit = configured("token_per_client")
 
 
 def client_key() -> str:
@@ -56,30 +45,20 @@ def client_key() -> str:
     return f"ip:{request.remote_addr}"
 
 
-def allow_mail_to(recipient_key: str) -> bool:
-    """Count one mail to this account or address; False when over the limit (then the mail is
-    dropped and the caller answers as usual)."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return True
-    for item in parse_many(_ratelimit_settings().email_per_identifier):
-        if not limiter.limiter.hit(item, _ratelimit_settings().key_prefix, "mail", recipient_key):
-            log.warning("mail dropped: per-recipient limit", extra={"limit": str(item)})
-            return False
-    return True
-
-
 def init_app(app: Flask) -> None:
-    settings = app.extensions["idp.settings"].ratelimit
+    ratelimit = settings(app).ratelimit
     app.config.update(
-        RATELIMIT_ENABLED=settings.enabled,
-        RATELIMIT_STORAGE_URI=settings.storage_uri,
-        RATELIMIT_KEY_PREFIX=settings.key_prefix,
+        RATELIMIT_ENABLED=ratelimit.enabled,
+        RATELIMIT_STORAGE_URI=ratelimit.storage_uri,
+        RATELIMIT_KEY_PREFIX=ratelimit.key_prefix,
         RATELIMIT_HEADERS_ENABLED=True,
         # If Redis is unreachable, keep limiting per process rather than failing every sign-in.
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     limiter.init_app(app)
+    # Mail budgets count in the same storage (shared by every process when it is Redis).
+    runtime(app).mail_budget = MailBudget(ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys))
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
@@ -96,7 +75,7 @@ def init_app(app: Flask) -> None:
 def _audit_rate_limit(error: RateLimitExceeded) -> None:
     try:
         db = get_session()
-        audit.record(db, "rate_limit", "blocked", request_origin(), path=request.path, limit=str(error.limit.limit))
+        audit.record(db, "rate_limit", "blocked", requester(), path=request.path, limit=str(error.limit.limit))
         db.commit()
     except Exception:  # the audit must never turn a 429 into a 500
         log.exception("could not audit a rate-limit hit")

@@ -34,7 +34,9 @@ def live_sites(app_config, make_member):
     idp_port, portal_port = free_port(), free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
     portal_url = f"http://127.0.0.1:{portal_port}"
-    idp_app = create_app({**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}})
+    idp_app = create_app(
+        {**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}}
+    )
     with idp_app.app_context():
         db = get_session()
         _, secret = create_client(

@@ -190,3 +190,33 @@ def test_a_taken_client_id_is_refused(idp, make_client):
 def test_an_empty_name_is_refused(idp):
     result = idp("clients", "create", "--name", "  ", "--redirect-uri", REDIRECT_URI)
     assert_failed(result, 1, "--name must not be empty")
+
+
+def test_a_required_level_is_set_at_registration_and_changed_by_update(idp, app, make_member):
+    from tests.helpers.oidc import AuthorizationRequest
+    from tests.helpers.second_factor import password_step
+
+    member = make_member()
+    result = assert_succeeded(
+        create(idp, "--public", "--client-id", "strict-portal", "--require-acr", "urn:idp:acr:mfa", "--json")
+    )
+    assert json.loads(result.stdout)["required_acr"] == "urn:idp:acr:mfa"
+    # A member without a factor must set one up before this client gets anything.
+    first = password_step(app.test_client(), AuthorizationRequest("strict-portal"), member)
+    assert first.headers["Location"].endswith("/second-factor")
+
+    updated = assert_succeeded(idp("clients", "update", "strict-portal", "--require-acr", ""))
+    assert updated.stdout == "updated client strict-portal: required_acr\n"
+    assert json.loads(idp("clients", "show", "strict-portal", "--json").stdout)["required_acr"] is None
+    again = password_step(app.test_client(), AuthorizationRequest("strict-portal"), member)
+    assert not again.headers["Location"].endswith("/second-factor")
+    assert assert_succeeded(idp("clients", "update", "strict-portal", "--require-acr", "")).stdout == (
+        "client strict-portal unchanged\n"
+    )
+
+
+def test_an_unknown_level_is_refused_naming_the_option(idp):
+    assert_failed(create(idp, "--require-acr", "urn:example:loa:4"), 1, "--require-acr", "urn:idp:acr:mfa")
+    assert_succeeded(create(idp, "--client-id", "portal"))
+    assert_failed(idp("clients", "update", "portal", "--require-acr", "gold"), 1, "--require-acr")
+    assert_failed(idp("clients", "update", "nobody", "--name", "X"), 1, "no client")

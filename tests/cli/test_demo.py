@@ -33,8 +33,7 @@ def counts(app) -> dict[str, int]:
     with app.app_context():
         db = get_session()
         return {
-            model.__name__: db.scalar(select(func.count()).select_from(model))
-            for model in (Member, Client, SigningKey)
+            model.__name__: db.scalar(select(func.count()).select_from(model)) for model in (Member, Client, SigningKey)
         }
 
 

@@ -6,7 +6,8 @@ import json
 
 from tests.cli.conftest import assert_failed, assert_succeeded
 from tests.conftest import DEMO_PASSWORD
-from tests.http.test_lockout import WRONG, LoginPage
+from tests.helpers.oidc import LoginPage
+from tests.http.test_lockout import WRONG
 
 
 def _lock_out(client, client_id: str, identifier: str) -> None:

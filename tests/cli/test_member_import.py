@@ -78,7 +78,7 @@ def test_changed_rows_are_updated_and_counted(idp, app, csv_file):
         HEADER
         + "12345678901,3171234567890001,Siti Rahayu Putri,1990-04-17,,\n"  # name changed; empty phone keeps it
         + "12345678902,3171234567890002,Budi Santoso,1985-12-01,,081298765432\n"  # unchanged
-        + "12345678903,3171234567890099,\"Dewi, Putri\",2001-03-01,,+628111111111\n"  # NIK, birth date, phone
+        + '12345678903,3171234567890099,"Dewi, Putri",2001-03-01,,+628111111111\n'  # NIK, birth date, phone
         + "12345678904,3171234567890004,Agus Salim,1979-07-07,,\n"  # new
     )
     result = assert_succeeded(run_import(idp, csv_file(changed, "second.csv")))
@@ -138,7 +138,10 @@ def test_skip_invalid_loads_the_good_rows_and_still_fails(idp, app, csv_file):
     result = run_import(idp, csv_file(text), "--skip-invalid")
     assert result.exit_code == 1
     assert result.stdout.strip().splitlines()[-1] == "2 created, 0 updated, 0 unchanged (3 rows)"
-    assert result.stderr.splitlines() == ["line 3: nik: must be exactly 16 digits", "idp: 1 bad row(s) of 3 were not loaded"]
+    assert result.stderr.splitlines() == [
+        "line 3: nik: must be exactly 16 digits",
+        "idp: 1 bad row(s) of 3 were not loaded",
+    ]
     assert set(members_in(app)) == {"12345678901", "12345678903"}
 
 
@@ -225,7 +228,10 @@ def test_multiline_fields_report_the_line_a_row_starts_on(idp, csv_file):
 @pytest.mark.parametrize(
     "text, fragments",
     [
-        ("nik,full_name,birth_date\n3171234567890001,Siti,1990-04-17\n", ("line 1: missing column 'membership_number'",)),
+        (
+            "nik,full_name,birth_date\n3171234567890001,Siti,1990-04-17\n",
+            ("line 1: missing column 'membership_number'",),
+        ),
         (HEADER.replace("phone", "telephone"), ("line 1: unknown column 'telephone'",)),
         ("membership_number,nik,nik,full_name,birth_date\n", ("line 1: column 'nik' appears twice",)),
         ("", ("the file is empty",)),

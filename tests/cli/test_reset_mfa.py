@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from idp.db import get_session
-from idp.models import Member, RecoveryCode, SecondFactor
+from idp.models import RecoveryCode, SecondFactor
 from tests.cli.conftest import assert_failed, assert_succeeded
 from tests.helpers.oidc import AuthorizationRequest
-from tests.helpers.second_factor import member_with_totp, password_step, to_challenge
+from tests.helpers.second_factor import (
+    challenge_page,
+    give_totp,
+    member_with_totp,
+    password_step,
+    remembered_browser,
+    to_challenge,
+)
 
 
 def test_reset_removes_every_factor_audits_and_mails_the_member(idp, app, make_member, make_client, outbox):
@@ -28,7 +36,6 @@ def test_reset_removes_every_factor_audits_and_mails_the_member(idp, app, make_m
         db = get_session()
         assert db.scalars(select(SecondFactor)).all() == []
         assert db.scalars(select(RecoveryCode)).all() == []
-        assert db.get(Member, member.id).security_epoch == 1  # remembered browsers are forgotten
 
     events = json.loads(assert_succeeded(idp("audit", "tail", "--member", member.email, "--json")).stdout)
     reset = [event for event in events if event["event"] == "second_factor_reset"]
@@ -42,6 +49,16 @@ def test_reset_removes_every_factor_audits_and_mails_the_member(idp, app, make_m
     # The next sign-in is the password alone.
     logged_in = password_step(app.test_client(), AuthorizationRequest(rp.client_id), member)
     assert not logged_in.headers["Location"].endswith("/second-factor")
+
+
+@pytest.mark.settings(security={"remember_browser_days": 30})
+def test_a_browser_remembered_before_the_reset_is_challenged_for_the_new_factor(idp, app, make_member, make_client):
+    member, seed, _ = member_with_totp(app, make_member)
+    rp, _ = make_client(public=True)
+    browser = remembered_browser(app, rp, member, seed)
+    assert_succeeded(idp("members", "reset-mfa", member.email))
+    give_totp(app, member)  # the member sets up a new app
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), member)
 
 
 def test_reset_of_a_member_without_factors_says_so_and_mails_nothing(idp, make_member, outbox):

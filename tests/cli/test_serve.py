@@ -48,12 +48,15 @@ def served(cli_env, tmp_path: Path):
     """`idp serve` on a free port; yields its base URL; stopped (SIGTERM, as Ctrl-C would) after."""
     port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as output, subprocess.Popen(
-        [str(IDP_SCRIPT), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=process_env(cli_env),
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    ) as server:
+    with (
+        log.open("wb") as output,
+        subprocess.Popen(
+            [str(IDP_SCRIPT), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            env=process_env(cli_env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        ) as server,
+    ):
         try:
             try:
                 wait_until_up(f"http://127.0.0.1:{port}", server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import Browser, csrf_token, path_of
 
 ACTIVATION_LINK = re.compile(r"(?P<origin>https?://[^/\s\"'<>]+)/activate/verify/(?P<token>[A-Za-z0-9_\-]+)")
@@ -13,8 +14,10 @@ EMAIL_CHANGE_LINK = re.compile(
 )
 
 
-def sign_in_to_account(client, identifier: str, password: str):
-    """Open /account/, sign in through the hosted login, and return the account page."""
+def sign_in_to_account(client, who, password: str = DEMO_PASSWORD):
+    """Open /account/, sign in through the hosted login (no second factor expected), and
+    return the account page. ``who``: a member (signs in with its email) or an identifier."""
+    identifier = who if isinstance(who, str) else who.email
     started = client.get("/account/")
     assert started.status_code == 303, started.status_code
     response = Browser(client).login(started.headers["Location"], identifier, password)

@@ -58,7 +58,7 @@ def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int =
             _wait_until_up(url, process)
         yield [url for url, _, _ in servers]
     finally:
-        for _, process, log in servers:
+        for _, process, _log in servers:
             process.terminate()
         for _, process, log in servers:
             process.wait(timeout=30)
@@ -73,7 +73,8 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
         try:
             if requests.get(f"{url}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Not listening yet, or too busy to answer within the second (a loaded machine).
             pass
         time.sleep(0.2)
     raise AssertionError(f"idp serve at {url} did not answer within {STARTUP_SECONDS} s")
@@ -98,7 +99,9 @@ class LiveBrowser:
         assert match, page.text[:300]
         return match.group(1)
 
-    def post_login(self, interaction_path: str, token: str, identifier: str, password: str, base_url: str | None = None):
+    def post_login(
+        self, interaction_path: str, token: str, identifier: str, password: str, base_url: str | None = None
+    ):
         return self.http.post(
             (base_url or self.base_url) + interaction_path + "/login",
             data={"csrf_token": token, "identifier": identifier, "password": password},

@@ -209,3 +209,20 @@ def login_page_uid(response) -> str:
     """The interaction uid a 303 from /authorize leads to."""
     assert response.status_code == 303, (response.status_code, response.headers.get("Location"), response.text[:300])
     return interaction_uid(response.headers["Location"])
+
+
+class LoginPage:
+    """One pending authorization request in one browser, to post sign-in attempts to."""
+
+    def __init__(self, client, client_id: str) -> None:
+        self.client = client
+        started = Browser(client).start(AuthorizationRequest(client_id))
+        assert started.status_code == 303
+        self.location = started.headers["Location"]
+
+    def attempt(self, identifier: str, password: str):
+        page = self.client.get(path_of(self.location))
+        return self.client.post(
+            f"{path_of(self.location)}/login",
+            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
+        )

@@ -6,6 +6,8 @@ Codes are computed the way an app does it: pyotp from the key shown on the enrol
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -13,7 +15,9 @@ from urllib.parse import urlsplit
 import pyotp
 
 from idp.clock import clock
+from idp.runtime import runtime
 from tests.conftest import DEMO_PASSWORD
+from tests.helpers.account import sign_in_to_account
 from tests.helpers.oidc import (
     AuthorizationRequest,
     Browser,
@@ -21,12 +25,15 @@ from tests.helpers.oidc import (
     csrf_token,
     exchange_code,
     path_of,
+    set_cookies,
     verify_token,
 )
 
 SECRET = re.compile(r'data-testid="totp-secret">([^<]+)<')
 RECOVERY_CODE = re.compile(r'data-testid="recovery-code">([^<]+)<')
 EMAILED_CODE = re.compile(r"\b(\d{6})\b")
+# The "remember this browser" cookie on an http issuer (__Host- on https).
+REMEMBER_COOKIE = "idp_remember"
 
 
 def totp_code(seed: str, steps: int = 0) -> str:
@@ -56,15 +63,6 @@ def follow(client, response, max_hops: int = 10):
             return response
         response = client.get(path_of(response.headers["Location"]))
     raise AssertionError("too many redirects inside idp")
-
-
-def sign_in_to_account(client, member, password: str = DEMO_PASSWORD):
-    """Sign in through the account pages' hosted login (no second factor expected)."""
-    started = client.get("/account/")
-    assert started.status_code == 303
-    page = follow(client, Browser(client).login(started.headers["Location"], member.email, password))
-    assert page.status_code == 200 and 'data-testid="account-summary"' in page.text, page.text[:500]
-    return page
 
 
 def enrol_totp(client, label: str | None = None) -> tuple[str, list[str]]:
@@ -109,7 +107,7 @@ def give_totp(app, member) -> str:
 
     with app.app_context():
         db = get_session()
-        box = app.extensions["idp.totp_box"]
+        box = runtime(app).secrets.totp_seeds
         encrypted = second_factor.new_totp_seed(box)
         seed = second_factor.seed_of(encrypted, box)
         stored = db.get(Member, member.id)
@@ -197,3 +195,27 @@ def id_token_claims(client, location: str, request: AuthorizationRequest, secret
     tokens = exchange_code(client, code_from(location, request), request, secret=secret)
     assert tokens.status_code == 200, tokens.text
     return verify_token(tokens.json["id_token"], client.get("/jwks").json).claims
+
+
+def remembered_browser(app, rp, member, seed, days: int = 30):
+    """A browser that passed the app code with "remember" ticked, then signed out (the app
+    must have ``security.remember_browser_days = days``)."""
+    browser = app.test_client()
+    uid = to_challenge(browser, AuthorizationRequest(rp.client_id), member)
+    page = browser.get(f"/interaction/{uid}/second-factor")
+    assert 'data-testid="remember-browser"' in page.text
+    assert str(days) in page.text
+    passed = submit_totp(browser, uid, totp_code(seed), remember=True)
+    assert passed.status_code == 303
+    cookie = set_cookies(passed)[REMEMBER_COOKIE]
+    assert cookie["httponly"] is True and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    assert int(cookie["max-age"]) == days * 86400
+    # Nothing personal inside: only the security epoch and the expiry (signed).
+    payload = json.loads(base64.urlsafe_b64decode(cookie["value"].split(".")[0] + "=="))
+    assert set(payload) == {"e", "x"}
+    to_client(browser, passed)
+    account = browser.get("/account/")
+    browser.post("/account/logout", data={"csrf_token": csrf_token(account.text)})
+    assert browser.get_cookie(REMEMBER_COOKIE) is not None
+    next_step()
+    return browser

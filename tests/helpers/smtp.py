@@ -20,6 +20,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
+from idp.services.outbound import drain
+
 
 @dataclass(frozen=True)
 class SmtpMail:
@@ -64,7 +66,7 @@ class _CollectingHandler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, smtp, session, envelope):
         # A slow server: accept the connection and the message, then take our time to answer.
         deadline = time.monotonic() + self.server.delay_seconds
         while time.monotonic() < deadline and not self.server.released.is_set():
@@ -88,12 +90,12 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, delay_seconds: float = 0.0) -> None:
+    def __init__(self, delay_seconds: float = 0.0, port: int | None = None) -> None:
         self.delay_seconds = delay_seconds
         self.released = threading.Event()
         self.lock = threading.Lock()
         self.messages: list[SmtpMail] = []
-        self.port = free_port()
+        self.port = port or free_port()
         # server_hostname: no reverse DNS lookup of our own name on every connection.
         self._controller = Controller(
             _CollectingHandler(self), hostname=self.host, port=self.port, server_hostname="smtp.test"
@@ -147,6 +149,7 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     for before the app goes, so no delivery outlives the test."""
     from idp import create_app
     from idp.db import get_engine
+    from tests.conftest import stop_worker
 
     config = {section: dict(values) for section, values in app_config.items()}
     if mail is not None:
@@ -156,5 +159,6 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     try:
         yield application
     finally:
-        application.extensions["idp.mailer"].flush()
+        stop_worker(application)
+        drain(application)
         get_engine(application).dispose()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from idp.db import get_session
 from idp.models import AuditEvent, EmailVerificationToken, Member
 from idp.security.tokens import digest
+from idp.services.outbound import drain
 from tests.helpers.account import ACTIVATION_LINK, links_in, sign_in_to_account, submit
 from tests.helpers.oidc import (
     ISSUER,
@@ -95,12 +96,6 @@ def login_attempt(client, rp, identifier: str, password: str):
     return Browser(client).login(started.headers["Location"], identifier, password)
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 # --- the whole way, with the mail through a real SMTP server ----------------------------------
 
 
@@ -118,12 +113,17 @@ def test_activation_end_to_end_through_smtp_then_sign_in(smtp_app, smtp_client, 
         assert autocomplete in account_page.text
     sent = client.post(
         "/activate/account",
-        data={"csrf_token": csrf_token(account_page.text), "email": "Rina@Example.test", "password": PASSWORD, "confirm": PASSWORD},
+        data={
+            "csrf_token": csrf_token(account_page.text),
+            "email": "Rina@Example.test",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
         base_url="http://attacker.example",
     )
     assert sent.status_code == 303, sent.text[:500]
 
-    smtp_app.extensions["idp.mailer"].flush()
+    drain(smtp_app)
     (mail,) = smtp_server.wait_for(1)
     assert mail.to == NEW_EMAIL
     assert mail.envelope_to == (NEW_EMAIL,)
@@ -241,9 +241,7 @@ def test_the_lock_ends_and_then_the_right_values_pass(client, record, moving_clo
 
 
 def test_step_one_is_rate_limited_per_ip(client, record):
-    statuses = [
-        enter_record(client, "98765432109", "3171234567890009", "1985-06-15").status_code for _ in range(6)
-    ]
+    statuses = [enter_record(client, "98765432109", "3171234567890009", "1985-06-15").status_code for _ in range(6)]
     assert statuses[-1] == 429, statuses
 
 
@@ -266,7 +264,9 @@ def test_an_active_record_is_sent_to_sign_in_or_password_reset(app, client, make
     assert 'href="/recovery/forgot"' in answer.text and 'href="/account/"' in answer.text
     # Step 2 stays closed; the account is untouched.
     assert client.get("/activate/account").headers["Location"] == "/activate"
-    blind = submit(client, "/activate", "/activate/account", {"email": NEW_EMAIL, "password": PASSWORD, "confirm": PASSWORD})
+    blind = submit(
+        client, "/activate", "/activate/account", {"email": NEW_EMAIL, "password": PASSWORD, "confirm": PASSWORD}
+    )
     assert blind.status_code == 303 and blind.headers["Location"] == "/activate"
     assert stored(app, active.membership_number).password_hash is not None
     assert outbox() == []
@@ -298,7 +298,11 @@ def test_step_two_expires(client, record, moving_clock):
 
 def test_the_password_policy_applies(client, record, outbox):
     enter_record(client, record.membership_number, record.nik, "1985-06-15")
-    for password, reason in (("short one", "too_short"), ("password1234", "common"), (f"x {record.nik} y", "contains_identifier")):
+    for password, reason in (
+        ("short one", "too_short"),
+        ("password1234", "common"),
+        (f"x {record.nik} y", "contains_identifier"),
+    ):
         answer = enter_account(client, password=password)
         assert answer.status_code == 400
         assert f'data-reason="{reason}"' in answer.text
@@ -413,7 +417,9 @@ def test_the_flow_is_audited(app, client, record, outbox):
     (link,) = activation_links(outbox)
     confirm(app.test_client(), link)
     with app.app_context():
-        events = [(e.event, e.outcome, e.member_id) for e in get_session().scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        events = [
+            (e.event, e.outcome, e.member_id) for e in get_session().scalars(select(AuditEvent).order_by(AuditEvent.id))
+        ]
         details = " ".join(e.detail_json for e in get_session().scalars(select(AuditEvent)))
     member_id = stored(app, record.membership_number).id
     for expected in (

@@ -255,7 +255,7 @@ def test_first_party_client_never_shows_consent(client, member, make_client):
     assert resumed.status_code == 303
     final = client.get(resumed.headers["Location"])
     assert final.status_code == 302, final.status_code
-    assert 'consent-form' not in final.text
+    assert "consent-form" not in final.text
     location = final.headers["Location"]
     response = exchange_code(client, code_from(location, request), request, secret=secret)
     assert response.json["scope"] == "openid profile email phone membership benefits:read"

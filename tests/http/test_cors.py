@@ -24,7 +24,9 @@ def test_token_preflight_from_a_registered_origin(client, make_client):
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://spa.example.test"
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "Origin" in preflight.headers["Vary"]
-    posted = client.post("/token", data={"grant_type": "authorization_code"}, headers={"Origin": "https://spa.example.test"})
+    posted = client.post(
+        "/token", data={"grant_type": "authorization_code"}, headers={"Origin": "https://spa.example.test"}
+    )
     assert posted.headers["Access-Control-Allow-Origin"] == "https://spa.example.test"
 
 

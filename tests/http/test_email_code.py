@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import EmailCode
-from idp.models.authentication import ACR_PASSWORD_EMAIL_CODE
+from idp.services.assurance import ACR_PASSWORD_EMAIL_CODE
+from idp.services.outbound import drain
 from tests.helpers.oidc import AuthorizationRequest
 from tests.helpers.second_factor import (
     code_in_mail,
@@ -31,6 +32,8 @@ CODE_LINE = re.compile(r"(?<![\d.])\d{6}(?![\d.])")
 def is_code_mail(mail) -> bool:
     """A sign-in code mail, in whatever language: the only mail with six digits on their own."""
     return bool(CODE_LINE.search(mail.text))
+
+
 # Several codes per test: the per-recipient and per-IP mail limits are tested elsewhere.
 pytestmark = pytest.mark.settings(
     ratelimit={"email_per_identifier": "100 per hour", "email_code_per_ip": "100 per minute"}
@@ -41,12 +44,6 @@ pytestmark = pytest.mark.settings(
 def app(smtp_app):
     """The app sends its mail through ``smtp_server``; the factories use the same database."""
     return smtp_app
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True, name="Klaim Online")
-    return registered
 
 
 def codes_received(smtp_server, member, count: int) -> list[str]:
@@ -76,7 +73,7 @@ def test_a_code_arrives_by_smtp_and_signs_in_at_the_email_level(app, client, rp,
     sent = send_email_code(client, uid)
     assert sent.status_code == 303 and sent.headers["Location"].endswith("/email-code")
     (code,) = codes_received(smtp_server, member, 1)
-    mail = [m for m in smtp_server.to(member.email) if is_code_mail(m)][0]
+    mail = next(m for m in smtp_server.to(member.email) if is_code_mail(m))
     assert mail.subject == SUBJECT
     assert len(code) == 6 and code.isdigit()
     assert "Klaim Online" in mail.text and "Klaim Online" in mail.html  # which site asked
@@ -193,7 +190,9 @@ def test_a_code_works_once_and_only_for_its_own_sign_in(app, rp, make_member, sm
 
 
 @pytest.mark.settings(ratelimit={"email_per_identifier": "2 per hour"})
-def test_the_per_recipient_mail_limit_drops_extra_codes_silently(app, client, rp, make_member, smtp_server, moving_clock):
+def test_the_per_recipient_mail_limit_drops_extra_codes_silently(
+    app, client, rp, make_member, smtp_server, moving_clock
+):
     member, _ = member_with_email_factor(app, make_member)
     uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
     answers = []
@@ -201,5 +200,5 @@ def test_the_per_recipient_mail_limit_drops_extra_codes_silently(app, client, rp
         answers.append(send_email_code(client, uid).status_code)
         moving_clock.advance(61)
     assert answers == [303, 303, 303]  # the same answer every time
-    app.extensions["idp.mailer"].flush()
+    drain(app)
     assert len([m for m in smtp_server.to(member.email) if is_code_mail(m)]) == 2

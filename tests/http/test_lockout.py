@@ -13,8 +13,7 @@ from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import (
     AuthorizationRequest,
     Browser,
-    csrf_token,
-    path_of,
+    LoginPage,
     query_of,
 )
 
@@ -24,36 +23,13 @@ WRONG = "not the right password"
 pytestmark = pytest.mark.settings(ratelimit={"login_per_ip": "1000 per minute"})
 
 
-class LoginPage:
-    """One pending authorization request in one browser, to post sign-in attempts to."""
-
-    def __init__(self, client, client_id: str) -> None:
-        self.client = client
-        started = Browser(client).start(AuthorizationRequest(client_id))
-        assert started.status_code == 303
-        self.location = started.headers["Location"]
-
-    def attempt(self, identifier: str, password: str):
-        page = self.client.get(path_of(self.location))
-        return self.client.post(
-            f"{path_of(self.location)}/login",
-            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
-        )
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
 def _password_checks(app) -> int:
     """Sign-in attempts whose password was actually evaluated (audited as success or failure)."""
     with app.app_context():
         return get_session().scalar(
-            select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.event == "sign_in", AuditEvent.outcome.in_(["success", "failure"])
-            )
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.event == "sign_in", AuditEvent.outcome.in_(["success", "failure"]))
         )
 
 
@@ -84,9 +60,12 @@ def test_fifth_failure_locks_and_even_the_right_password_is_then_refused(app, cl
 def test_email_and_membership_number_share_one_count(client, rp, make_member):
     member = make_member()
     login = LoginPage(client, rp.client_id)
-    spellings = [member.email.upper(), member.membership_number, f" {member.email} ", "-".join(
-        [member.membership_number[:3], member.membership_number[3:7], member.membership_number[7:]]
-    )]
+    spellings = [
+        member.email.upper(),
+        member.membership_number,
+        f" {member.email} ",
+        "-".join([member.membership_number[:3], member.membership_number[3:7], member.membership_number[7:]]),
+    ]
     for identifier in spellings:
         assert login.attempt(identifier, WRONG).status_code == 401
     assert login.attempt(member.membership_number, WRONG).status_code == 423
@@ -146,7 +125,7 @@ def test_failures_outside_the_window_do_not_add_up(client, rp, make_member, movi
 @pytest.mark.settings(lockout={"permanent_after": 2})
 def test_permanent_lock_after_configured_number_of_locks(client, rp, make_member, moving_clock):
     member = make_member()
-    for round_ in range(2):
+    for _round in range(2):
         login = LoginPage(client, rp.client_id)
         for _ in range(5):
             login.attempt(member.email, WRONG)

@@ -53,12 +53,6 @@ def _identifier_value(page_html: str) -> str | None:
     return html.unescape(value.group(1)) if value else None
 
 
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client()
-    return registered
-
-
 # --- Enumeration safety --------------------------------------------------------------------
 
 

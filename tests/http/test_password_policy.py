@@ -20,12 +20,6 @@ RESET_LINK = re.compile(r"/recovery/reset/[A-Za-z0-9_\-]+")
 
 
 @pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
-@pytest.fixture
 def member(make_member):
     return make_member(locale="en", email="siti.rahmawati@example.test")
 

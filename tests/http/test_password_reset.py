@@ -17,11 +17,13 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import AuditEvent, Member, PasswordResetToken
 from idp.security.tokens import digest, random_token
+from idp.services.outbound import drain
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import (
     ISSUER,
     AuthorizationRequest,
     Browser,
+    LoginPage,
     code_from,
     csrf_token,
     exchange_code,
@@ -44,12 +46,6 @@ def app(smtp_app):
 
 
 @pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
-@pytest.fixture
 def member(make_member):
     return make_member(locale="en")
 
@@ -69,7 +65,7 @@ def ask_for_link(client, identifier: str, **request_options):
 
 def delivered(app, smtp_server) -> list:
     """Everything the SMTP server received, once the app's background mailer is done."""
-    app.extensions["idp.mailer"].flush()
+    drain(app)
     return smtp_server.received()
 
 
@@ -99,24 +95,6 @@ def choose_password(client, link: str, password: str, confirm: str | None = None
     if with_csrf:
         data["csrf_token"] = csrf_token(client.get("/recovery/forgot").text)
     return client.post(path_of(link), data=data)
-
-
-class LoginPage:
-    """One pending authorization request in one browser, to post sign-in attempts to
-    (as in test_lockout)."""
-
-    def __init__(self, client, client_id: str) -> None:
-        self.client = client
-        started = Browser(client).start(AuthorizationRequest(client_id))
-        assert started.status_code == 303
-        self.location = started.headers["Location"]
-
-    def attempt(self, identifier: str, password: str):
-        page = self.client.get(path_of(self.location))
-        return self.client.post(
-            f"{path_of(self.location)}/login",
-            data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": password},
-        )
 
 
 def assert_unusable(response) -> None:
@@ -259,9 +237,7 @@ def test_audit_trail_through_the_cli(app, app_config, client, smtp_server, membe
 # --- asking for a link -----------------------------------------------------------------------
 
 
-def test_the_answer_is_the_same_for_unknown_accounts_and_accounts_without_email(
-    app, client, smtp_server, make_member
-):
+def test_the_answer_is_the_same_for_unknown_accounts_and_accounts_without_email(app, client, smtp_server, make_member):
     known = make_member(locale="en")
     without_email = make_member(email=None, email_verified=False)
 
@@ -333,7 +309,7 @@ def test_the_answer_does_not_wait_for_the_mail_server(app, app_config, member):
             assert elapsed < 1.0, f"the page waited {elapsed:.2f} s on SMTP"
             assert slow_server.received() == []  # it really was still being delivered
             slow_server.release()
-            slow_app.extensions["idp.mailer"].flush()
+            drain(slow_app)
         (mail,) = slow_server.wait_for(1)
         assert mail.to == member.email and mail.subject == RESET_SUBJECT
 
@@ -522,5 +498,5 @@ def test_a_record_without_an_online_account_gets_no_reset_link(smtp_client, smtp
     )
     assert answer.status_code == 200
     assert 'data-testid="reset_requested"' in answer.text
-    smtp_client.application.extensions["idp.mailer"].flush()
+    drain(smtp_client.application)
     assert smtp_server.messages == []

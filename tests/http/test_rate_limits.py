@@ -98,7 +98,11 @@ def test_token_endpoint_is_limited_per_client_with_a_json_error(client, make_cli
         basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
         return client.post(
             "/token",
-            data={"grant_type": "authorization_code", "code": "nope", "redirect_uri": "https://rp.example.test/callback"},
+            data={
+                "grant_type": "authorization_code",
+                "code": "nope",
+                "redirect_uri": "https://rp.example.test/callback",
+            },
             headers={"Authorization": f"Basic {basic}"},
         )
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import RecoveryCode
-from idp.models.authentication import ACR_PASSWORD_AUTHENTICATOR
+from idp.services.assurance import ACR_PASSWORD_AUTHENTICATOR
 from tests.helpers.oidc import AuthorizationRequest, csrf_token
 from tests.helpers.second_factor import (
     enrol_totp,
@@ -25,12 +24,6 @@ from tests.helpers.second_factor import (
 )
 
 CODE_SHAPE = re.compile(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}")
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
 
 
 def test_ten_codes_are_shown_once_with_the_first_factor_and_stored_as_digests(app, client, make_member):

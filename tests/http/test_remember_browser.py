@@ -4,20 +4,21 @@ reset or a factor is removed. A relying party asking for more still gets a real 
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 
-from idp.models.authentication import ACR_PASSWORD, ACR_PASSWORD_AUTHENTICATOR
-from tests.helpers.oidc import AuthorizationRequest, csrf_token, set_cookies
+from idp.services.assurance import ACR_PASSWORD, ACR_PASSWORD_AUTHENTICATOR
+from tests.conftest import DEMO_PASSWORD
+from tests.helpers.account import EMAIL_CHANGE_LINK, links_in
+from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, path_of, set_cookies
 from tests.helpers.second_factor import (
+    REMEMBER_COOKIE,
     challenge_page,
     follow,
     id_token_claims,
     member_with_totp,
     next_step,
     password_step,
+    remembered_browser,
     sign_in_to_account,
     submit_totp,
     to_challenge,
@@ -25,37 +26,8 @@ from tests.helpers.second_factor import (
     totp_code,
 )
 
-COOKIE = "idp_remember"
+COOKIE = REMEMBER_COOKIE
 pytestmark = pytest.mark.settings(security={"remember_browser_days": 30})
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
-
-
-def remembered_browser(app, rp, member, seed):
-    """A browser that passed the app code with "remember" ticked, then signed out."""
-    browser = app.test_client()
-    uid = to_challenge(browser, AuthorizationRequest(rp.client_id), member)
-    page = browser.get(f"/interaction/{uid}/second-factor")
-    assert 'data-testid="remember-browser"' in page.text
-    assert "30" in page.text
-    passed = submit_totp(browser, uid, totp_code(seed), remember=True)
-    assert passed.status_code == 303
-    cookie = set_cookies(passed)[COOKIE]
-    assert cookie["httponly"] is True and cookie["samesite"] == "Lax" and cookie["path"] == "/"
-    assert int(cookie["max-age"]) == 30 * 86400
-    # Nothing personal inside: only the security epoch and the expiry (signed).
-    payload = json.loads(base64.urlsafe_b64decode(cookie["value"].split(".")[0] + "=="))
-    assert set(payload) == {"e", "x"}
-    to_client(browser, passed)
-    account = browser.get("/account/")
-    browser.post("/account/logout", data={"csrf_token": csrf_token(account.text)})
-    assert browser.get_cookie(COOKIE) is not None
-    next_step()
-    return browser
 
 
 @pytest.mark.settings(security={"remember_browser_days": 0})
@@ -165,3 +137,56 @@ def test_account_sign_in_with_a_remembered_browser(app, rp, make_member):
     browser = remembered_browser(app, rp, member, seed)
     page = sign_in_to_account(browser, member)  # no challenge on the way
     assert 'data-testid="account-summary"' in page.text
+
+
+def test_signing_out_everywhere_forgets_every_browser(app, rp, make_member):
+    member, seed, _ = member_with_totp(app, make_member)
+    browser = remembered_browser(app, rp, member, seed)
+    sign_in_to_account(browser, member)  # no challenge on the way: remembered
+    page = browser.get("/account/sessions")
+    ended = browser.post("/account/sessions/end-all", data={"csrf_token": csrf_token(page.text)})
+    assert ended.status_code == 303
+    assert 'data-testid="totp-form"' in challenge_page(browser, AuthorizationRequest(rp.client_id), member)
+
+
+def test_changing_the_password_forgets_every_browser(app, rp, make_member):
+    member, seed, _ = member_with_totp(app, make_member)
+    browser = remembered_browser(app, rp, member, seed)
+    sign_in_to_account(browser, member)
+    new_password = "a completely new passphrase 42"
+    page = browser.get("/account/profile/password")
+    changed = browser.post(
+        "/account/profile/password",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "current_password": DEMO_PASSWORD,
+            "password": new_password,
+            "confirm": new_password,
+        },
+    )
+    assert changed.status_code == 303
+    account = browser.get("/account/")
+    browser.post("/account/logout", data={"csrf_token": csrf_token(account.text)})
+    challenge = challenge_page(browser, AuthorizationRequest(rp.client_id), member, password=new_password)
+    assert 'data-testid="totp-form"' in challenge
+
+
+def test_a_confirmed_email_change_forgets_every_browser(app, rp, make_member, outbox):
+    member, seed, _ = member_with_totp(app, make_member)
+    browser = remembered_browser(app, rp, member, seed)
+    sign_in_to_account(browser, member)
+    new_email = "new.address@example.test"
+    page = browser.get("/account/profile/email")
+    browser.post(
+        "/account/profile/email",
+        data={"csrf_token": csrf_token(page.text), "email": new_email, "current_password": DEMO_PASSWORD},
+    )
+    (link,) = links_in(outbox(), EMAIL_CHANGE_LINK, to=new_email)
+    path = path_of(link)
+    confirm = browser.get(path)
+    assert browser.post(path, data={"csrf_token": csrf_token(confirm.text)}).status_code == 200
+    account = browser.get("/account/")
+    browser.post("/account/logout", data={"csrf_token": csrf_token(account.text)})
+    signing_in = browser.get(AuthorizationRequest(rp.client_id).url())
+    after_password = Browser(browser).login(signing_in.headers["Location"], new_email, DEMO_PASSWORD)
+    assert after_password.headers["Location"].endswith("/second-factor")

@@ -54,11 +54,6 @@ def member(make_member):
     return make_member()
 
 
-@pytest.fixture
-def rp(make_client):
-    return make_client()[0]
-
-
 def test_login_page_headers(client, rp):
     uid = login_page_uid(client.get(AuthorizationRequest(rp.client_id).url()))
     page = client.get(f"/interaction/{uid}")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from idp.models.authentication import (
+from idp.services.assurance import (
     ACR_PASSWORD,
     ACR_PASSWORD_AUTHENTICATOR,
     ACR_PASSWORD_EMAIL_CODE,
@@ -39,12 +39,6 @@ from tests.helpers.second_factor import (
 
 MFA_CLAIM = json.dumps({"id_token": {"acr": {"essential": True, "values": [ACR_PASSWORD_AUTHENTICATOR]}}})
 CODE = re.compile(r"(?<![\d.])\d{6}(?![\d.])")
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
 
 
 def emailed_codes(outbox) -> list[str]:
@@ -168,9 +162,10 @@ def test_an_emailed_code_reaches_the_email_level(client, app, rp, make_member, o
     assert id_token_claims(client, location, request)["acr"] == ACR_PASSWORD_EMAIL_CODE
 
 
-@pytest.mark.settings(security={"client_required_acr": ["strict-portal=urn:idp:acr:mfa"]})
-def test_a_client_registered_for_the_app_level_gets_no_emailed_code_sign_in(app, client, make_client, make_member, outbox):
-    make_client(public=True, client_id="strict-portal")
+def test_a_client_registered_for_the_app_level_gets_no_emailed_code_sign_in(
+    app, client, make_client, make_member, outbox
+):
+    make_client(public=True, client_id="strict-portal", required_acr=ACR_PASSWORD_AUTHENTICATOR)
     member, _ = member_with_email_factor(app, make_member)
     request = AuthorizationRequest("strict-portal")  # asks for nothing itself
     uid = to_challenge(client, request, member)
@@ -194,9 +189,8 @@ def test_a_client_registered_for_the_app_level_gets_no_emailed_code_sign_in(app,
     assert claims["acr"] == ACR_PASSWORD_AUTHENTICATOR
 
 
-@pytest.mark.settings(security={"client_required_acr": ["strict-portal=urn:idp:acr:mfa"]})
 def test_without_proof_there_is_no_enrolment_past_an_existing_factor(app, client, make_client, make_member):
-    make_client(public=True, client_id="strict-portal")
+    make_client(public=True, client_id="strict-portal", required_acr=ACR_PASSWORD_AUTHENTICATOR)
     member, _ = member_with_email_factor(app, make_member)
     uid = to_challenge(client, AuthorizationRequest("strict-portal"), member)
     skipped = client.get(f"/interaction/{uid}/enrol")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import AuditEvent, SecondFactor
-from idp.models.authentication import ACR_PASSWORD_AUTHENTICATOR
+from idp.services.assurance import ACR_PASSWORD_AUTHENTICATOR
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, query_of
 from tests.helpers.second_factor import (
@@ -25,12 +25,6 @@ from tests.helpers.second_factor import (
     to_client,
     totp_code,
 )
-
-
-@pytest.fixture
-def rp(make_client):
-    registered, _ = make_client(public=True)
-    return registered
 
 
 def test_enrolment_shows_a_qr_code_and_the_key_and_needs_a_valid_code(app, client, make_member):

@@ -26,11 +26,6 @@ def _login_page(client, rp, accept_language: str | None = None, **extra):
     return uid, page
 
 
-@pytest.fixture
-def rp(make_client):
-    return make_client()[0]
-
-
 @pytest.mark.parametrize(
     ("ui_locales", "accept_language", "expected"),
     [

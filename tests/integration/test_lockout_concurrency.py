@@ -120,11 +120,16 @@ def _seed(database_url: str, app_config: dict) -> tuple[str, str]:
             db = get_session()
             create_member(
                 db,
-                NewMember("12345678901", "3171234567890001", "Siti Rahayu", date(1990, 4, 17), email="siti@example.test"),
+                NewMember(
+                    "12345678901", "3171234567890001", "Siti Rahayu", date(1990, 4, 17), email="siti@example.test"
+                ),
                 DEMO_PASSWORD,
             )
             client, _ = create_client(
-                db, NewClient(name="Saldo", redirect_uris=["https://rp.example.test/callback"], public=True, first_party=True)
+                db,
+                NewClient(
+                    name="Saldo", redirect_uris=["https://rp.example.test/callback"], public=True, first_party=True
+                ),
             )
             db.commit()
             return "siti@example.test", client.client_id

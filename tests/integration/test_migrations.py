@@ -20,7 +20,7 @@ def test_migrations_build_the_schema_the_models_describe(database_url):
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
-        assert set(inspect(engine).get_table_names()) >= {t for t in Base.metadata.tables}
+        assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
     finally:
         engine.dispose()
 

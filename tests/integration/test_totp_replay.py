@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from idp import create_app
 from idp.clock import utcnow
 from idp.db import get_engine
+from idp.runtime import runtime
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.live import LiveBrowser, idp_processes, serve_in_thread
 from tests.helpers.oidc import AuthorizationRequest
@@ -40,11 +41,17 @@ def _seed(app_config: dict, database_url: str) -> tuple[list[tuple[str, str]], s
     try:
         with seeding_app.app_context():
             db = get_session()
-            box = seeding_app.extensions["idp.totp_box"]
+            box = runtime(seeding_app).secrets.totp_seeds
             for n in range(MEMBERS):
                 member = create_member(
                     db,
-                    NewMember(f"{22345678900 + n:011d}", f"{3171234567890100 + n:016d}", f"Member {n}", date(1990, 4, 17), email=f"m{n}@example.test"),
+                    NewMember(
+                        f"{22345678900 + n:011d}",
+                        f"{3171234567890100 + n:016d}",
+                        f"Member {n}",
+                        date(1990, 4, 17),
+                        email=f"m{n}@example.test",
+                    ),
                     DEMO_PASSWORD,
                 )
                 seed = pyotp.random_base32()
@@ -58,7 +65,10 @@ def _seed(app_config: dict, database_url: str) -> tuple[list[tuple[str, str]], s
                 )
                 members.append((member.email, seed))
             client, _ = create_client(
-                db, NewClient(name="Saldo", redirect_uris=["https://rp.example.test/callback"], public=True, first_party=True)
+                db,
+                NewClient(
+                    name="Saldo", redirect_uris=["https://rp.example.test/callback"], public=True, first_party=True
+                ),
             )
             db.commit()
             return members, client.client_id
@@ -71,7 +81,9 @@ def _at_challenge(base_url: str, client_id: str, email: str) -> tuple[LiveBrowse
     browser = LiveBrowser(base_url)
     interaction = browser.open_login(AuthorizationRequest(client_id).url())
     logged_in = browser.post_login(interaction, browser.login_form_token(interaction), email, DEMO_PASSWORD)
-    assert logged_in.status_code == 303 and logged_in.headers["Location"].endswith("/second-factor"), logged_in.text[:300]
+    assert logged_in.status_code == 303 and logged_in.headers["Location"].endswith("/second-factor"), logged_in.text[
+        :300
+    ]
     page = browser.http.get(base_url + logged_in.headers["Location"], timeout=10)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
     return browser, base_url + logged_in.headers["Location"], token

@@ -8,13 +8,6 @@ from datetime import UTC, datetime
 import pyotp
 import pytest
 
-from idp.models.authentication import (
-    ACR_PASSWORD,
-    ACR_PASSWORD_AUTHENTICATOR,
-    ACR_PASSWORD_EMAIL_CODE,
-    acr_satisfies,
-    stronger_acr,
-)
 from idp.oauth.acr import UnmetAuthenticationRequirementsError, requested_acr
 from idp.security import totp
 from idp.security.tokens import (
@@ -22,6 +15,13 @@ from idp.security.tokens import (
     normalize_recovery_code,
     random_recovery_code,
 )
+from idp.services.assurance import (
+    ACR_PASSWORD,
+    ACR_PASSWORD_AUTHENTICATOR,
+    ACR_PASSWORD_EMAIL_CODE,
+)
+from idp.services.assurance import satisfies as acr_satisfies
+from idp.services.assurance import stronger as stronger_acr
 
 MOMENT = datetime(2026, 11, 24, 10, 0, 15, tzinfo=UTC)
 
@@ -77,8 +77,9 @@ def test_requested_acr_combines_the_sources():
     registered = requested_acr({"acr_values": ACR_PASSWORD}, ACR_PASSWORD_AUTHENTICATOR)
     assert (registered.target, registered.floor) == (ACR_PASSWORD_AUTHENTICATOR, ACR_PASSWORD_AUTHENTICATOR)
     essential = requested_acr(
-        {"claims": '{"id_token": {"acr": {"essential": true, "values": ["%s", "%s"]}}}'
-         % (ACR_PASSWORD_AUTHENTICATOR, ACR_PASSWORD_EMAIL_CODE)},
+        {
+            "claims": f'{{"id_token": {{"acr": {{"essential": true, "values": ["{ACR_PASSWORD_AUTHENTICATOR}", "{ACR_PASSWORD_EMAIL_CODE}"]}}}}}}'
+        },
         None,
     )
     assert (essential.target, essential.floor) == (ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_EMAIL_CODE)

@@ -328,8 +328,16 @@ def test_normalize_email(typed, expected):
 
 @pytest.mark.parametrize(
     "typed",
-    ["", "siti", "siti@", "@example.test", "siti@example", "si ti@example.test", "a@b@example.test",
-     "x" * 250 + "@example.test"],
+    [
+        "",
+        "siti",
+        "siti@",
+        "@example.test",
+        "siti@example",
+        "si ti@example.test",
+        "a@b@example.test",
+        "x" * 250 + "@example.test",
+    ],
 )
 def test_normalize_email_refuses_invalid_addresses(typed):
     with pytest.raises(ValueError):

@@ -100,8 +100,7 @@ def test_valid_production_settings_load():
 def test_precedence_defaults_file_environment_overrides(tmp_path):
     path = write_toml(
         tmp_path,
-        "[tokens]\naccess_token_ttl_seconds = 300\nid_token_ttl_seconds = 300\n"
-        '[logging]\nlevel = "WARNING"\n',
+        '[tokens]\naccess_token_ttl_seconds = 300\nid_token_ttl_seconds = 300\n[logging]\nlevel = "WARNING"\n',
     )
     environ = {"IDP_CONFIG": path}
 
@@ -132,7 +131,7 @@ def test_empty_idp_config_means_no_file():
 
 def test_validation_applies_to_the_merged_result(tmp_path):
     # The file alone is unsafe (production with http); the environment repairs it.
-    path = write_toml(tmp_path, "[server]\ndevelopment = false\nissuer = \"http://idp.example.test\"\n")
+    path = write_toml(tmp_path, '[server]\ndevelopment = false\nissuer = "http://idp.example.test"\n')
     environ = {
         "IDP_CONFIG": path,
         "IDP_SERVER__ISSUER": "https://idp.example.test",
@@ -149,8 +148,17 @@ def test_validation_applies_to_the_merged_result(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("true", True), ("True", True), ("1", True), ("yes", True), ("on", True), (" true ", True),
-        ("false", False), ("FALSE", False), ("0", False), ("no", False), ("off", False),
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        (" true ", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
     ],
 )
 def test_environment_booleans(text, expected):
@@ -207,7 +215,7 @@ def test_toml_types_are_used_directly(tmp_path):
 
 
 def test_unknown_section_in_file(tmp_path):
-    path = write_toml(tmp_path, "[serverr]\nissuer = \"https://x.example\"\n")
+    path = write_toml(tmp_path, '[serverr]\nissuer = "https://x.example"\n')
     message = config_error(environ={"IDP_CONFIG": path})
     assert "serverr" in message and "unknown section" in message and path in message
 
@@ -312,7 +320,10 @@ def test_issuer_must_not_end_with_a_slash():
 
 
 def test_issuer_with_a_path_is_fine():
-    assert load_settings({"server": {"issuer": "https://x.example/idp"}}, environ={}).server.issuer == "https://x.example/idp"
+    assert (
+        load_settings({"server": {"issuer": "https://x.example/idp"}}, environ={}).server.issuer
+        == "https://x.example/idp"
+    )
 
 
 @pytest.mark.parametrize("issuer", ["https://x.example?a=1", "https://x.example#top"])
@@ -427,7 +438,7 @@ def test_missing_config_file(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["[server\nissuer = 1\n", "[server]\nissuer = \n", "[server]\nissuer = 'a'\nissuer = 'b'\n", "x = \"\"\"\n"],
+    ["[server\nissuer = 1\n", "[server]\nissuer = \n", "[server]\nissuer = 'a'\nissuer = 'b'\n", 'x = """\n'],
 )
 def test_invalid_toml(tmp_path, text):
     path = write_toml(tmp_path, text)
@@ -537,7 +548,6 @@ def test_security_defaults():
     assert security.require_mfa is False
     assert security.remember_browser_days == 0
     assert security.fresh_check_minutes == 10
-    assert security.client_required_acr == ()
     assert security.email_code_ttl_seconds == 600
     assert security.email_code_max_tries == 5
     assert security.email_code_resend_seconds == 60
@@ -568,13 +578,9 @@ def test_bad_second_factor_settings_name_the_key(overrides, key):
     assert config_error(overrides=overrides).startswith(f"{key}:")
 
 
-def test_client_required_acr_from_the_environment():
-    from idp.settings import client_required_acr
-
-    settings = load_settings(
-        environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa, claims=urn:idp:acr:pwd+email"}
-    )
-    assert client_required_acr(settings.security) == {
-        "portal": "urn:idp:acr:mfa",
-        "claims": "urn:idp:acr:pwd+email",
-    }
+def test_client_required_acr_now_lives_on_the_client_record():
+    # The former setting stops start-up with one line saying where the value lives now,
+    # from the environment as from the file.
+    message = config_error(environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa"})
+    assert message.startswith("security.client_required_acr:") and "environment" in message
+    assert "idp clients update CLIENT_ID --require-acr" in message and "\n" not in message

@@ -57,8 +57,20 @@ def extracted(tmp_path_factory) -> set[str]:
     """What the extract command of docs/i18n.md finds in the sources today (into a temp dir)."""
     output = tmp_path_factory.mktemp("extract") / "messages.pot"
     CommandLineInterface().run(
-        ["pybabel", "--quiet", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l", "-k", "lazy_gettext",
-         "-o", str(output), str(ROOT)]
+        [
+            "pybabel",
+            "--quiet",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(output),
+            str(ROOT),
+        ]
     )
     return _msgids(_read_po(output))
 
@@ -70,7 +82,9 @@ def test_every_template_msgid_has_an_indonesian_translation():
     template = _read_po(POT)
     indonesian = _read_po(_po_path("id"), "id")
     assert _msgids(template), "the .pot is empty"
-    missing = sorted(msgid for msgid in _msgids(template) if not (indonesian.get(msgid) and indonesian.get(msgid).string))
+    missing = sorted(
+        msgid for msgid in _msgids(template) if not (indonesian.get(msgid) and indonesian.get(msgid).string)
+    )
     assert not missing, f"no Indonesian msgstr for {missing}; {FIX}"
 
 

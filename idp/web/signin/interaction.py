@@ -1,26 +1,18 @@
 """The hosted pages of one authorization request: the login step and the consent step.
 
 The second-factor step (challenge, emailed codes, recovery codes, enrolment when required)
-is in ``idp.web.second_factor``."""
+is in ``idp.web.signin.second_factor``."""
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import scope_to_list
-from flask import (
-    Blueprint,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    session,
-    url_for,
-)
+from flask import Blueprint, g, redirect, url_for
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import LoginFailed
 from idp.extensions import limiter
-from idp.models.authentication import ACR_PASSWORD, AMR_PASSWORD
+from idp.models import Interaction, Member
 from idp.models.flows import (
     INTERACTION_CONSENT,
     INTERACTION_LOGIN,
@@ -28,22 +20,24 @@ from idp.models.flows import (
     INTERACTION_SECOND_FACTOR,
 )
 from idp.oauth.server import get_server
-from idp.services import audit, authn, interactions
+from idp.runtime import settings
+from idp.services import assurance, audit, authn, interactions
 from idp.services import consent as consent_service
+from idp.services import second_factor as factors
 from idp.services.lockout import AccountLocked
-from idp.web import oidc
 from idp.web.forms import ConsentForm, LoginForm
-from idp.web.lockout import lockout_policy, notify_lock_started
-from idp.web.mfa import challenge_due
-from idp.web.origin import request_origin
+from idp.web.pages import page
+from idp.web.protocol.authorize import deny
 from idp.web.ratelimits import login_limit
-from idp.web.signin import current_sign_in, start_sign_in
+from idp.web.requester import requester
+from idp.web.signin.record import current_binding, current_sign_in, privilege_changed, start_sign_in
+from idp.web.signin.remember import is_remembered
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
 
-def load_interaction(uid: str):
-    interaction = interactions.load(get_session(), uid, session.get("binding"))
+def load_interaction(uid: str) -> Interaction:
+    interaction = interactions.load(get_session(), uid, current_binding())
     # The RP's ui_locales stays in force on every page of the request.
     g.ui_locales = interaction.params.get("ui_locales")
     return interaction
@@ -77,12 +71,7 @@ def login(uid: str):
     db = get_session()
     try:
         member = authn.authenticate_password(
-            db,
-            form.identifier.data,
-            form.password.data,
-            request_origin(),
-            lockout_policy(),
-            on_lock_started=notify_lock_started,
+            db, form.identifier.data, form.password.data, requester(), settings().lockout
         )
     except LoginFailed:
         form.password.data = ""
@@ -95,24 +84,26 @@ def login(uid: str):
             "interaction/login.html", interaction, form=form, error="account_locked", locked=locked, status=423
         )
 
-    due, remembered = challenge_due(db, member, interaction)
-    if due:
+    after = assurance.after_password(
+        interaction.required_acr,
+        factors.active_kinds(db, member.id),
+        is_remembered(member),
+        settings().security.require_mfa,
+    )
+    if after.challenge:
         # Nothing is issued and no one is signed in until the second factor passes; the
         # interaction (bound to this browser) carries the member to that step.
-        interactions.password_verified(interaction, member.id)
+        interaction.password_verified(member.id)
         db.commit()
-        session.rotate()  # the password step is a privilege change
+        privilege_changed()
         return redirect(url_for("second_factor.challenge", uid=uid), 303)
 
-    start_sign_in(member, utcnow(), amr=list(AMR_PASSWORD), acr=ACR_PASSWORD)
-    if remembered:
-        # A remembered browser stands in for the member's own factor (and security.require_mfa),
-        # never for a level a relying party asks for: the sign-in counts as password only.
-        session["second_factor_remembered"] = True
-        audit.record(db, "second_factor", "remembered", request_origin(), member_id=member.id)
-    consent_needed = consent_needed_for(db, interaction, member)
-    interactions.login_completed(interaction, consent_needed)
-    interaction.member_id = member.id
+    # A remembered browser stands in for the member's own factor (and security.require_mfa),
+    # never for a level a relying party asks for: the sign-in counts as password only.
+    start_sign_in(member, utcnow(), assurance.METHOD_PASSWORD, remembered=after.remembered)
+    if after.remembered:
+        audit.record(db, "second_factor", "remembered", requester(), member_id=member.id)
+    interaction.login_completed(member.id, consent_needed_for(db, interaction, member))
     db.commit()
     return redirect(url_for("interaction.show", uid=uid), 303)
 
@@ -129,16 +120,16 @@ def consent(uid: str):
     db = get_session()
     if form.deny.data:
         interactions.consume(db, interaction)
-        return oidc.deny(interaction)
+        return deny(interaction)
     client = get_server().query_client(interaction.client_id)
     scope = client.get_allowed_scope(interaction.params.get("scope"))
     consent_service.grant_consent(db, signed_in.member, client, scope)
-    interactions.consent_given(interaction)
+    interaction.consented()
     db.commit()
     return redirect(url_for("oidc.resume", uid=uid), 303)
 
 
-def consent_needed_for(db, interaction, member) -> bool:
+def consent_needed_for(db, interaction: Interaction, member: Member) -> bool:
     if interaction.client_id is None:
         return False  # idp's own account pages ask for no consent
     client = get_server().query_client(interaction.client_id)
@@ -151,16 +142,12 @@ def consent_needed_for(db, interaction, member) -> bool:
     )
 
 
-def _consent_page(interaction, form: ConsentForm, status: int = 200):
+def _consent_page(interaction: Interaction, form: ConsentForm, status: int = 200):
     client = get_server().query_client(interaction.client_id)
     scopes = scope_to_list(client.get_allowed_scope(interaction.params.get("scope"))) or []
     return interaction_page("interaction/consent.html", interaction, form=form, scopes=scopes, status=status)
 
 
-def interaction_page(template: str, interaction, status: int = 200, **context):
+def interaction_page(template: str, interaction: Interaction, status: int = 200, **context):
     client = get_server().query_client(interaction.client_id) if interaction.client_id else None
-    response = current_app.make_response(
-        (render_template(template, interaction=interaction, client=client, **context), status)
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return page(template, status, interaction=interaction, client=client, **context)

@@ -16,20 +16,17 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp.clock import utcnow
 from idp.models import Member
+from idp.runtime import settings
 
 SALT_PREFIX = "idp:remember-browser:"
 
 
-def _settings():
-    return current_app.extensions["idp.settings"]
-
-
 def cookie_name() -> str:
-    return "__Host-idp_remember" if _settings().issuer_is_https else "idp_remember"
+    return "__Host-idp_remember" if settings().issuer_is_https else "idp_remember"
 
 
 def remember_days() -> int:
-    return _settings().security.remember_browser_days
+    return settings().security.remember_browser_days
 
 
 def _serializer(member: Member) -> URLSafeSerializer:
@@ -51,9 +48,7 @@ def is_remembered(member: Member) -> bool:
         return False
     expires = payload.get("x")
     return (
-        payload.get("e") == member.security_epoch
-        and isinstance(expires, int)
-        and expires > int(utcnow().timestamp())
+        payload.get("e") == member.security_epoch and isinstance(expires, int) and expires > int(utcnow().timestamp())
     )
 
 
@@ -68,7 +63,7 @@ def remember(response: Response, member: Member) -> None:
         value,
         max_age=days * 86400,
         httponly=True,
-        secure=_settings().issuer_is_https,
+        secure=settings().issuer_is_https,
         samesite="Lax",
         path="/",
     )

@@ -20,7 +20,7 @@ PUBLIC_ENDPOINTS = {"oidc.discovery", "oidc.jwks"}
 CLIENT_ENDPOINTS = {"oidc.token", "oidc.userinfo"}
 
 
-def install_cors(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     @app.after_request
     def cors_headers(response):
         origin = request.headers.get("Origin")

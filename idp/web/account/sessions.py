@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, flash, redirect, session, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_wtf import FlaskForm
 
 from idp.db import get_session
+from idp.runtime import settings
 from idp.services import account_sessions
-from idp.services.browser_sessions import SessionLimits
-from idp.web.account import account_page
-from idp.web.account_access import member_required, signed_in
-from idp.web.origin import request_origin
+from idp.web.account.access import account_page, member_required, signed_in
+from idp.web.requester import requester
+from idp.web.signin.record import sign_out, this_session_record_id, this_session_sid
 
 bp = Blueprint("account_sessions", __name__)
 
@@ -23,12 +23,8 @@ bp = Blueprint("account_sessions", __name__)
 @bp.get("/account/sessions")
 @member_required
 def sessions():
-    limits = SessionLimits(
-        current_app.extensions["idp.settings"].session.idle_timeout_seconds,
-        current_app.extensions["idp.settings"].session.absolute_timeout_seconds,
-    )
     listed = account_sessions.list_sessions(
-        get_session(), signed_in().member.id, limits, getattr(session, "record_id", None)
+        get_session(), signed_in().member.id, settings().session, this_session_record_id()
     )
     return account_page(
         "account/sessions.html",
@@ -44,12 +40,12 @@ def end_session(sid: str):
     if not form.validate_on_submit():
         return redirect(url_for("account_sessions.sessions"), 303)
     member_id = signed_in().member.id
-    if sid == getattr(session, "sid", None):
+    if sid == this_session_sid():
         # Ending this browser's own session is signing out here.
-        account_sessions.end_session(get_session(), member_id, sid, request_origin())
-        session.destroy()
+        account_sessions.end_session(get_session(), member_id, sid, requester())
+        sign_out()
         return redirect(url_for("home.index"), 303)
-    account_sessions.end_session(get_session(), member_id, sid, request_origin())
+    account_sessions.end_session(get_session(), member_id, sid, requester())
     flash("session_ended", "done")
     return redirect(url_for("account_sessions.sessions"), 303)
 
@@ -60,8 +56,8 @@ def sign_out_everywhere():
     form = FlaskForm()
     if not form.validate_on_submit():
         return redirect(url_for("account_sessions.sessions"), 303)
-    account_sessions.sign_out_everywhere(get_session(), signed_in().member.id, request_origin())
-    session.destroy()
+    account_sessions.sign_out_everywhere(get_session(), signed_in().member.id, requester())
+    sign_out()
     return redirect(url_for("home.index"), 303)
 
 
@@ -82,7 +78,7 @@ def revoke_app(client_id: str):
     form = FlaskForm()
     if not form.validate_on_submit():
         return redirect(url_for("account_sessions.apps"), 303)
-    if account_sessions.revoke_app(get_session(), signed_in().member.id, client_id, request_origin()):
+    if account_sessions.revoke_app(get_session(), signed_in().member.id, client_id, requester()):
         flash("app_revoked", "done")
     return redirect(url_for("account_sessions.apps"), 303)
 
@@ -108,7 +104,7 @@ _SYSTEMS = (
 
 
 def describe_browser(user_agent: str | None) -> str | None:
-    """"Chrome · Android", from the User-Agent header; None when nothing is recognised. Only
+    """ "Chrome · Android", from the User-Agent header; None when nothing is recognised. Only
     well-known names come out, never the raw header text."""
     text = user_agent or ""
     browser = next((name for name, pattern in _BROWSERS if pattern.search(text)), None)

@@ -3,41 +3,30 @@ only once the new address is confirmed by its link) and password change."""
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    session,
-    url_for,
-)
+from flask import Blueprint, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    EmailField,
-    PasswordField,
     SelectField,
     SubmitField,
     TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from idp.db import get_session
 from idp.errors import ValidationFailed
-from idp.security.passwords import MAX_PASSWORD_LENGTH
-from idp.security.tokens import digest
-from idp.services import notifications, profile
-from idp.services.email_verification import VerificationLinkUnusable
+from idp.i18n import remember_locale
+from idp.runtime import settings
+from idp.services import profile
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
-from idp.services.profile import CurrentPasswordWrong, EmailTaken, SameEmail
-from idp.web.account import account_page
-from idp.web.account_access import member_required, signed_in
-from idp.web.lockout import lockout_policy, notify_lock_started, password_reset_url
-from idp.web.origin import request_origin
-from idp.web.ratelimits import allow_mail_to
+from idp.services.profile import CurrentPasswordWrong, SameEmail
+from idp.web.account.access import account_page, member_required, signed_in
+from idp.web.confirm_links import ConfirmedLink
+from idp.web.forms import current_password_field, email_field, new_password_field, password_again_field
+from idp.web.requester import requester
+from idp.web.signin.record import privilege_changed, this_session_record_id
 
 bp = Blueprint("account_profile", __name__, url_prefix="/account/profile")
 
@@ -70,40 +59,16 @@ class LanguageForm(FlaskForm):
 
 
 class EmailChangeForm(FlaskForm):
-    email = EmailField(
-        _l("New email address"),
-        validators=[DataRequired(), Length(max=254)],
-        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
-    )
-    current_password = PasswordField(
-        _l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
-    )
+    email = email_field(_l("New email address"))
+    current_password = current_password_field()
     submit = SubmitField(_l("Send confirmation link"))
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(
-        _l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
-    )
-    password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"},
-    )
+    current_password = current_password_field()
+    password = new_password_field()
+    confirm = password_again_field()
     submit = SubmitField(_l("Change password"))
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm"))
-
-
-def _settings():
-    return current_app.extensions["idp.settings"]
 
 
 # --- profile: contact details and language -------------------------------------------------
@@ -139,7 +104,7 @@ def contact():
     if not form.validate_on_submit():
         return _profile_page(form, language, status=400, contact_error="address" if form.address.errors else "invalid")
     try:
-        profile.update_contact(get_session(), member, form.phone.data, form.address.data, request_origin())
+        profile.update_contact(get_session(), member, form.phone.data, form.address.data, requester())
     except ValidationFailed as invalid:
         return _profile_page(form, language, status=400, contact_error=invalid.field)
     flash("contact_saved", "done")
@@ -154,9 +119,9 @@ def language():
     if not form.validate_on_submit():
         contact = ContactForm(data={"phone": member.phone or "", "address": member.address or ""})
         return _profile_page(contact, form, status=400)
-    profile.set_locale(get_session(), member, form.locale.data, request_origin())
+    profile.set_locale(get_session(), member, form.locale.data, requester())
     # The pages follow at once (the session's language wins over the browser's).
-    session["locale"] = form.locale.data
+    remember_locale(form.locale.data)
     flash("language_saved", "done")
     return redirect(url_for("account_profile.index"), 303)
 
@@ -187,17 +152,15 @@ def email_submit():
     form = EmailChangeForm()
     if not form.validate_on_submit():
         return _email_page(form, status=400, error="email_invalid" if form.email.errors else "invalid")
-    db = get_session()
     try:
-        requested = profile.request_email_change(
-            db,
+        profile.request_email_change(
+            get_session(),
             member,
             form.email.data,
             form.current_password.data,
-            _settings().activation.verification_ttl_seconds,
-            request_origin(),
-            lockout_policy(),
-            on_lock_started=notify_lock_started,
+            settings().activation.verification_ttl_seconds,
+            requester(),
+            settings().lockout,
         )
     except ValidationFailed:
         return _email_page(form, status=400, error="email_invalid")
@@ -207,63 +170,31 @@ def email_submit():
         return _email_page(form, status=423, error="account_locked", locked=locked)
     except SameEmail:
         return _email_page(form, status=400, error="email_unchanged")
-
-    address_key = f"address:{digest(requested.new_email)}"
-    if requested.link is not None:
-        if allow_mail_to(address_key):
-            link = f"{_settings().server.issuer}/account/profile/email/verify/{requested.link.token}"
-            notifications.send(
-                notifications.verify_email(
-                    member, requested.new_email, link, _settings().activation.verification_ttl_seconds, "email_change"
-                )
-            )
-    elif requested.owner is not None and allow_mail_to(address_key):
-        notifications.send(
-            notifications.address_in_use(requested.owner, requested.new_email, "email_change", password_reset_url())
-        )
-    if requested.old_email:
-        # A security notice to the member's own address: never dropped by the mail limit.
-        notifications.send(
-            notifications.email_change_notice(member, requested.old_email, requested.new_email, request_origin())
-        )
     # The same answer whether the new address got a link or (already in use) a notice.
     flash("email_link_sent", "done")
     return redirect(url_for("account_profile.email"), 303)
 
 
-def _token_page(template: str, status: int = 200, **context):
-    response = current_app.make_response((render_template(template, **context), status))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 # The link works without a sign-in (it is often opened on another device): holding the
 # link, mailed to the new address after the member entered their password, is the proof.
+EMAIL_CHANGE_LINK = ConfirmedLink(
+    check=profile.check_email_change_link,
+    use=profile.confirm_email_change,
+    confirm_page="account/email_verify.html",
+    unusable_page="account/email_link_unusable.html",
+    taken_page="account/email_taken.html",
+    done_page="account/email_changed.html",
+)
+
+
 @bp.get("/email/verify/<token>")
 def email_verify(token: str):
-    try:
-        profile.check_email_change_link(get_session(), token)
-    except VerificationLinkUnusable:
-        return _token_page("account/email_link_unusable.html", status=400)
-    # A GET consumes nothing: mail scanners that open links must not burn them.
-    return _token_page("account/email_verify.html", form=ConfirmForm(), token=token)
+    return EMAIL_CHANGE_LINK.show(token)
 
 
 @bp.post("/email/verify/<token>")
 def email_verify_submit(token: str):
-    db = get_session()
-    form = ConfirmForm()
-    try:
-        profile.check_email_change_link(db, token)
-        if not form.validate_on_submit():
-            return _token_page("account/email_verify.html", form=form, token=token, status=400)
-        profile.confirm_email_change(db, token, request_origin())
-    except VerificationLinkUnusable:
-        return _token_page("account/email_link_unusable.html", status=400)
-    except EmailTaken:
-        return _token_page("account/email_taken.html", status=409)
-    return _token_page("account/email_changed.html")
+    return EMAIL_CHANGE_LINK.submit(token)
 
 
 # --- password change ------------------------------------------------------------------------
@@ -277,7 +208,7 @@ def password():
 
 def _password_page(form: PasswordChangeForm, status: int = 200, **context):
     return account_page(
-        "account/password.html", status=status, form=form, min_length=_settings().passwords.min_length, **context
+        "account/password.html", status=status, form=form, min_length=settings().passwords.min_length, **context
     )
 
 
@@ -286,11 +217,9 @@ def _password_page(form: PasswordChangeForm, status: int = 200, **context):
 def password_submit():
     member = signed_in().member
     form = PasswordChangeForm()
-    min_length = _settings().passwords.min_length
+    min_length = settings().passwords.min_length
     try:
         if not form.validate_on_submit():
-            if "password" in form.errors and len(form.password.data or "") > MAX_PASSWORD_LENGTH:
-                raise InvalidPassword("too_long", min_length)
             return _password_page(form, status=400)
         profile.change_password(
             get_session(),
@@ -298,10 +227,9 @@ def password_submit():
             form.current_password.data,
             form.password.data,
             min_length,
-            getattr(session, "record_id", None),
-            request_origin(),
-            lockout_policy(),
-            on_lock_started=notify_lock_started,
+            this_session_record_id(),
+            requester(),
+            settings().lockout,
         )
     except InvalidPassword as rejected:
         return _password_page(form, status=400, rejected=rejected.reason)
@@ -310,9 +238,6 @@ def password_submit():
     except AccountLocked as locked:
         return _password_page(form, status=423, error="account_locked", locked=locked)
     # This browser stays signed in, under a new session id; every other one was ended.
-    session.rotate()
-    email = notifications.password_changed(member, request_origin())
-    if email is not None:
-        notifications.send(email)
+    privilege_changed()
     flash("password_changed", "done")
     return redirect(url_for("account_profile.password"), 303)

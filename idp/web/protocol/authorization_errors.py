@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import current_app, redirect, render_template
+from flask import redirect
+
+from idp.runtime import settings
+from idp.web.pages import page
 
 
 def authorization_error_response(error: OAuth2Error, state: str | None = None):
@@ -17,17 +20,7 @@ def authorization_error_response(error: OAuth2Error, state: str | None = None):
         error.redirect_fragment = False
         _, _, headers = error()
         location = dict(headers)["Location"]
-        issuer = current_app.extensions["idp.settings"].server.issuer
-        response = redirect(add_params_to_uri(location, {"iss": issuer}), 302)
+        response = redirect(add_params_to_uri(location, {"iss": settings().server.issuer}), 302)
         response.headers["Cache-Control"] = "no-store"
         return response
-    response = current_app.make_response(
-        (
-            render_template(
-                "errors/authorization.html", error=error.error, description=error.get_error_description()
-            ),
-            400,
-        )
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return page("errors/authorization.html", 400, error=error.error, description=error.get_error_description())

@@ -7,12 +7,22 @@ uses at every privilege change.
 
 from __future__ import annotations
 
-from flask import Flask, Request, Response, current_app
+from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from idp.db import new_session
+from idp.runtime import settings
 from idp.services import browser_sessions
-from idp.services.browser_sessions import SessionLimits
+from idp.settings import SessionSettings
+from idp.web.requester import requester
+
+
+def init_app(app: Flask) -> None:
+    current = settings(app)
+    # __Host-: only this exact origin, over https, for the whole path (RFC 6265bis §4.1.3.2).
+    cookie_name = "__Host-idp_session" if current.issuer_is_https else "idp_session"
+    app.session_interface = ServerSessionInterface(cookie_name, secure=current.issuer_is_https, limits=current.session)
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -37,13 +47,13 @@ class ServerSession(CallbackDict, SessionMixin):
 
 
 class ServerSessionInterface(SessionInterface):
-    def __init__(self, cookie_name: str, secure: bool, limits: SessionLimits) -> None:
+    def __init__(self, cookie_name: str, secure: bool, limits: SessionSettings) -> None:
         self.cookie_name = cookie_name
         self.secure = secure
         self.limits = limits
 
     def _db(self, app: Flask):
-        return app.extensions["idp.sessionmaker"]()
+        return new_session(app)
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         cookie_value = request.cookies.get(self.cookie_name)
@@ -69,7 +79,7 @@ class ServerSessionInterface(SessionInterface):
             return
         from flask import request
 
-        origin = current_app.extensions["idp.request_origin"]()
+        origin = requester()
         with self._db(app) as db:
             cookie_value = browser_sessions.save(
                 db,

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, request
+
+from idp.runtime import settings
 
 CROSS_SITE_BY_DESIGN = {"oidc.token", "oidc.userinfo", "oidc.authorize"}
 
 
-def install_same_origin_check(app: Flask) -> None:
+def init_app(app: Flask) -> None:
+    issuer = urlsplit(settings(app).server.issuer)
+
     @app.before_request
     def same_origin_post() -> None:
         if request.method != "POST" or request.endpoint in CROSS_SITE_BY_DESIGN:
             return
-        own = {
-            (parts.scheme, parts.netloc)
-            for parts in (urlsplit(current_app.extensions["idp.settings"].server.issuer), urlsplit(request.host_url))
-        }
+        own = {(parts.scheme, parts.netloc) for parts in (issuer, urlsplit(request.host_url))}
         for header in ("Origin", "Referer"):
             value = request.headers.get(header)
             if not value or value == "null":

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import current_app, g, redirect, request, url_for
+from flask import g, redirect, request, url_for
 
 from idp.db import get_session
+from idp.runtime import settings
 from idp.services import interactions
-from idp.web.signin import SignedIn, browser_binding, current_sign_in
+from idp.web.pages import page
+from idp.web.signin.record import SignedIn, browser_binding, current_sign_in
 
 
 def member_required(view: Callable) -> Callable:
@@ -36,9 +38,8 @@ def start_sign_in_for(return_to: str):
         params={},
         client_id=None,
         browser_binding=browser_binding(),
+        ttl_seconds=settings().session.interaction_ttl_seconds,
         needs_login=True,
-        needs_consent=False,
-        ttl_seconds=current_app.extensions["idp.settings"].session.interaction_ttl_seconds,
         return_to=return_to,
     )
     db.commit()
@@ -47,3 +48,9 @@ def start_sign_in_for(return_to: str):
 
 def signed_in() -> SignedIn:
     return g.signed_in
+
+
+def account_page(template: str, status: int = 200, **context):
+    """An account page: the signed-in member's personal data, never cached."""
+    context.setdefault("member", signed_in().member)
+    return page(template, status, **context)

@@ -7,26 +7,23 @@ The verified record is remembered in this browser's server-side session for a fe
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, session, url_for
+from flask import Blueprint, redirect, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import DateField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.extensions import limiter
-from idp.security.passwords import MAX_PASSWORD_LENGTH
-from idp.security.tokens import digest
-from idp.services import activation, notifications
+from idp.runtime import settings
+from idp.services import activation
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
     AlreadyActive,
-    EmailTaken,
 )
-from idp.services.email_verification import VerificationLinkUnusable
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,
     NIK_PATTERN,
@@ -34,9 +31,12 @@ from idp.services.identifiers import (
 )
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
-from idp.web.lockout import lockout_policy, notify_lock_started
-from idp.web.origin import request_origin
-from idp.web.ratelimits import activation_limit, allow_mail_to
+from idp.web.confirm_links import ConfirmedLink
+from idp.web.forms import email_field, new_password_field, password_again_field
+from idp.web.pages import page
+from idp.web.ratelimits import activation_limit
+from idp.web.requester import requester
+from idp.web.signin.record import privilege_changed
 
 bp = Blueprint("activation", __name__, url_prefix="/activate")
 
@@ -60,42 +60,19 @@ class RecordForm(FlaskForm):
 
 
 class AccountForm(FlaskForm):
-    email = EmailField(
-        _l("Email"),
-        validators=[DataRequired(), Length(max=254)],
-        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
-    )
-    password = PasswordField(
-        _l("Password"),
-        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        _l("Password again"),
-        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords are not the same."))],
-        render_kw={"autocomplete": "new-password"},
-    )
+    email = email_field(_l("Email"))
+    password = new_password_field(_l("Password"))
+    confirm = password_again_field(_l("Password again"))
     submit = SubmitField(_l("Create my account"))
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm"))
 
 
 class ResendForm(FlaskForm):
     submit = SubmitField(_l("Email me the link again"))
 
 
-def _settings():
-    return current_app.extensions["idp.settings"]
-
-
 def _page(template: str, status: int = 200, **context):
-    response = current_app.make_response((render_template(template, **context), status))
     # Personal data, and on the verify pages a secret in the URL: no caches, no Referer.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return page(template, status, secret_in_url=True, **context)
 
 
 def _remembered(key: str) -> int | None:
@@ -132,9 +109,8 @@ def start_submit():
             form.membership_number.data,
             form.nik.data,
             form.birth_date.data,
-            request_origin(),
-            lockout_policy(),
-            on_lock_started=notify_lock_started,
+            requester(),
+            settings().lockout,
         )
     except ActivationMismatch:
         return _record_page(form, "activation_mismatch", 400)
@@ -145,7 +121,7 @@ def start_submit():
     session.pop("activation_sent", None)
     _remember("activation", member.id, STEP_TTL_SECONDS)
     # A new privilege in this browser: a new session id (no fixation of a verified session).
-    session.rotate()
+    privilege_changed()
     return redirect(url_for("activation.account"), 303)
 
 
@@ -183,17 +159,9 @@ def account_submit():
     form = AccountForm()
     try:
         if not form.validate_on_submit():
-            if "password" in form.errors and len(form.password.data or "") > MAX_PASSWORD_LENGTH:
-                raise InvalidPassword("too_long", _min_length())
             return _account_page(form, status=400)
         started = activation.start_account(
-            get_session(),
-            member_id,
-            form.email.data,
-            form.password.data,
-            _min_length(),
-            _settings().activation.verification_ttl_seconds,
-            request_origin(),
+            get_session(), member_id, form.email.data, form.password.data, _min_length(), _ttl(), requester()
         )
     except InvalidPassword as rejected:
         return _account_page(form, rejected=rejected.reason, status=400)
@@ -202,19 +170,8 @@ def account_submit():
     except AlreadyActive:
         session.pop("activation", None)
         return _page("activation/already_active.html", status=409)
-
-    address_key = f"address:{digest(started.email)}"
-    if started.link is not None:
-        if allow_mail_to(address_key):
-            notifications.send(
-                notifications.verify_email(
-                    started.member, started.email, _verify_url(started.link.token), _ttl(), "activation"
-                )
-            )
-    elif started.owner is not None and allow_mail_to(address_key):
-        notifications.send(notifications.address_in_use(started.owner, started.email, "activation", _forgot_url()))
     session.pop("activation", None)
-    _remember("activation_sent", started.member.id, RESEND_WINDOW_SECONDS)
+    _remember("activation_sent", started.id, RESEND_WINDOW_SECONDS)
     # The same page whether the link or a notice went out.
     return redirect(url_for("activation.sent"), 303)
 
@@ -239,9 +196,7 @@ def resend():
     member_id = _remembered("activation_sent")
     if not form.validate_on_submit() or member_id is None:
         return redirect(url_for("activation.sent"), 303)
-    link = activation.resend(get_session(), member_id, _ttl(), request_origin())
-    if link is not None and allow_mail_to(f"address:{digest(link.email)}"):
-        notifications.send(notifications.verify_email(link.member, link.email, _verify_url(link.token), _ttl(), "activation"))
+    activation.resend(get_session(), member_id, _ttl(), requester())
     # The same answer whether or not a mail went out (still pending, within the mail limit).
     return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True)
 
@@ -249,45 +204,31 @@ def resend():
 # --- the link in the mail ----------------------------------------------------------------------
 
 
+ACTIVATION_LINK = ConfirmedLink(
+    check=activation.check_link,
+    use=activation.complete,
+    confirm_page="activation/verify.html",
+    unusable_page="activation/unusable.html",
+    taken_page="activation/email_taken.html",
+    done_page="activation/done.html",
+    # Done: nothing left to send again.
+    after=lambda: session.pop("activation_sent", None),
+)
+
+
 @bp.get("/verify/<token>")
 def verify(token: str):
-    # A GET consumes nothing: mail scanners that open links must not burn them.
-    try:
-        activation.check_link(get_session(), token)
-    except VerificationLinkUnusable:
-        return _page("activation/unusable.html", status=400)
-    return _page("activation/verify.html", form=ConfirmForm(), token=token)
+    return ACTIVATION_LINK.show(token)
 
 
 @bp.post("/verify/<token>")
 def verify_submit(token: str):
-    form = ConfirmForm()
-    db = get_session()
-    try:
-        activation.check_link(db, token)
-        if not form.validate_on_submit():
-            return _page("activation/verify.html", form=form, token=token, status=400)
-        activation.complete(db, token, request_origin())
-    except VerificationLinkUnusable:
-        return _page("activation/unusable.html", status=400)
-    except EmailTaken:
-        return _page("activation/email_taken.html", status=409)
-    session.pop("activation_sent", None)
-    return _page("activation/done.html")
-
-
-def _verify_url(token: str) -> str:
-    # The configured issuer's origin, never this request's Host header.
-    return f"{_settings().server.issuer}/activate/verify/{token}"
-
-
-def _forgot_url() -> str:
-    return f"{_settings().server.issuer}/recovery/forgot"
+    return ACTIVATION_LINK.submit(token)
 
 
 def _ttl() -> int:
-    return _settings().activation.verification_ttl_seconds
+    return settings().activation.verification_ttl_seconds
 
 
 def _min_length() -> int:
-    return _settings().passwords.min_length
+    return settings().passwords.min_length

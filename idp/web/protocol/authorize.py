@@ -1,0 +1,102 @@
+"""The authorization endpoint: answer at once (SSO) or hold the request in an interaction while
+the member signs in and consents, then answer it once (resume)."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import redirect, request, url_for
+
+from idp.db import get_session
+from idp.extensions import csrf
+from idp.models.flows import INTERACTION_READY
+from idp.oauth.server import StoredAuthorizationRequest, get_server
+from idp.runtime import settings
+from idp.services import assurance, interactions
+from idp.web.protocol import bp
+from idp.web.protocol.authorization_checks import CONSENT, SIGN_IN, STEP_UP, decide
+from idp.web.protocol.authorization_errors import authorization_error_response
+from idp.web.signin.record import SignedIn, browser_binding, current_binding, current_sign_in
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # OpenID Connect Core §3.1.2.1: the RP may send the request as a form POST.
+def authorize():
+    server = get_server()
+    signed_in = current_sign_in()
+    try:
+        grant = server.get_consent_grant(end_user=signed_in.member if signed_in else None)
+    except OAuth2Error as error:
+        return authorization_error_response(error, state=request.values.get("state"))
+    try:
+        decision = decide(grant, signed_in)
+    except OAuth2Error as error:
+        # The client and redirect_uri are verified by now, so the error goes back to it.
+        error.redirect_uri = grant.redirect_uri
+        return authorization_error_response(error, state=grant.request.payload.state)
+
+    if decision.interaction is None:
+        return _issue_code(server, grant.request, signed_in)
+
+    db = get_session()
+    interaction = interactions.start(
+        db,
+        params={key: request.values.get(key) for key in request.values},
+        client_id=grant.request.client.client_id,
+        browser_binding=browser_binding(),
+        ttl_seconds=settings().session.interaction_ttl_seconds,
+        needs_login=decision.interaction == SIGN_IN,
+        needs_step_up=decision.interaction == STEP_UP,
+        needs_consent=decision.interaction == CONSENT,
+        member_id=signed_in.member.id if signed_in is not None else None,
+        required_acr=decision.requirement.target,
+    )
+    db.commit()
+    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+
+
+@bp.get("/authorize/resume/<uid>")
+def resume(uid: str):
+    """Answer a held authorization request once its login and consent steps are done."""
+    db = get_session()
+    interaction = interactions.load(db, uid, current_binding())
+    signed_in = current_sign_in()
+    if (
+        interaction.state != INTERACTION_READY
+        or signed_in is None
+        or interaction.member_id != signed_in.member.id
+        or not assurance.satisfies(signed_in.authentication.acr, interaction.required_acr)
+    ):
+        # Not answered yet: a step (login, second factor, consent) is still due, or the
+        # session is no longer the one that did them.
+        return redirect(url_for("interaction.show", uid=uid), 303)
+    interactions.consume(db, interaction)
+    if interaction.client_id is None:
+        # idp's own pages asked for the sign-in: go back there; there is nothing to issue.
+        return redirect(interaction.return_to, 303)
+    return _issue_code(get_server(), _stored_request(interaction), signed_in)
+
+
+def deny(interaction):
+    """The member refused: answer the held request with access_denied (and iss)."""
+    server = get_server()
+    stored = _stored_request(interaction)
+    try:
+        grant = server.get_consent_grant(request=stored, end_user=None)
+    except OAuth2Error as error:
+        return authorization_error_response(error)
+    return server.create_authorization_response(request=stored, grant_user=None, grant=grant)
+
+
+def _stored_request(interaction) -> StoredAuthorizationRequest:
+    return StoredAuthorizationRequest(f"{settings().server.issuer}/authorize", interaction.params)
+
+
+def _issue_code(server, oauth_request, signed_in: SignedIn):
+    oauth_request.authentication = signed_in.authentication
+    try:
+        grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.member)
+    except OAuth2Error as error:
+        return authorization_error_response(error)
+    response = server.create_authorization_response(request=oauth_request, grant_user=signed_in.member, grant=grant)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,121 @@
+"""The sign-in record of this browser, kept in the server-side session: who signed in, when,
+how (acr, amr), whether a remembered browser stood in for the second factor, and when a second
+factor last passed. The only module that reads or writes these session keys:
+
+    binding           ties pending interactions to this browser (kept across rotation)
+    member_id         the member signed in
+    auth_time         when they signed in (max_age and ID tokens count from it)
+    acr, amr          the level reached and the methods used (RFC 8176)
+    remembered        a "remember this browser" cookie stood in for the second factor
+    second_factor_at  when a second factor last passed here (the account pages' fresh check)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import session
+from sqlalchemy import select
+
+from idp.clock import utcnow
+from idp.db import get_session
+from idp.i18n import remember_locale
+from idp.models import Member
+from idp.models.authentication import AuthenticationContext
+from idp.security.tokens import random_token
+from idp.services.assurance import METHOD_PASSWORD, METHODS
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    member: Member
+    authentication: AuthenticationContext
+    # A remembered browser stood in for the member's own second factor at sign-in.
+    remembered: bool
+    second_factor_at: datetime | None
+
+
+def current_sign_in() -> SignedIn | None:
+    member_id = session.get("member_id")
+    if member_id is None:
+        return None
+    member = get_session().scalar(select(Member).where(Member.id == member_id))
+    if member is None or not member.can_sign_in:
+        return None
+    passed = session.get("second_factor_at")
+    return SignedIn(
+        member=member,
+        authentication=AuthenticationContext(
+            auth_time=datetime.fromtimestamp(session["auth_time"], tz=UTC),
+            acr=session.get("acr"),
+            amr=tuple(session.get("amr", ())),
+            sid=this_session_sid(),
+        ),
+        remembered=bool(session.get("remembered")),
+        second_factor_at=datetime.fromtimestamp(passed, tz=UTC) if isinstance(passed, int) else None,
+    )
+
+
+def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: bool = False) -> None:
+    """Record a sign-in that ``method`` completed (its acr and amr), and rotate the session id:
+    a privilege change (ASVS V3.2.1). ``remembered``: a remembered browser stood in for the
+    second factor after a password."""
+    binding = browser_binding()
+    achieved = METHODS[method]
+    session.clear()
+    session["binding"] = binding
+    session["member_id"] = member.id
+    session["auth_time"] = int(auth_time.timestamp())
+    session["amr"] = list(achieved.amr)
+    session["acr"] = achieved.acr
+    if remembered:
+        session["remembered"] = True
+    if method != METHOD_PASSWORD:
+        session["second_factor_at"] = int(utcnow().timestamp())
+    # The member's language becomes the pages' language (unless a relying party asks otherwise).
+    remember_locale(member.locale)
+    session.rotate()
+
+
+def second_factor_passed() -> None:
+    """A second factor passed for the signed-in session (the account pages' check): a
+    privilege change, so a new session id."""
+    session["second_factor_at"] = int(utcnow().timestamp())
+    privilege_changed()
+
+
+def privilege_changed() -> None:
+    """A step that proves more about the browser passed (the password, before the second
+    factor): a new session id, so one fixed before cannot ride along (ASVS V3.2.1)."""
+    session.rotate()
+
+
+def browser_binding() -> str:
+    """A random value tying pending interactions to this browser; made on first need, kept
+    across rotation."""
+    binding = session.get("binding")
+    if binding is None:
+        binding = random_token(24)
+        session["binding"] = binding
+    return binding
+
+
+def current_binding() -> str | None:
+    """This browser's binding if it has one (never makes one)."""
+    return session.get("binding")
+
+
+def this_session_record_id() -> int | None:
+    """The stored session's row id (None before it is first saved)."""
+    return getattr(session, "record_id", None)
+
+
+def this_session_sid() -> str | None:
+    """The stored session's public id (the ID token's ``sid``; never the cookie value)."""
+    return getattr(session, "sid", None)
+
+
+def sign_out() -> None:
+    """End this browser's session on the server, not just the cookie."""
+    session.destroy()
