@@ -31,15 +31,21 @@ from locust import FastHttpUser, constant, events, task
 from locust.contrib.fasthttp import FastHttpSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from idpbench.identities import member_email, member_password  # noqa: E402
+from idpbench.identities import member_email, member_password
 
 CONFIG = json.loads(Path(os.environ["BENCH_SIGNIN_CONFIG"]).read_text())
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 STEPS = ("authorize", "login page", "login post", "interaction", "resume", "token")
 
 _next_member = itertools.count(CONFIG.get("member_offset", 0))
-_results = {"started": None, "stopped": None, "flows": [], "failures": [], "attempts": 0,
-            "steps": {step: [] for step in STEPS}}
+_results = {
+    "started": None,
+    "stopped": None,
+    "flows": [],
+    "failures": [],
+    "attempts": 0,
+    "steps": {step: [] for step in STEPS},
+}
 
 
 class FlowFailed(Exception):
@@ -78,7 +84,9 @@ class Browser(FastHttpUser):
 
     def _step(self, name: str, method: str, path: str, expect: tuple[int, ...], client=None, **kwargs):
         start = time.perf_counter()
-        with (client or self.client).request(method, path, name=name, allow_redirects=False, catch_response=True, **kwargs) as response:
+        with (client or self.client).request(
+            method, path, name=name, allow_redirects=False, catch_response=True, **kwargs
+        ) as response:
             elapsed = time.perf_counter() - start
             if response.status_code not in expect:
                 response.failure(f"{name}: HTTP {response.status_code}")

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import argparse
 import base64
-import statistics
-import time
 import hashlib
 import re
 import secrets
+import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idpbench.identities import REDIRECT_URI, member_email, member_password  # noqa: E402
+from idpbench.identities import REDIRECT_URI, member_email, member_password
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
@@ -94,8 +94,15 @@ def main() -> None:
         db = get_session()
         create_member(
             db,
-            NewMember("90000000001", "3171000000000001", "Bench Member", date(1990, 1, 1),
-                      email=member_email(1), email_verified=True, locale="en"),
+            NewMember(
+                "90000000001",
+                "3171000000000001",
+                "Bench Member",
+                date(1990, 1, 1),
+                email=member_email(1),
+                email_verified=True,
+                locale="en",
+            ),
             member_password(1),
         )
         client, secret = create_client(
@@ -135,24 +142,57 @@ def main() -> None:
         browser = app.test_client()
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        query = urlencode({"response_type": "code", "client_id": "bench-rp", "redirect_uri": REDIRECT_URI,
-                           "scope": "openid profile email", "state": "s", "nonce": secrets.token_urlsafe(8),
-                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": "bench-rp",
+                "redirect_uri": REDIRECT_URI,
+                "scope": "openid profile email",
+                "state": "s",
+                "nonce": secrets.token_urlsafe(8),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         interaction = path(step("GET /authorize", request(browser.get, f"/authorize?{query}")).headers["Location"])
         page = step("GET login page", request(browser.get, interaction))
         match = CSRF_FIELD.search(page.text)
-        after = step("POST login", request(browser.post, f"{interaction}/login", data={
-            "csrf_token": match.group(1) or match.group(2), "identifier": member_email(1),
-            "password": member_password(1)}))
-        resume = path(step("GET interaction", request(browser.get, path(after.headers["Location"]))).headers["Location"])
+        after = step(
+            "POST login",
+            request(
+                browser.post,
+                f"{interaction}/login",
+                data={
+                    "csrf_token": match.group(1) or match.group(2),
+                    "identifier": member_email(1),
+                    "password": member_password(1),
+                },
+            ),
+        )
+        resume = path(
+            step("GET interaction", request(browser.get, path(after.headers["Location"]))).headers["Location"]
+        )
         callback = step("GET resume", request(browser.get, resume))
         code = parse_qs(urlsplit(callback.headers["Location"]).query)["code"][0]
         relying_party = app.test_client()
-        tokens = step("POST /token", request(relying_party.post, "/token", headers={"Authorization": auth}, data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier})).get_json()
-        step("GET /userinfo", request(relying_party.get, "/userinfo",
-                                      headers={"Authorization": f"Bearer {tokens['access_token']}"}))
+        tokens = step(
+            "POST /token",
+            request(
+                relying_party.post,
+                "/token",
+                headers={"Authorization": auth},
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": verifier,
+                },
+            ),
+        ).get_json()
+        step(
+            "GET /userinfo",
+            request(relying_party.get, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}),
+        )
         step("GET /jwks", request(relying_party.get, "/jwks"))
         step("GET discovery", request(relying_party.get, "/.well-known/openid-configuration"))
 
@@ -170,8 +210,10 @@ def main() -> None:
         if not name.startswith(("GET /userinfo", "GET /jwks", "GET discovery")):
             total.update(statements=len(statements), commits=commits, checkouts=checkouts)
             total["cpu"] += spent
-    print(f"{'one sign-in (6 requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
-          f"{total['commits']:>7}  {total['checkouts']:>9}")
+    print(
+        f"{'one sign-in (6 requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
+        f"{total['commits']:>7}  {total['checkouts']:>9}"
+    )
 
 
 if __name__ == "__main__":

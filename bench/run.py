@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idpbench import oidc_client, report  # noqa: E402
-from idpbench.databases import DEFAULT_POSTGRES_URL, BenchDatabase, open_database  # noqa: E402
-from idpbench.load import LoadResult, Locust, RequestSpec, Wrk  # noqa: E402
-from idpbench.profiling import Profiler  # noqa: E402
-from idpbench.servers import WORKER_MODELS, RunningServer, ServerModel, free_port, start_server  # noqa: E402
-from idpbench.system import (  # noqa: E402
+from idpbench import oidc_client, report
+from idpbench.databases import DEFAULT_POSTGRES_URL, BenchDatabase, open_database
+from idpbench.load import LoadResult, Locust, RequestSpec, Wrk
+from idpbench.profiling import Profiler
+from idpbench.servers import WORKER_MODELS, RunningServer, ServerModel, free_port, start_server
+from idpbench.system import (
     BENCH_DIR,
     CpuMeter,
     MissingTool,
@@ -106,7 +106,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="record each measured phase with py-spy")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help=f"admin URL (default {DEFAULT_POSTGRES_URL})")
+    parser.add_argument(
+        "--postgres-url", default=DEFAULT_POSTGRES_URL, help=f"admin URL (default {DEFAULT_POSTGRES_URL})"
+    )
     parser.add_argument("--server-cpu", type=int, default=0, help="core the server runs on (default 0)")
     parser.add_argument("--load-cpu", type=int, default=1, help="core the load generators run on (default 1)")
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results", help="where the JSON goes")
@@ -206,8 +208,14 @@ class Bench:
     def measure_bare(self, model: ServerModel) -> None:
         log(f"bare Flask JSON endpoint under {model.describe()}")
         server = start_server(
-            self.processes, model, app="bare", cpu=self.args.server_cpu, env=dict(os.environ),
-            log=self.workdir / f"bare-{model.name}.log", ready_path="/", port=free_port(),
+            self.processes,
+            model,
+            app="bare",
+            cpu=self.args.server_cpu,
+            env=dict(os.environ),
+            log=self.workdir / f"bare-{model.name}.log",
+            ready_path="/",
+            port=free_port(),
         )
         try:
             result = self.wrk_phase(server, f"bare-{model.name}", RequestSpec("GET", "/"))
@@ -226,9 +234,14 @@ class Bench:
         env = self.settings_env(tag, database, port)
         run: dict = {
             "database": kind,
-            "server": {"model": model.name, "workers": model.workers, "threads": model.threads,
-                       "description": model.describe(), "cpu": args.server_cpu,
-                       "command": " ".join(model.command("idp", "create_app", port)[1:])},
+            "server": {
+                "model": model.name,
+                "workers": model.workers,
+                "threads": model.threads,
+                "description": model.describe(),
+                "cpu": args.server_cpu,
+                "command": " ".join(model.command("idp", "create_app", port)[1:]),
+            },
             "scenarios": {},
         }
         try:
@@ -237,8 +250,9 @@ class Bench:
             self.processes.run([idp, "db", "upgrade"], env=env)
             self.processes.run([idp, "keys", "ensure"], env=env)
             seeded = time.monotonic()
-            self.processes.run([sys.executable, BENCH_DIR / "seed.py", "members", str(args.members)], env=env,
-                               timeout=3600)
+            self.processes.run(
+                [sys.executable, BENCH_DIR / "seed.py", "members", str(args.members)], env=env, timeout=3600
+            )
             run["seed"] = {"members": args.members, "seconds": round(time.monotonic() - seeded, 1)}
             clients_file = self.workdir / f"{tag}-clients.json"
             self.processes.run([sys.executable, BENCH_DIR / "seed.py", "clients", clients_file], env=env)
@@ -246,8 +260,14 @@ class Bench:
 
             log(f"{tag}: starting idp under {model.describe()} on core {args.server_cpu}")
             server = start_server(
-                self.processes, model, app="idp", cpu=args.server_cpu, env=env,
-                log=self.workdir / f"{tag}-server.log", ready_path="/health", port=port,
+                self.processes,
+                model,
+                app="idp",
+                cpu=args.server_cpu,
+                env=env,
+                log=self.workdir / f"{tag}-server.log",
+                ready_path="/health",
+                port=port,
             )
             try:
                 context = ScenarioContext(self, server, env, setup, tag, database, run)
@@ -361,8 +381,11 @@ class ScenarioContext:
         bare = self.bench.floors["bare"].get(self.server.model.name)
         item = {"status": "ok", **result.as_dict(), "parameters": parameters}
         if bare:
-            item["floor"] = {"label": f"bare JSON {bare['per_second']:,.0f}/s", "per_second": bare["per_second"],
-                             "cpu_ms": bare.get("server_cpu_ms_per_request")}
+            item["floor"] = {
+                "label": f"bare JSON {bare['per_second']:,.0f}/s",
+                "per_second": bare["per_second"],
+                "cpu_ms": bare.get("server_cpu_ms_per_request"),
+            }
             item["ratio"] = round(result.per_second / bare["per_second"], 3)
             item["ratio_cpu"] = self.cpu_ratio(result, bare.get("server_cpu_ms_per_request"))
         return item
@@ -378,10 +401,14 @@ class ScenarioContext:
 
     def against_signatures(self, result: LoadResult, algs: list[str], parameters: str) -> dict:
         floor = self.signature_floor(algs)
-        return {"status": "ok", **result.as_dict(), "floor": floor,
-                "ratio": round(result.per_second / floor["per_second"], 3),
-                "ratio_cpu": self.cpu_ratio(result, floor["cpu_ms"]),
-                "parameters": parameters}
+        return {
+            "status": "ok",
+            **result.as_dict(),
+            "floor": floor,
+            "ratio": round(result.per_second / floor["per_second"], 3),
+            "ratio_cpu": self.cpu_ratio(result, floor["cpu_ms"]),
+            "parameters": parameters,
+        }
 
     def single_use_load(self, name: str, mint, request_for) -> LoadResult:
         """Warm up and measure an endpoint whose every request spends a token (a code, a
@@ -395,10 +422,12 @@ class ScenarioContext:
                 break
             count *= 8
         rate = max(warm.per_second, count / max(self.args.warmup, 1) if exhausted else 0)
-        needed = int(math.ceil(rate * self.args.duration * 1.5)) + 500
+        needed = math.ceil(rate * self.args.duration * 1.5) + 500
         spec = request_for(mint(needed))
         result = self.bench.measured(
-            self.server, f"{self.tag}-{name}", lambda: self.bench.wrk.run(self.server.base_url, spec, self.args.duration)
+            self.server,
+            f"{self.tag}-{name}",
+            lambda: self.bench.wrk.run(self.server.base_url, spec, self.args.duration),
         )
         if result.completed >= needed * 0.98:
             result.detail["warning"] = "the pre-issued tokens ran out: the rate is a lower bound"
@@ -409,8 +438,9 @@ class ScenarioContext:
 
     # --- the scenarios ---------------------------------------------------------------------
     def scenario_discovery(self) -> dict:
-        result = self.bench.wrk_phase(self.server, f"{self.tag}-discovery",
-                                      RequestSpec("GET", "/.well-known/openid-configuration"))
+        result = self.bench.wrk_phase(
+            self.server, f"{self.tag}-discovery", RequestSpec("GET", "/.well-known/openid-configuration")
+        )
         return self.bare_ratio(result, f"wrk {self.args.connections} connections")
 
     def scenario_jwks(self) -> dict:
@@ -431,8 +461,15 @@ class ScenarioContext:
         users = self.args.users
 
         def measure(seconds: float, warmup: float = 0, limit: int | None = None, on_measuring=None) -> LoadResult:
-            result = locust.sign_in(self.server.base_url, {**config, "member_offset": self.signins_started},
-                                    users, seconds, warmup=warmup, limit=limit, on_measuring=on_measuring)
+            result = locust.sign_in(
+                self.server.base_url,
+                {**config, "member_offset": self.signins_started},
+                users,
+                seconds,
+                warmup=warmup,
+                limit=limit,
+                on_measuring=on_measuring,
+            )
             self.signins_started += result.detail.get("attempts", 0)
             self.signins_completed += result.detail.get("completed_in_run", 0)
             return result
@@ -468,13 +505,19 @@ class ScenarioContext:
         self.record_memory_and_storage(before, after, signins)
         argon = self.bench.floors["argon2id"]
         params = argon["parameters"]
-        item = {"status": "ok", **result.as_dict(),
-                "floor": {"label": f"Argon2id verify {argon['per_second']:.1f}/s",
-                          "per_second": argon["per_second"], "cpu_ms": 1000 * argon["cpu_seconds"]},
-                "ratio": round(result.per_second / argon["per_second"], 3),
-                "ratio_cpu": self.cpu_ratio(result, 1000 * argon["cpu_seconds"]),
-                "parameters": f"locust {users} browsers, {self.args.members} members, "
-                              f"argon2id m={params.get('m')} t={params.get('t')} p={params.get('p')}"}
+        item = {
+            "status": "ok",
+            **result.as_dict(),
+            "floor": {
+                "label": f"Argon2id verify {argon['per_second']:.1f}/s",
+                "per_second": argon["per_second"],
+                "cpu_ms": 1000 * argon["cpu_seconds"],
+            },
+            "ratio": round(result.per_second / argon["per_second"], 3),
+            "ratio_cpu": self.cpu_ratio(result, 1000 * argon["cpu_seconds"]),
+            "parameters": f"locust {users} browsers, {self.args.members} members, "
+            f"argon2id m={params.get('m')} t={params.get('t')} p={params.get('p')}",
+        }
         return item
 
     def record_memory_and_storage(self, before: dict, after: dict, signins: int) -> None:
@@ -526,18 +569,23 @@ class ScenarioContext:
 
         def request_for(path: Path) -> RequestSpec:
             return RequestSpec(
-                "POST", "/token",
+                "POST",
+                "/token",
                 body=f"grant_type=authorization_code&code={{TOKEN}}&redirect_uri={redirect_uri}",
                 headers={"Authorization": oidc_client.basic_auth(client)},
-                token_file=path, mode="once",
+                token_file=path,
+                mode="once",
             )
 
         result = self.single_use_load(f"token-{alg.lower()}", lambda n: self.mint_codes(alg, n), request_for)
         if alg == "RS256":
             self.exchange_rate = result.per_second
         return self.against_signatures(
-            result, algs, f"wrk {self.args.connections} connections, pre-issued codes, client_secret_basic; "
-                          f"response signs {', '.join(algs)}")
+            result,
+            algs,
+            f"wrk {self.args.connections} connections, pre-issued codes, client_secret_basic; "
+            f"response signs {', '.join(algs)}",
+        )
 
     def scenario_token_rs256(self) -> dict:
         return self.token("RS256")
@@ -570,13 +618,19 @@ class ScenarioContext:
             return path
 
         def request_for(path: Path) -> RequestSpec:
-            return RequestSpec("POST", "/token", body="grant_type=refresh_token&refresh_token={TOKEN}",
-                               headers={"Authorization": oidc_client.basic_auth(client)},
-                               token_file=path, mode="once")
+            return RequestSpec(
+                "POST",
+                "/token",
+                body="grant_type=refresh_token&refresh_token={TOKEN}",
+                headers={"Authorization": oidc_client.basic_auth(client)},
+                token_file=path,
+                mode="once",
+            )
 
         result = self.single_use_load("refresh", mint, request_for)
         return self.against_signatures(
-            result, algs or ["RS256"], f"wrk {self.args.connections} connections, one refresh token per request")
+            result, algs or ["RS256"], f"wrk {self.args.connections} connections, one refresh token per request"
+        )
 
     def scenario_client_credentials(self) -> dict:
         if "client_credentials" not in self.grant_types:
@@ -586,11 +640,16 @@ class ScenarioContext:
         if probe.status_code != 200:
             raise RuntimeError(f"client_credentials answered HTTP {probe.status_code}: {probe.text[:200]}")
         algs = oidc_client.signatures_in(probe.json())
-        spec = RequestSpec("POST", "/token", body="grant_type=client_credentials",
-                           headers={"Authorization": oidc_client.basic_auth(client)})
+        spec = RequestSpec(
+            "POST",
+            "/token",
+            body="grant_type=client_credentials",
+            headers={"Authorization": oidc_client.basic_auth(client)},
+        )
         result = self.bench.wrk_phase(self.server, f"{self.tag}-client_credentials", spec)
         return self.against_signatures(
-            result, algs or ["RS256"], f"wrk {self.args.connections} connections, client_secret_basic")
+            result, algs or ["RS256"], f"wrk {self.args.connections} connections, client_secret_basic"
+        )
 
     def access_tokens(self, count: int = 64) -> Path:
         codes = self.mint_codes("RS256", count).read_text().split()
@@ -604,8 +663,12 @@ class ScenarioContext:
     def scenario_userinfo(self) -> dict:
         if "userinfo_endpoint" not in self.discovery:
             return self.skipped("not available in this build (no userinfo_endpoint in discovery)")
-        spec = RequestSpec("GET", oidc_client.path_of(self.discovery["userinfo_endpoint"]),
-                           headers={"Authorization": "Bearer {TOKEN}"}, token_file=self.access_tokens())
+        spec = RequestSpec(
+            "GET",
+            oidc_client.path_of(self.discovery["userinfo_endpoint"]),
+            headers={"Authorization": "Bearer {TOKEN}"},
+            token_file=self.access_tokens(),
+        )
         result = self.bench.wrk_phase(self.server, f"{self.tag}-userinfo", spec)
         return self.bare_ratio(result, f"wrk {self.args.connections} connections, 64 access tokens in turn")
 
@@ -613,10 +676,13 @@ class ScenarioContext:
         if "introspection_endpoint" not in self.discovery:
             return self.skipped("not available in this build (no introspection_endpoint in discovery)")
         client = self.client("RS256")
-        spec = RequestSpec("POST", oidc_client.path_of(self.discovery["introspection_endpoint"]),
-                           body="token={TOKEN}&token_type_hint=access_token",
-                           headers={"Authorization": oidc_client.basic_auth(client)},
-                           token_file=self.access_tokens())
+        spec = RequestSpec(
+            "POST",
+            oidc_client.path_of(self.discovery["introspection_endpoint"]),
+            body="token={TOKEN}&token_type_hint=access_token",
+            headers={"Authorization": oidc_client.basic_auth(client)},
+            token_file=self.access_tokens(),
+        )
         result = self.bench.wrk_phase(self.server, f"{self.tag}-introspection", spec)
         if result.errors:
             raise RuntimeError(f"introspection refused {result.errors} requests")
@@ -638,8 +704,7 @@ def main(argv=None) -> int:
         "started_at": bench.started_at,
         "git": git_revision(),
         "machine": machine_description(),
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                    if k not in ("models",)},
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("models",)},
         "runs": [],
     }
     results["options"]["models"] = [m.describe() for m in args.models]
@@ -662,7 +727,7 @@ def main(argv=None) -> int:
         for database in list(bench.databases):
             try:
                 database.drop()
-            except Exception as error:  # noqa: BLE001 - report, keep cleaning up
+            except Exception as error:
                 print(f"bench: could not drop {database.url}: {error}", file=sys.stderr)
         if args.keep_workdir:
             print(f"bench: logs and settings kept in {workdir}", file=sys.stderr)

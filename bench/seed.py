@@ -21,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idpbench.identities import (  # noqa: E402
+from idpbench.identities import (
     BENCH_GRANT_TYPES,
     REDIRECT_URI,
     member_email,
     member_password,
 )
 
-from idp import create_app  # noqa: E402
-from idp.db import get_session  # noqa: E402
+from idp import create_app
+from idp.db import get_session
 
 
 def _discovery(app) -> dict:
@@ -164,8 +164,7 @@ def seed_codes(client_id: str, count: int, out: Path) -> None:
 
 # What a current desktop browser sends; the load generator's own User-Agent is much shorter.
 BROWSER_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 
 

@@ -25,8 +25,11 @@ class BenchDatabase:
         try:
             with engine.connect() as connection:
                 tables = inspect(connection).get_table_names()
-                return {name: {"rows": self._rows(connection, name), "bytes": self._bytes(connection, name)}
-                        for name in tables if name != "alembic_version"}
+                return {
+                    name: {"rows": self._rows(connection, name), "bytes": self._bytes(connection, name)}
+                    for name in tables
+                    if name != "alembic_version"
+                }
         finally:
             engine.dispose()
 

@@ -72,13 +72,18 @@ class Wrk:
         threads = 1  # one load core: one event loop
         command = [
             self.executable,
-            "-t", str(threads),
-            "-c", str(self.connections),
-            "-d", f"{max(1, round(seconds))}s",
+            "-t",
+            str(threads),
+            "-c",
+            str(self.connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
             # A slow endpoint under 32 connections queues for seconds; wrk's default 2 s timeout
             # would drop exactly the slow answers from the latency figures.
-            "--timeout", "60s",
-            "-s", str(WRK_SCRIPT),
+            "--timeout",
+            "60s",
+            "-s",
+            str(WRK_SCRIPT),
             base_url + spec.path,
             "--",
             spec.method,
@@ -90,7 +95,7 @@ class Wrk:
             str(threads),
         ]
         output = self.processes.run(command, cpu=self.cpu, timeout=seconds + 120)
-        line = next((l for l in output.splitlines() if l.startswith("BENCH_RESULT ")), None)
+        line = next((text for text in output.splitlines() if text.startswith("BENCH_RESULT ")), None)
         if line is None:
             raise RuntimeError(f"wrk printed no result:\n{output[-2000:]}")
         raw = json.loads(line.split(" ", 1)[1])
@@ -145,17 +150,25 @@ class Locust:
         log = self.workdir / f"locust-{self.runs}.log"
         command = [
             self.executable,
-            "--locustfile", str(BENCH_DIR / "locustfile.py"),
+            "--locustfile",
+            str(BENCH_DIR / "locustfile.py"),
             "--headless",
-            "--users", str(users),
+            "--users",
+            str(users),
             # Browsers arrive spread over the warm-up, so their flows are not in lock-step.
-            "--spawn-rate", str(max(1.0, users / warmup) if warmup else users),
-            "--run-time", f"{max(1, round(warmup + seconds))}s",
-            "--host", base_url,
+            "--spawn-rate",
+            str(max(1.0, users / warmup) if warmup else users),
+            "--run-time",
+            f"{max(1, round(warmup + seconds))}s",
+            "--host",
+            base_url,
             "--only-summary",
-            "--stop-timeout", "0",
-            "--loglevel", "WARNING",
-            "--exit-code-on-error", "0",
+            "--stop-timeout",
+            "0",
+            "--loglevel",
+            "WARNING",
+            "--exit-code-on-error",
+            "0",
         ]
         env = {**os.environ, "BENCH_SIGNIN_CONFIG": str(config_file)}
         started = time.monotonic()
@@ -169,8 +182,10 @@ class Locust:
         finally:
             self.processes.stop(process)
         if not output.exists():
-            raise RuntimeError(f"locust wrote no result ({time.monotonic() - started:.0f} s):\n"
-                               f"{log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"locust wrote no result ({time.monotonic() - started:.0f} s):\n"
+                f"{log.read_text(errors='replace')[-2000:]}"
+            )
         raw = json.loads(output.read_text())
         if not raw["flows"] and not raw["failures"] and "Traceback" in log.read_text(errors="replace"):
             raise RuntimeError(f"locust failed:\n{log.read_text(errors='replace')[-1500:]}")

@@ -26,7 +26,9 @@ def basic_auth(client: dict) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-def token_request(base_url: str, client: dict, form: dict, session: requests.Session | None = None) -> requests.Response:
+def token_request(
+    base_url: str, client: dict, form: dict, session: requests.Session | None = None
+) -> requests.Response:
     return (session or requests).post(
         f"{base_url}/token", data=form, headers={"Authorization": basic_auth(client)}, timeout=120
     )

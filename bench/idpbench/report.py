@@ -50,33 +50,48 @@ def rows_for_run(run: dict) -> list[list[str]]:
         floor_label = floor.get("label", "")
         if floor.get("cpu_ms"):
             floor_label += f" ({floor['cpu_ms']:,.2f} ms CPU)"
-        rows.append([
-            title,
-            _measured(item) + errors,
-            _cpu(item),
-            floor_label,
-            _ratio(ratio),
-            _ratio(item.get("ratio_cpu")),
-            target,
-            item.get("parameters", ""),
-        ])
+        rows.append(
+            [
+                title,
+                _measured(item) + errors,
+                _cpu(item),
+                floor_label,
+                _ratio(ratio),
+                _ratio(item.get("ratio_cpu")),
+                target,
+                item.get("parameters", ""),
+            ]
+        )
     memory = run.get("memory")
     if memory:
-        rows.append([
-            "resident memory per worker",
-            f"{memory['after_mib']} MiB after {memory['signins']:,} sign-ins",
-            "", f"{memory['start_mib']} MiB at start",
-            "", "", "", memory.get("parameters", ""),
-        ])
+        rows.append(
+            [
+                "resident memory per worker",
+                f"{memory['after_mib']} MiB after {memory['signins']:,} sign-ins",
+                "",
+                f"{memory['start_mib']} MiB at start",
+                "",
+                "",
+                "",
+                memory.get("parameters", ""),
+            ]
+        )
     storage = run.get("storage")
     if storage:
         sessions = storage["browser_sessions"]
-        rows.append([
-            "per 10,000 active sessions",
-            f"{sessions['rows_per_10k']:,} rows, {sessions['bytes_per_10k'] / 1e6:,.1f} MB in browser_sessions "
-            f"({sessions['bytes_per_row']:,} bytes a row)",
-            "", "", "", "", "", storage.get("parameters", ""),
-        ])
+        rows.append(
+            [
+                "per 10,000 active sessions",
+                f"{sessions['rows_per_10k']:,} rows, {sessions['bytes_per_10k'] / 1e6:,.1f} MB in browser_sessions "
+                f"({sessions['bytes_per_row']:,} bytes a row)",
+                "",
+                "",
+                "",
+                "",
+                "",
+                storage.get("parameters", ""),
+            ]
+        )
     return rows
 
 
@@ -103,8 +118,10 @@ def floors_summary(results: dict) -> list[str]:
         f"RS256 signature {floors['RS256']['seconds'] * 1000:.3f} ms, "
         f"ES256 signature {floors['ES256']['seconds'] * 1000:.3f} ms"
     ]
-    lines[0] += (f"; CPU time: Argon2id {argon['cpu_seconds'] * 1000:.1f} ms, "
-                 f"RS256 {floors['RS256']['cpu_seconds'] * 1000:.3f} ms, ES256 {floors['ES256']['cpu_seconds'] * 1000:.3f} ms")
+    lines[0] += (
+        f"; CPU time: Argon2id {argon['cpu_seconds'] * 1000:.1f} ms, "
+        f"RS256 {floors['RS256']['cpu_seconds'] * 1000:.3f} ms, ES256 {floors['ES256']['cpu_seconds'] * 1000:.3f} ms"
+    )
     for model, bare in floors.get("bare", {}).items():
         lines.append(f"bare Flask JSON, {model}: {_measured(bare)}, server CPU {_cpu(bare)}")
     return lines
@@ -119,8 +136,10 @@ def interference(results: dict) -> str | None:
         if item.get("others_on_server_core") is not None
     ]
     if shares and max(shares) > 0.05:
-        return (f"note: other processes took up to {max(shares):.0%} of the server's core during the run; "
-                "wall-clock rates are low by about that much, the CPU columns much less so")
+        return (
+            f"note: other processes took up to {max(shares):.0%} of the server's core during the run; "
+            "wall-clock rates are low by about that much, the CPU columns much less so"
+        )
     return None
 
 
@@ -128,9 +147,11 @@ def render(results: dict) -> tuple[str, str]:
     """The text printed at the end of a run, and the same as Markdown."""
     text, markdown = [], []
     machine = results["machine"]
-    heading = (f"idp bench {results['started_at']} on {machine['cpu_model']} ({machine['cpus']} CPUs, "
-               f"load average at start {machine['load_average_at_start'][0]:.2f}); commit "
-               f"{results['git']['commit'][:12]}{' (idp/ changed)' if results['git']['dirty'] else ''}")
+    heading = (
+        f"idp bench {results['started_at']} on {machine['cpu_model']} ({machine['cpus']} CPUs, "
+        f"load average at start {machine['load_average_at_start'][0]:.2f}); commit "
+        f"{results['git']['commit'][:12]}{' (idp/ changed)' if results['git']['dirty'] else ''}"
+    )
     summary = floors_summary(results)
     note = interference(results)
     if note:

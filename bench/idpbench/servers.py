@@ -33,25 +33,36 @@ class ServerModel:
         if self.name in ("sync", "gthread"):
             command = [
                 venv_tool("gunicorn"),
-                "--config", str(BENCH_DIR / "gunicorn_conf.py"),
-                "--bind", f"127.0.0.1:{port}",
-                "--workers", str(self.workers),
-                "--worker-class", self.name,
+                "--config",
+                str(BENCH_DIR / "gunicorn_conf.py"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                self.name,
                 "--no-control-socket",
             ]
             if self.name == "gthread":
                 command += ["--threads", str(self.threads)]
-            return command + [f"{target_module}:{factory}()"]
+            return [*command, f"{target_module}:{factory}()"]
         return [
             venv_tool("granian"),
-            "--interface", "wsgi",
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--workers", str(self.workers),
-            "--blocking-threads", str(self.threads),
-            "--runtime-threads", "1",
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(self.workers),
+            "--blocking-threads",
+            str(self.threads),
+            "--runtime-threads",
+            "1",
             "--no-ws",
-            "--log-level", "warning",
+            "--log-level",
+            "warning",
             "--factory",
             f"{target_module}:{factory}",
         ]

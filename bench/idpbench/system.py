@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -48,7 +49,7 @@ class ProcessGroup:
         cwd: Path | None = None,
     ) -> subprocess.Popen:
         command = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [str(a) for a in args]
-        output = open(log, "ab") if log else subprocess.DEVNULL
+        output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child writes to it after we return
         try:
             process = subprocess.Popen(
                 command,
@@ -99,10 +100,8 @@ class ProcessGroup:
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait(timeout=timeout)
 
     def stop_all(self) -> None:
@@ -225,7 +224,7 @@ class CpuMeter:
         self.pids = pids
         self.cpu = cpu
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._wall = time.monotonic()
         self._ours = process_cpu_seconds(self.pids)
         self._core = core_busy_seconds(self.cpu)
