@@ -39,7 +39,7 @@ def _discovery(app) -> dict:
 def seed_clients(out: Path) -> None:
     from idp.services.clients import NewClient, create_client
 
-    app = create_app()
+    app = create_app({"outbound": {"worker": False}})
     with app.app_context():
         discovery = _discovery(app)
         supported = discovery.get("grant_types_supported", ["authorization_code"])
@@ -83,7 +83,7 @@ _worker_app = None
 
 def _init_member_worker() -> None:
     global _worker_app
-    _worker_app = create_app()
+    _worker_app = create_app({"outbound": {"worker": False}})
 
 
 def _create_members(indices: range) -> int:
@@ -124,11 +124,12 @@ def seed_codes(client_id: str, count: int, out: Path) -> None:
 
     from idp.clock import utcnow
     from idp.models import AuthorizationCode, Client, Member
-    from idp.models.authentication import ACR_PASSWORD, AMR_PASSWORD
+    from idp.runtime import runtime
     from idp.security.tokens import digest, random_token
+    from idp.services.assurance import METHOD_PASSWORD, METHODS
 
-    app = create_app()
-    settings = app.extensions["idp.settings"]
+    app = create_app({"outbound": {"worker": False}})
+    settings = runtime(app).settings
     with app.app_context():
         db = get_session()
         client = db.scalar(select(Client).where(Client.client_id == client_id))
@@ -147,8 +148,8 @@ def seed_codes(client_id: str, count: int, out: Path) -> None:
                 "code_challenge": None,
                 "code_challenge_method": None,
                 "auth_time": now,
-                "acr": ACR_PASSWORD,
-                "amr_json": json.dumps(list(AMR_PASSWORD)),
+                "acr": METHODS[METHOD_PASSWORD].acr,
+                "amr_json": json.dumps(list(METHODS[METHOD_PASSWORD].amr)),
                 "session_sid": random_token(16),
                 "issued_at": now,
                 "expires_at": expires,
@@ -177,7 +178,7 @@ def seed_sessions(count: int) -> None:
     from idp.models.flows import BrowserSession
     from idp.security.tokens import digest, random_token
 
-    app = create_app()
+    app = create_app({"outbound": {"worker": False}})
     with app.app_context():
         db = get_session()
         template = db.scalar(
