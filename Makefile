@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 IDP := $(BIN)/idp
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.installed-bench
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
@@ -49,8 +50,15 @@ test-postgres: install
 screenshots: install
 	$(BIN)/python scripts/screenshots.py
 
-bench: install
-	$(BIN)/python bench/login.py
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_INSTALLED)
+
+# Throughput and latency against their floors, on SQLite and PostgreSQL (bench/README.md).
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--database sqlite --duration 30".
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
