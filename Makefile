@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 IDP := $(BIN)/idp
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.installed-bench
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres test-tools lint format install lock migrate seed bench clean
+.PHONY: run test test-postgres test-tools lint format install lock migrate seed bench screenshots clean
 
 # Runtime dependencies at the versions of constraints.txt, as in the Docker image.
 $(INSTALLED): pyproject.toml setup.py constraints.txt
@@ -55,8 +56,20 @@ test-postgres: install test-tools
 lock:
 	@bash scripts/lock_dependencies.sh
 
-bench: install
-	$(BIN)/python bench/login.py
+
+# docs/screenshots/: the login page on a phone and a desktop, in both languages.
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
+
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[dev,bench]"
+	touch $(BENCH_INSTALLED)
+
+# Throughput and latency against their floors, on SQLite and PostgreSQL (bench/README.md).
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--database sqlite --duration 30".
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

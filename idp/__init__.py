@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
             db.get_engine(app).dispose()
             raise
 
-    from idp.runtime import Runtime, SecretsAtRest, install
+    from idp.runtime import Runtime, SecretsAtRest, install, runtime
     from idp.services.mailer import build_mailer
 
     install(
@@ -73,6 +73,12 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
 
     web.init_app(app)
     register_error_handlers(app)
+    if settings.outbound.worker:
+        from idp.services.outbound import Worker
+
+        worker = Worker(app, settings.outbound.poll_seconds)
+        runtime(app).outbound_worker = worker
+        worker.start()
 
     if settings.server.trusted_proxies:
         n = settings.server.trusted_proxies

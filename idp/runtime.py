@@ -4,17 +4,13 @@ found with ``runtime()``; nothing else reads ``app.extensions`` by string."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 
 from idp.security.crypto import SecretBox, derive_key
 from idp.settings import Settings
-
-if TYPE_CHECKING:  # imported for the annotations only: these modules import this one
-    from idp.oauth.server import IdpAuthorizationServer
-    from idp.services.mail_budget import MailBudget
 
 EXTENSION_NAME = "idp"
 
@@ -23,6 +19,7 @@ EXTENSION_NAME = "idp"
 SIGNING_KEY_PURPOSE = "signing-keys"
 TOTP_SEED_PURPOSE = "totp-seed"
 EMAIL_CODE_KEY_PURPOSE = "email-code"
+OUTBOUND_PAYLOAD_PURPOSE = "outbound-jobs"
 
 
 @dataclass(frozen=True)
@@ -32,6 +29,7 @@ class SecretsAtRest:
     signing_keys: SecretBox  # private signing keys (AES-GCM)
     totp_seeds: SecretBox  # authenticator-app seeds (AES-GCM)
     code_digest_key: bytes  # HMAC key of the digests of emailed sign-in codes
+    outbound_payloads: SecretBox  # the input of queued jobs (AES-GCM)
 
     @classmethod
     def from_secret(cls, secret: str) -> SecretsAtRest:
@@ -39,16 +37,41 @@ class SecretsAtRest:
             signing_keys=SecretBox(secret, SIGNING_KEY_PURPOSE),
             totp_seeds=SecretBox(secret, TOTP_SEED_PURPOSE),
             code_digest_key=derive_key(secret, EMAIL_CODE_KEY_PURPOSE),
+            outbound_payloads=SecretBox(secret, OUTBOUND_PAYLOAD_PURPOSE),
         )
+
+
+class Mailer(Protocol):
+    """idp.services.mailer's OutboxMailer or SmtpMailer."""
+
+    def send(self, email: Any) -> None: ...
+
+
+class Waker(Protocol):
+    """idp.services.outbound.Worker: woken when work is queued in this process."""
+
+    def wake(self) -> None: ...
+
+    def stop(self, timeout: float = 5) -> None: ...
+
+
+class MailBudget(Protocol):
+    """idp.services.mail_budget.MailBudget (named here only as what it does: the services it
+    lives among use this module, and dependencies point one way)."""
+
+    def allow(self, recipient_key: str) -> bool: ...
 
 
 @dataclass
 class Runtime:
     settings: Settings
     secrets: SecretsAtRest
-    mailer: Any  # idp.services.mailer.OutboxMailer or SmtpMailer
+    mailer: Mailer
     mail_budget: MailBudget | None = None
-    authorization_server: IdpAuthorizationServer | None = field(default=None)
+    outbound_worker: Waker | None = None
+    # idp.oauth.server.IdpAuthorizationServer, set by its init_app (which imports this module,
+    # so this one names it only in words: dependencies point one way).
+    authorization_server: Any = None
 
 
 def install(app: Flask, runtime_: Runtime) -> None:

@@ -237,10 +237,55 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    worker: bool = doc(
+        "Run a thread in every server process that does queued work (mail, and forgot-password "
+        "requests, whose work must not show in the answer). Off only where something else runs "
+        "the queue.",
+        True,
+    )
+    poll_seconds: int = doc(
+        "How often an idle worker looks for work queued by other processes or due for a retry "
+        "(work queued in its own process wakes it at once).",
+        2,
+    )
+    max_attempts: int = doc("Tries of one job (a mail, say) before it is given up, logged and audited.", 8)
+    retry_base_seconds: int = doc(
+        "Wait before the second try; each further try waits twice as long, up to retry_max_seconds.", 15
+    )
+    retry_max_seconds: int = doc("The longest wait between two tries.", 3600)
+    lease_seconds: int = doc(
+        "How long a process may work on a job before another may take it over (a process that "
+        "died mid-job lets it go).",
+        120,
+    )
+
+
+@dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
     supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
     timezone: str = doc("Time zone for times shown to members (e.g. until when a lock lasts).", "Asia/Jakarta")
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    brand_name: str = doc(
+        "The program's name, shown with the logo in the header and the title of every hosted "
+        'page, so members know whose page they are on. Empty: the words "Member account" '
+        "in the page's language.",
+        "",
+    )
+    logo_path: str = doc(
+        "The logo beside the name: a file under the static/ folder of the installation, as a "
+        "relative path (an SVG or PNG about 32 px high). Empty: no logo.",
+        "logo.svg",
+    )
+    support_url: str = doc(
+        "Where members get help (https:, http:, mailto: or tel:), linked from the footer of "
+        "every hosted page. Empty: no link.",
+        "",
+    )
 
 
 @dataclass(frozen=True)
@@ -262,7 +307,9 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
@@ -469,6 +516,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("mail.smtp_port: must be a port number")
     if "@" not in mail.from_address:
         raise ConfigError("mail.from_address: must contain an email address")
+    outbound = settings.outbound
+    for name in ("poll_seconds", "max_attempts", "retry_base_seconds", "retry_max_seconds", "lease_seconds"):
+        if getattr(outbound, name) <= 0:
+            raise ConfigError(f"outbound.{name}: must be more than 0")
+    if outbound.retry_max_seconds < outbound.retry_base_seconds:
+        raise ConfigError("outbound.retry_max_seconds: must be at least retry_base_seconds")
 
     try:
         from zoneinfo import ZoneInfo
@@ -476,6 +529,8 @@ def _validate(settings: Settings) -> None:
         ZoneInfo(i18n.timezone)
     except Exception:
         raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
+
+    _validate_ui(settings.ui)
 
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
@@ -499,6 +554,19 @@ def _production_problems(settings: Settings) -> list[str]:
     if settings.mail.backend != "smtp":
         problems.append("mail.backend: must be smtp outside development mode")
     return problems
+
+
+def _validate_ui(ui: UiSettings) -> None:
+    if ui.logo_path:
+        logo = Path(ui.logo_path)
+        if logo.is_absolute() or ".." in logo.parts:
+            raise ConfigError(f"ui.logo_path: {ui.logo_path!r} must be a relative path under static/")
+        if not (RESOURCE_ROOT / "static" / logo).is_file():
+            raise ConfigError(f"ui.logo_path: static/{ui.logo_path} does not exist")
+    if ui.support_url:
+        support = urlsplit(ui.support_url)
+        if support.scheme not in {"https", "http", "mailto", "tel"} or not (support.netloc or support.path):
+            raise ConfigError(f"ui.support_url: {ui.support_url!r} is not an https:, http:, mailto: or tel: address")
 
 
 def _validate_security(security: SecuritySettings) -> None:

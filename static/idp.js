@@ -1,22 +1,49 @@
 // Progressive enhancement only: every page works without this script.
-// Adds a show/hide button to each password field (NIST SP 800-63B: let members check what
-// they typed; pasting is never blocked).
 (function () {
   "use strict";
   var labels = document.documentElement.dataset;
+
+  // A show/hide button beside each password field (NIST SP 800-63B: let members check what
+  // they typed; pasting is never blocked). The field and its button share a row of their own,
+  // so the button never sits on the line of the form's submit button.
   document.querySelectorAll('input[type="password"]').forEach(function (field) {
+    var row = document.createElement("div");
+    row.className = "password-field";
+    field.parentNode.insertBefore(row, field);
+    row.appendChild(field);
+
+    var label = field.labels && field.labels.length ? field.labels[0].textContent.trim() : "";
     var button = document.createElement("button");
     button.type = "button";
     button.className = "reveal";
-    button.textContent = labels.showPassword || "Show";
-    button.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-controls", field.id);
+    function show(hidden) {
+      var word = hidden ? (labels.showPassword || "Show") : (labels.hidePassword || "Hide");
+      button.textContent = word;
+      // The visible word first, then which field: several password fields on one page.
+      button.setAttribute("aria-label", label ? word + ": " + label : word);
+    }
+    show(true);
     button.addEventListener("click", function () {
       var hidden = field.type === "password";
       field.type = hidden ? "text" : "password";
-      button.textContent = hidden ? (labels.hidePassword || "Hide") : (labels.showPassword || "Show");
-      button.setAttribute("aria-pressed", hidden ? "true" : "false");
+      show(!hidden);
     });
-    field.insertAdjacentElement("afterend", button);
+    row.appendChild(button);
   });
+
+  // Copy buttons for secrets (recovery codes, the authenticator key): shown only where the
+  // browser can copy; the text copied is exactly data-copy, never what the layout shows.
+  if (navigator.clipboard && window.isSecureContext) {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var status = document.getElementById(button.dataset.copyStatus);
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(button.dataset.copy).then(
+          function () { if (status) { status.textContent = labels.copied || "Copied."; } },
+          function () { if (status) { status.textContent = labels.copyFailed || ""; } }
+        );
+      });
+    });
+  }
 })();

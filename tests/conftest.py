@@ -116,6 +116,9 @@ def app_config(database_url: str, tmp_path: Path, settings_overrides: dict) -> d
             "instance_path": str(tmp_path / "instance"),
         },
         "database": {"url": database_url},
+        # Queued work (mail, forgot-password requests) is run by the tests themselves
+        # (``outbox()`` and ``drain(app)``), not by a thread: what a test reads is decided.
+        "outbound": {"worker": False},
     }
     for section, values in settings_overrides.items():
         config.setdefault(section, {}).update(values)
@@ -127,18 +130,32 @@ def app(app_config: dict):
     application = create_app(app_config)
     application.config["TESTING"] = True
     yield application
+    stop_worker(application)
     from idp.db import get_engine
 
     get_engine(application).dispose()
 
 
+def stop_worker(application) -> None:
+    """Stop the app's outbound worker thread, if it has one, before its database goes."""
+    worker = runtime(application).outbound_worker
+    if worker is not None:
+        worker.stop()
+
+
 @pytest.fixture
 def outbox(app):
     """The mail idp has written so far (development outbox backend): ``outbox()`` re-reads it."""
+    from idp.services.outbound import drain
     from tests.helpers.outbox import read_outbox
 
     folder = Path(runtime(app).settings.server.instance_path) / "outbox"
-    return lambda: read_outbox(folder)
+
+    def read():
+        drain(app)  # what was queued goes out first, as the server's worker would do
+        return read_outbox(folder)
+
+    return read
 
 
 @pytest.fixture
@@ -239,14 +256,15 @@ def smtp_app_config(app_config: dict, smtp_server) -> dict:
     through ``smtp_server`` (the marker takes static values; the port is only known now)."""
     config = {section: dict(values) for section, values in app_config.items()}
     config.setdefault("mail", {}).update(smtp_server.mail_settings())
+    # Mail goes out as in production: the worker thread sends what is queued.
+    config.setdefault("outbound", {}).update({"worker": True, "poll_seconds": 1})
     return config
 
 
 @pytest.fixture
 def smtp_app(smtp_app_config: dict):
-    """The app with the SMTP mail backend. Its mailer sends in the background: call
-    ``runtime(smtp_app).mailer.flush()`` (or ``smtp_server.wait_for``) before
-    reading what arrived."""
+    """The app with the SMTP mail backend. Mail is queued: call ``drain(smtp_app)``
+    (idp.services.outbound) before reading what arrived."""
     from tests.helpers.smtp import app_sending_mail
 
     with app_sending_mail(smtp_app_config) as application:

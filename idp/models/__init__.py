@@ -13,6 +13,7 @@ from idp.models.grants import AuthorizationCode, Consent, IssuedToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
+from idp.models.outbound import OutboundJob
 
 __all__ = [
     "AuditEvent",
@@ -26,6 +27,7 @@ __all__ = [
     "IssuedToken",
     "LoginThrottle",
     "Member",
+    "OutboundJob",
     "PasswordResetToken",
     "RecoveryCode",
     "SecondFactor",

@@ -28,11 +28,10 @@ from idp.errors import IdpError, ValidationFailed
 from idp.models import EmailVerificationToken, Member
 from idp.security.passwords import hash_password
 from idp.security.tokens import constant_time_equals
-from idp.services import audit, email_verification, lockout, notifications
+from idp.services import email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
 from idp.services.email_verification import (
     PURPOSE_ACTIVATION,
-    AddressOffer,
     VerificationLinkUnusable,
 )
 from idp.services.identifiers import normalize_email, normalize_identifier
@@ -111,9 +110,9 @@ def start_account(
     min_length: int,
     ttl_seconds: int,
     origin: RequestOrigin,
-) -> AddressOffer:
-    """Set the password (account still pending) and issue the verification link for the
-    address, voiding earlier links. Raises ValidationFailed / InvalidPassword for bad input,
+) -> Member:
+    """Set the password (account still pending) and queue the verification link for the
+    address (voiding earlier links). Raises ValidationFailed / InvalidPassword for bad input,
     AlreadyActive when the account became active meanwhile."""
     member = db.get(Member, member_id)
     if member is None or member.can_sign_in:
@@ -126,12 +125,9 @@ def start_account(
 
     member.password_hash = hash_password(password)
     member.activation_pending = True
-    offered = email_verification.offer(db, member, PURPOSE_ACTIVATION, email, ttl_seconds)
-    audit.record(db, "activation_account", "link_sent" if offered.link else "email_in_use", origin, member_id=member.id)
-    db.commit()
     # The same answer on the page; the address's owner gets a notice instead of a link.
-    email_verification.mail_offer(offered, ttl_seconds)
-    return offered
+    email_verification.offer(db, member, PURPOSE_ACTIVATION, email, ttl_seconds, origin, "activation_account")
+    return member
 
 
 def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin) -> None:
@@ -147,13 +143,11 @@ def resend(db: Session, member_id: int, ttl_seconds: int, origin: RequestOrigin)
         .order_by(EmailVerificationToken.created_at.desc(), EmailVerificationToken.id.desc())
         .limit(1)
     )
-    if latest is None or email_verification.email_in_use(db, latest.email, except_member_id=member.id):
+    if latest is None:
         return None
-    link = email_verification.issue(db, member, PURPOSE_ACTIVATION, latest.email, ttl_seconds)
-    audit.record(db, "activation_link_resent", "sent", origin, member_id=member.id)
-    db.commit()
-    offered = email_verification.AddressOffer(member, latest.email, PURPOSE_ACTIVATION, link=link, owner=None)
-    email_verification.mail_offer(offered, ttl_seconds)
+    email_verification.offer(
+        db, member, PURPOSE_ACTIVATION, latest.email, ttl_seconds, origin, "activation_link_resent"
+    )
 
 
 def check_link(db: Session, token: str) -> EmailVerificationToken:

@@ -10,6 +10,7 @@ confirmations cannot both succeed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,10 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import get_session
 from idp.errors import IdpError
 from idp.models import EmailVerificationToken, Member, PasswordResetToken
 from idp.security.tokens import digest
-from idp.services import audit, notifications, single_use_links
+from idp.services import audit, notifications, outbound, single_use_links
+from idp.services.audit import RequestOrigin
 
 PURPOSE_ACTIVATION = "activation"
 PURPOSE_EMAIL_CHANGE = "email_change"
@@ -46,42 +49,43 @@ class EmailTaken(IdpError, status=409, message_id="email_taken"):
     """At confirmation, the address turned out to belong to another account by now."""
 
 
-@dataclass(frozen=True)
-class AddressOffer:
-    """What asking to prove an address gave: a link to it, or (when the address already
-    belongs to another account) nothing but a notice to that account."""
-
-    member: Member
-    email: str
-    purpose: str
-    link: IssuedLink | None
-    owner: Member | None  # the other account, for the notice sent to the address
-
-
-def offer(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> AddressOffer:
-    """Issue a link proving ``email`` for ``purpose`` (voiding older ones), unless another
-    account has the address: then void the member's open links and issue none. The page
-    answers the same either way; ``mail_offer`` tells the address which it was. The caller
-    commits."""
-    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
-    if owner is not None:
-        void_open(db, member.id)
-        return AddressOffer(member, email, purpose, link=None, owner=owner)
-    return AddressOffer(member, email, purpose, link=issue(db, member, purpose, email, ttl_seconds), owner=None)
+def offer(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int, origin, event: str) -> None:
+    """Issue a link proving ``email`` for ``purpose`` (voiding older ones), commit, and queue
+    its mail. Whether the address already belongs to another account is decided after the
+    answer (``offer_now``): then the link goes to no one and the owner is told instead. So
+    the page, the pending change it shows and the time it takes are the same either way."""
+    link = issue(db, member, purpose, email, ttl_seconds)
+    db.commit()
+    payload = {
+        "member_id": member.id,
+        "purpose": purpose,
+        "email": email,
+        "token": link.token,
+        "ttl_seconds": ttl_seconds,
+        "origin": dataclasses.asdict(origin),
+        "event": event,
+    }
+    outbound.enqueue("address_offer", payload)
 
 
-def mail_offer(offer: AddressOffer, ttl_seconds: int) -> None:
-    """After the commit: the link to the address, or the in-use notice to its owner, within
-    the address's mail budget."""
-    if offer.link is not None:
-        email = notifications.verify_email(offer.member, offer.email, offer.link.token, ttl_seconds, offer.purpose)
-    elif offer.owner is not None:
-        email = notifications.address_in_use(
-            offer.owner, offer.email, offer.purpose, notifications.forgot_password_url()
-        )
-    else:
+def offer_now(payload: dict) -> None:
+    """The queue's handler for "address_offer": mail the link, or, when another account has
+    the address, tell that account (the link, mailed to no one, cannot be used and expires);
+    audited as the payload's event, within the address's mail budget."""
+    db = get_session()
+    member = db.get(Member, payload["member_id"])
+    if member is None:
         return
-    notifications.send_within_budget(email, notifications.address_budget(offer.email))
+    email, purpose = payload["email"], payload["purpose"]
+    origin = RequestOrigin(**payload["origin"])
+    owner = db.scalar(select(Member).where(Member.email == email, Member.id != member.id))
+    audit.record(db, payload["event"], "email_in_use" if owner else "link_sent", origin, member_id=member.id)
+    db.commit()
+    if owner is not None:
+        mail = notifications.address_in_use(owner, email, purpose, notifications.forgot_password_url())
+    else:
+        mail = notifications.verify_email(member, email, payload["token"], payload["ttl_seconds"], purpose)
+    notifications.send_within_budget(mail, notifications.address_budget(email))
 
 
 def issue(db: Session, member: Member, purpose: str, email: str, ttl_seconds: int) -> IssuedLink:

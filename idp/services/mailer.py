@@ -1,14 +1,12 @@
 """Sending mail: the one place that knows how. Development writes to a local outbox; production
-speaks SMTP, in the background so that no page waits on a mail server (and so that answering
-an unknown address is not faster than answering a known one)."""
+speaks SMTP. Called by the outbound queue's worker (idp.services.outbound), never on a page's
+request path: a failure raises MailNotSent, and the queue tries again later."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -67,37 +65,18 @@ class OutboxMailer:
         log.info("mail written to outbox", extra={"purpose": email.purpose, "file": str(path)})
 
 
-class SmtpMailer:
-    """Production: SMTP with STARTTLS or implicit TLS, on a small background pool."""
+class MailNotSent(Exception):
+    """The mail server could not be reached or refused the message (the queue retries)."""
 
-    def __init__(self, config: MailSettings, background: bool = True) -> None:
+
+class SmtpMailer:
+    """Production: SMTP with STARTTLS or implicit TLS."""
+
+    def __init__(self, config: MailSettings) -> None:
         self.config = config
         self.from_address = config.from_address
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail") if background else None
-        self._pending: set[Future] = set()
-        self._lock = threading.Lock()
 
     def send(self, email: Email) -> None:
-        if self._pool is None:
-            self._deliver(email)
-            return
-        future = self._pool.submit(self._deliver, email)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def flush(self, timeout: float = 30) -> None:
-        """Wait for queued mail (tests; clean shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def _deliver(self, email: Email) -> None:
         message = build_message(email, self.from_address)
         config = self.config
         try:
@@ -116,7 +95,8 @@ class SmtpMailer:
                 if config.smtp_username:
                     smtp.login(config.smtp_username, config.smtp_password)
                 smtp.send_message(message)
-            log.info("mail sent", extra={"purpose": email.purpose})
         except (OSError, smtplib.SMTPException) as error:
             # Never the message or credentials; the purpose and the error class are enough.
             log.error("mail not sent", extra={"purpose": email.purpose, "error": type(error).__name__})
+            raise MailNotSent(type(error).__name__) from None
+        log.info("mail sent", extra={"purpose": email.purpose})

@@ -7,6 +7,7 @@ since dates and words depend on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from idp.models import Member
 from idp.models.lockout import SECOND_FACTOR_FAILURES
 from idp.runtime import runtime
 from idp.security.tokens import digest
+from idp.services import outbound
 from idp.services.audit import RequestOrigin
 from idp.services.mailer import Email
 
@@ -25,10 +27,16 @@ from idp.services.mailer import Email
 
 
 def send(email: Email | None) -> None:
-    """Send now, whatever the budget (what the member must always get, like the notice of a
-    password change)."""
+    """Queue the mail, whatever the budget (what the member must always get, like the notice of
+    a password change). The queue's worker sends it, and tries again while the mail server is
+    away. Callers queue mail after committing what it tells of."""
     if email is not None:
-        runtime().mailer.send(email)
+        outbound.enqueue("mail", dataclasses.asdict(email))
+
+
+def deliver(payload: dict) -> None:
+    """The queue's handler for "mail": hand the message to the mailer (raises to be retried)."""
+    runtime().mailer.send(Email(**payload))
 
 
 def send_within_budget(email: Email | None, budget_key: str) -> bool:

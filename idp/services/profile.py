@@ -141,11 +141,7 @@ def request_email_change(
     verify_current_password(db, member, current_password, origin, policy)
     if new_email == member.email:
         raise SameEmail("same address")
-    offered = email_verification.offer(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds)
-    outcome = "link_sent" if offered.link is not None else "email_in_use"
-    audit.record(db, "email_change_requested", outcome, origin, member_id=member.id)
-    db.commit()
-    email_verification.mail_offer(offered, ttl_seconds)
+    email_verification.offer(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds, origin, "email_change_requested")
     if member.email:
         notifications.send(notifications.email_change_notice(member, member.email, new_email, origin))
 

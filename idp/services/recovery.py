@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import get_session
 from idp.errors import IdpError
 from idp.models import Member, PasswordResetToken
 from idp.security.tokens import digest
-from idp.services import audit, credentials, notifications, single_use_links
+from idp.services import audit, credentials, notifications, outbound, single_use_links
 from idp.services.audit import RequestOrigin
 from idp.services.identifiers import normalize_identifier
 from idp.services.members import check_password_acceptable, find_by_identifier
@@ -19,24 +22,35 @@ class ResetLinkUnusable(IdpError, status=400, message_id="reset_link_unusable"):
     """Unknown, expired, already used or voided: one answer for all."""
 
 
-def request_reset(db: Session, raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> None:
-    """Mail a new reset link to the account behind the identifier, voiding earlier ones,
-    within the account's mail budget. Nothing when there is no online account that can
-    receive mail: the caller answers the same either way. A membership record without an
-    online account gets nothing: it must go through activation, which checks NIK and birth
-    date, not only control of an imported address."""
-    identifier = normalize_identifier(raw_identifier)
-    member = find_by_identifier(db, identifier)
+def request_reset(raw_identifier: str, ttl_seconds: int, origin: RequestOrigin) -> None:
+    """Queue the request: the answer must take the same time whether or not the account
+    exists, so the per-account work (``request_reset_now``) happens after it."""
+    outbound.enqueue(
+        "password_reset",
+        {"identifier": raw_identifier, "ttl_seconds": ttl_seconds, "origin": dataclasses.asdict(origin)},
+    )
+
+
+def request_reset_now(payload: dict) -> None:
+    """The queue's handler for "password_reset": mail a new reset link to the account behind
+    the identifier, voiding earlier ones, within the account's mail budget. Nothing when there
+    is no online account that can receive mail. A membership record without an online
+    account gets nothing: it must go through activation, which checks NIK and birth date, not
+    only control of an imported address."""
+    db = get_session()
+    origin = RequestOrigin(**payload["origin"])
+    identifier = normalize_identifier(payload["identifier"])
+    member = find_by_identifier(db, identifier) if "\x00" not in identifier.value else None
     if member is None or not member.email or member.password_hash is None or member.activation_pending:
         audit.record(db, "password_reset_requested", "unknown", origin, identifier_digest=identifier.digest)
         db.commit()
         return
-    token = single_use_links.issue(db, PasswordResetToken, member.id, ttl_seconds)
+    token = single_use_links.issue(db, PasswordResetToken, member.id, payload["ttl_seconds"])
     audit.record(
         db, "password_reset_requested", "sent", origin, member_id=member.id, identifier_digest=identifier.digest
     )
     db.commit()
-    email = notifications.reset_link(member, token, ttl_seconds)
+    email = notifications.reset_link(member, token, payload["ttl_seconds"])
     notifications.send_within_budget(email, notifications.member_budget(member.id))
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from idp.web import cross_site_posts, health, home, security_headers, server_session
+    from idp.web import cross_site_posts, health, home, page_context, security_headers, server_session
     from idp.web.account import overview, profile, security, sessions
     from idp.web.protocol import bp as protocol_bp
     from idp.web.protocol import cors
@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
         sessions.bp,
     ):
         app.register_blueprint(blueprint)
+    page_context.init_app(app)
     security_headers.init_app(app)
     cross_site_posts.init_app(app)
     cors.init_app(app)

@@ -4,121 +4,86 @@ portal → hosted login → consent → back to the portal → balances. This is
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from playwright.sync_api import sync_playwright
 
-from examples.benefits_portal.app import create_app as create_portal
-from idp import create_app
-from idp.db import get_engine, get_session
-from idp.services.clients import NewClient, create_client
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.live import free_port, serve_in_thread
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
-@pytest.fixture
-def live_sites(app_config, make_member):
-    """idp and the portal, each on its own port of 127.0.0.1; the member and client seeded."""
-    idp_port, portal_port = free_port(), free_port()
-    issuer = f"http://127.0.0.1:{idp_port}"
-    portal_url = f"http://127.0.0.1:{portal_port}"
-    idp_app = create_app(
-        {**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}}
-    )
-    with idp_app.app_context():
-        db = get_session()
-        _, secret = create_client(
-            db,
-            NewClient(
-                name="Benefits Portal",
-                redirect_uris=[f"{portal_url}/callback"],
-                scopes=["openid", "profile", "email", "membership", "benefits:read"],
-                client_id="benefits-portal",
-            ),
-        )
-        db.commit()
-    member = make_member(full_name="Siti Rahayu", email="siti@example.test")
-    portal_app = create_portal(
-        {
-            "IDP_ISSUER": issuer,
-            "PORTAL_CLIENT_ID": "benefits-portal",
-            "PORTAL_CLIENT_SECRET": secret,
-            "PORTAL_BASE_URL": portal_url,
-            "PORTAL_ENV_FILE": "/nonexistent",
-        }
-    )
-    try:
-        with serve_in_thread(idp_app, idp_port), serve_in_thread(portal_app, portal_port):
-            yield portal_url, member
-    finally:
-        get_engine(idp_app).dispose()
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def test_sign_in_consent_and_balances_in_chromium(live_sites, browser):
-    portal_url, member = live_sites
-    page = browser.new_page(locale="id-ID")
-    page.goto(portal_url)
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_sign_in_consent_and_balances_in_chromium(live_sites, make_member, open_page, page_checks, shots, language):
+    member = make_member(full_name="Siti Rahayu", email="siti@example.test", locale=language)
+    page = open_page(language)
+    page.goto(live_sites.portal_url)
     page.get_by_role("link", name="Sign in").click()
 
     page.wait_for_selector("[data-testid=login-form]")
-    assert page.get_attribute("html", "lang") == "id"
+    assert page.get_attribute("html", "lang") == language
+    # The trust cues: the program, where the member is going back to, and our own address.
+    assert page.inner_text("[data-testid=brand-name]")
+    assert "Benefits Portal" in page.inner_text("[data-testid=login-client]")
+    assert page.inner_text("[data-testid=login-client-host]").count(live_sites.portal_url.removeprefix("http://")) == 1
+    assert page.inner_text("[data-testid=provider-host]") == live_sites.idp_url.removeprefix("http://")
+    page_checks.check(page, "login")
+    shots(page, f"login-{language}")
+
     page.fill("#identifier", member.membership_number)
     page.fill("#password", "a wrong password")
     page.click("[data-testid=login-submit]")
     page.wait_for_selector("[data-testid=login_failed]")
+    # The refusal is announced and tied to the fields it is about.
+    assert page.get_attribute("#password", "aria-describedby") == "login-error"
+    assert page.get_attribute("#password", "aria-invalid") == "true"
+    page_checks.check(page, "login failed")
 
     page.fill("#password", DEMO_PASSWORD)
     page.click("[data-testid=login-submit]")
     page.wait_for_selector("[data-testid=consent-form]")
+    page_checks.check(page, "consent")
     page.click("[data-testid=consent-allow]")
 
-    page.wait_for_url(f"{portal_url}/")
+    page.wait_for_url(f"{live_sites.portal_url}/")
     assert "Siti Rahayu" in page.content()
-    page.goto(f"{portal_url}/balances")
+    page.goto(f"{live_sites.portal_url}/balances")
     assert "JHT" in page.content() and "Rp" in page.content()
+    # The balance table holds at 360 px (and on a desktop) without sideways scrolling.
+    for viewport in (PHONE, DESKTOP):
+        page.set_viewport_size(viewport)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), viewport
+    page.set_viewport_size(PHONE)
+    shots(page, f"portal-balances-{language}")
+
+    # The portal is now a connected app, listed with the consent page's words, not raw scopes.
+    page.goto(f"{live_sites.idp_url}/account/apps")
+    page.wait_for_selector("[data-testid=app-list]")
+    allowed = page.inner_text("[data-testid=app-scopes]")
+    assert "benefits:read" not in allowed and "openid" not in allowed
+    assert page.locator("[data-testid=app-scopes] li").count() == 5
+    page_checks.check(page, "connected apps, one app")
+    page_checks.assert_clean(expected_pages=4)
 
 
-def test_pages_raise_no_csp_violations(live_sites, browser):
-    portal_url, _ = live_sites
-    page = browser.new_page(locale="en-US")
+def test_pages_raise_no_csp_violations(live_sites, open_page):
+    page = open_page("en")
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.goto(portal_url)
+    page.goto(live_sites.portal_url)
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_selector("[data-testid=login-form]")
-    page.wait_for_load_state("load")  # the stylesheet and script, not only the markup
+    page.wait_for_load_state("load")  # the stylesheet, script, logo and favicon, not only the markup
     assert page.get_attribute("html", "lang") == "en"
     # The stylesheet loaded under our CSP: the login card is styled, not a bare form.
     assert page.eval_on_selector(".card", "element => getComputedStyle(element).borderRadius") == "8px"
+    # The logo is an image that loaded; the favicon is one of ours.
+    assert page.eval_on_selector("[data-testid=brand-logo]", "image => image.complete && image.naturalWidth > 0")
+    favicon = page.get_attribute("link[rel=icon]", "href")
+    assert page.request.get(live_sites.idp_url + favicon).headers["content-type"].startswith("image/svg+xml")
     assert not [text for text in problems if "Content Security Policy" in text], problems
 
 
-def test_password_can_be_shown_and_pasted(live_sites, browser):
-    portal_url, _ = live_sites
-    page = browser.new_page(locale="en-US")
-    page.goto(portal_url)
+def test_password_can_be_shown_and_pasted(live_sites, open_page):
+    page = open_page("en")
+    page.goto(live_sites.portal_url)
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_selector("[data-testid=login-form]")
     page.fill("#password", "pasted passphrase")
@@ -127,5 +92,12 @@ def test_password_can_be_shown_and_pasted(live_sites, browser):
     assert page.get_attribute("#password", "type") == "text"
     assert page.input_value("#password") == "pasted passphrase"
     assert page.get_attribute("#password", "autocomplete") == "current-password"
+    assert page.get_attribute("button.reveal", "aria-label") == "Hide: Password"
     page.click("button.reveal")
     assert page.get_attribute("#password", "type") == "password"
+    # The button shares the password's row, not the submit button's line.
+    reveal = page.locator("button.reveal").bounding_box()
+    submit = page.locator("[data-testid=login-submit]").bounding_box()
+    field = page.locator("#password").bounding_box()
+    assert reveal["y"] + reveal["height"] <= submit["y"]
+    assert abs(reveal["y"] - field["y"]) < 2

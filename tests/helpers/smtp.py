@@ -20,7 +20,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from idp.runtime import runtime
+from idp.services.outbound import drain
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,12 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, delay_seconds: float = 0.0) -> None:
+    def __init__(self, delay_seconds: float = 0.0, port: int | None = None) -> None:
         self.delay_seconds = delay_seconds
         self.released = threading.Event()
         self.lock = threading.Lock()
         self.messages: list[SmtpMail] = []
-        self.port = free_port()
+        self.port = port or free_port()
         # server_hostname: no reverse DNS lookup of our own name on every connection.
         self._controller = Controller(
             _CollectingHandler(self), hostname=self.host, port=self.port, server_hostname="smtp.test"
@@ -149,6 +149,7 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     for before the app goes, so no delivery outlives the test."""
     from idp import create_app
     from idp.db import get_engine
+    from tests.conftest import stop_worker
 
     config = {section: dict(values) for section, values in app_config.items()}
     if mail is not None:
@@ -158,5 +159,6 @@ def app_sending_mail(app_config: Mapping, mail: Mapping | None = None) -> Iterat
     try:
         yield application
     finally:
-        runtime(application).mailer.flush()
+        stop_worker(application)
+        drain(application)
         get_engine(application).dispose()

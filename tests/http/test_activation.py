@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import AuditEvent, EmailVerificationToken, Member
-from idp.runtime import runtime
 from idp.security.tokens import digest
+from idp.services.outbound import drain
 from tests.helpers.account import ACTIVATION_LINK, links_in, sign_in_to_account, submit
 from tests.helpers.oidc import (
     ISSUER,
@@ -123,7 +123,7 @@ def test_activation_end_to_end_through_smtp_then_sign_in(smtp_app, smtp_client, 
     )
     assert sent.status_code == 303, sent.text[:500]
 
-    runtime(smtp_app).mailer.flush()
+    drain(smtp_app)
     (mail,) = smtp_server.wait_for(1)
     assert mail.to == NEW_EMAIL
     assert mail.envelope_to == (NEW_EMAIL,)

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import AuditEvent, Member, PasswordResetToken
-from idp.runtime import runtime
 from idp.security.tokens import digest, random_token
+from idp.services.outbound import drain
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import (
     ISSUER,
@@ -65,7 +65,7 @@ def ask_for_link(client, identifier: str, **request_options):
 
 def delivered(app, smtp_server) -> list:
     """Everything the SMTP server received, once the app's background mailer is done."""
-    runtime(app).mailer.flush()
+    drain(app)
     return smtp_server.received()
 
 
@@ -309,7 +309,7 @@ def test_the_answer_does_not_wait_for_the_mail_server(app, app_config, member):
             assert elapsed < 1.0, f"the page waited {elapsed:.2f} s on SMTP"
             assert slow_server.received() == []  # it really was still being delivered
             slow_server.release()
-            runtime(slow_app).mailer.flush()
+            drain(slow_app)
         (mail,) = slow_server.wait_for(1)
         assert mail.to == member.email and mail.subject == RESET_SUBJECT
 
@@ -498,5 +498,5 @@ def test_a_record_without_an_online_account_gets_no_reset_link(smtp_client, smtp
     )
     assert answer.status_code == 200
     assert 'data-testid="reset_requested"' in answer.text
-    runtime(smtp_client.application).mailer.flush()
+    drain(smtp_client.application)
     assert smtp_server.messages == []

@@ -11,12 +11,11 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from examples.benefits_portal.app import create_app as create_portal
 from idp import create_app
-from idp.db import get_engine, get_session
-from idp.services.clients import NewClient, create_client
+from idp.db import get_engine
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import csrf_token
+from tests.helpers.portal import portal_for, register_portal
 
 PORTAL_BASE_URL = "http://127.0.0.1:5001"
 
@@ -55,28 +54,7 @@ def live_idp(database_url, tmp_path):
 @pytest.fixture
 def portal(live_idp, make_member):
     app, issuer = live_idp
-    with app.app_context():
-        db = get_session()
-        client, secret = create_client(
-            db,
-            NewClient(
-                name="Benefits portal",
-                redirect_uris=[f"{PORTAL_BASE_URL}/callback"],
-                scopes=["openid", "profile", "email", "membership", "benefits:read"],
-                first_party=False,
-                client_id="benefits-portal",
-            ),
-        )
-        db.commit()
-    portal_app = create_portal(
-        {
-            "IDP_ISSUER": issuer,
-            "PORTAL_CLIENT_ID": "benefits-portal",
-            "PORTAL_CLIENT_SECRET": secret,
-            "PORTAL_BASE_URL": PORTAL_BASE_URL,
-            "PORTAL_ENV_FILE": "/nonexistent",
-        }
-    )
+    portal_app = portal_for(issuer, PORTAL_BASE_URL, register_portal(app, PORTAL_BASE_URL))
     return portal_app.test_client(), issuer
 
 

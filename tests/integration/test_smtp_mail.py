@@ -11,17 +11,20 @@ from email.utils import parseaddr, parsedate_to_datetime
 
 import pytest
 from flask_babel import force_locale, gettext
+from sqlalchemy import select
 
 from idp.clock import utcnow
+from idp.db import get_session
 from idp.logs import JsonFormatter
-from idp.runtime import runtime
-from idp.services.mailer import Email, SmtpMailer
+from idp.models import AuditEvent, OutboundJob
+from idp.services.mailer import Email, MailNotSent, SmtpMailer
+from idp.services.outbound import drain
 from idp.settings import MailSettings
 from tests.helpers.oidc import (
     ISSUER,
     LoginPage,
 )
-from tests.helpers.smtp import app_sending_mail, free_port
+from tests.helpers.smtp import SmtpServer, app_sending_mail, free_port
 
 FROM = "Member sign-in <no-reply@idp.test>"
 WRONG = "not the right password"
@@ -34,7 +37,7 @@ def app(smtp_app):
     return smtp_app
 
 
-def mailer_for(port: int, background: bool = False) -> SmtpMailer:
+def mailer_for(port: int) -> SmtpMailer:
     config = MailSettings(
         backend="smtp",
         from_address=FROM,
@@ -43,7 +46,7 @@ def mailer_for(port: int, background: bool = False) -> SmtpMailer:
         smtp_security="none",
         smtp_timeout_seconds=5,
     )
-    return SmtpMailer(config, background=background)
+    return SmtpMailer(config)
 
 
 def an_email(**fields) -> Email:
@@ -108,12 +111,48 @@ def test_every_message_gets_its_own_message_id(smtp_server):
     assert [first.to, second.to] == ["siti@example.test", "budi@example.test"]
 
 
-def test_background_sending_returns_at_once_and_flush_waits(smtp_server):
-    mailer = mailer_for(smtp_server.port, background=True)
-    for n in range(3):
-        mailer.send(an_email(to=f"member{n}@example.test"))
-    mailer.flush(timeout=10)
-    assert sorted(mail.to for mail in smtp_server.received()) == [f"member{n}@example.test" for n in range(3)]
+def test_mail_waits_in_the_queue_while_the_server_is_away_and_goes_when_it_is_back(
+    app_config, make_member, rp, moving_clock
+):
+    member = make_member(locale="en")
+    port = free_port()
+    mail = {"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_security": "none"}
+    with app_sending_mail({**app_config, "outbound": {"worker": False}}, mail) as app:
+        # The page answers at once; nothing listens on the port, so the notice cannot go yet.
+        assert lock(app, rp, member, "203.0.113.10") == [401, 401, 401, 401, 423]
+        drain(app)
+        with app.app_context():
+            (job,) = get_session().scalars(select(OutboundJob)).all()
+            assert (job.state, job.attempts, job.last_error) == ("pending", 1, "MailNotSent")
+            assert job.next_attempt_at > utcnow()
+        with SmtpServer(port=port) as server:
+            drain(app)  # not due yet: the retry waits its backoff
+            assert server.received() == []
+            moving_clock.advance(3600)
+            drain(app)
+            (delivered,) = server.wait_for(1)
+        assert delivered.to == member.email and delivered.subject == LOCK_SUBJECT_EN
+        with app.app_context():
+            job = get_session().scalars(select(OutboundJob)).one()
+            # Done, and what it carried (a link, an address) is not kept.
+            assert (job.state, job.attempts, job.payload_encrypted) == ("done", 2, "")
+
+
+def test_a_job_that_keeps_failing_is_given_up_and_audited(app_config, make_member, rp, moving_clock):
+    member = make_member(locale="en")
+    mail = {"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": free_port(), "smtp_security": "none"}
+    config = {**app_config, "outbound": {"worker": False, "max_attempts": 3}}
+    with app_sending_mail(config, mail) as app:
+        lock(app, rp, member, "203.0.113.11")
+        for _ in range(4):
+            drain(app)
+            moving_clock.advance(3600)
+        with app.app_context():
+            db = get_session()
+            job = db.scalars(select(OutboundJob)).one()
+            assert (job.state, job.attempts, job.payload_encrypted) == ("failed", 3, "")
+            (event,) = db.scalars(select(AuditEvent).where(AuditEvent.event == "outbound_failed")).all()
+            assert event.outcome == "failed" and member.email not in event.detail_json
 
 
 # --- the lock notice, in the member's language -------------------------------------------------
@@ -126,7 +165,7 @@ def test_the_lock_notice_arrives_in_the_members_language(app, smtp_server, make_
     # The browser's language does not choose the language of the member's mail.
     assert lock(app, rp, english, "203.0.113.7", language="id") == [401, 401, 401, 401, 423]
     assert lock(app, rp, indonesian, "203.0.113.8", language="en") == [401, 401, 401, 401, 423]
-    runtime(app).mailer.flush()
+    drain(app)
 
     (to_english,) = smtp_server.to(english.email)
     (to_indonesian,) = smtp_server.to(indonesian.email)
@@ -190,7 +229,7 @@ def test_an_unreachable_server_is_logged_without_content_and_the_page_still_answ
     mail = {"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": nothing_listens, "smtp_security": "none"}
     with app_sending_mail(app_config, mail) as dead_mail_app:
         assert lock(dead_mail_app, rp, member, "203.0.113.9") == [401, 401, 401, 401, 423]
-        runtime(dead_mail_app).mailer.flush()
+        drain(dead_mail_app)
         # The login page keeps answering as before.
         again = LoginPage(browser_at(dead_mail_app, "203.0.113.9"), rp.client_id).attempt(member.email, WRONG)
         assert again.status_code == 423
@@ -209,9 +248,10 @@ def test_an_unreachable_server_is_logged_without_content_and_the_page_still_answ
         assert secret not in logged, secret
 
 
-def test_an_unreachable_server_does_not_raise_from_send(mail_log):
-    mailer = mailer_for(free_port(), background=False)
-    mailer.send(an_email())  # no exception
+def test_an_unreachable_server_is_reported_without_content(mail_log):
+    mailer = mailer_for(free_port())
+    with pytest.raises(MailNotSent):  # the queue tries again later
+        mailer.send(an_email())
     assert [(record.getMessage(), record.purpose) for record in mail_log.records] == [
         ("mail not sent", "password_reset_link")
     ]

@@ -621,3 +621,40 @@ def test_client_required_acr_now_lives_on_the_client_record():
     message = config_error(environ={"IDP_SECURITY__CLIENT_REQUIRED_ACR": "portal=urn:idp:acr:mfa"})
     assert message.startswith("security.client_required_acr:") and "environment" in message
     assert "idp clients update CLIENT_ID --require-acr" in message and "\n" not in message
+
+
+# [ui] ----------------------------------------------------------------------------------------
+
+
+def test_ui_defaults_show_the_shipped_logo_and_no_support_link():
+    ui = load_settings(environ={}).ui
+    assert (ui.brand_name, ui.logo_path, ui.support_url) == ("", "logo.svg", "")
+    assert (PROJECT_ROOT / "static" / ui.logo_path).is_file()
+
+
+def test_ui_settings_from_the_environment():
+    ui = load_settings(
+        environ={
+            "IDP_UI__BRAND_NAME": "Jaminan Sosial Pekerja",
+            "IDP_UI__LOGO_PATH": "",
+            "IDP_UI__SUPPORT_URL": "tel:+62215551234",
+        }
+    ).ui
+    assert (ui.brand_name, ui.logo_path, ui.support_url) == ("Jaminan Sosial Pekerja", "", "tel:+62215551234")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"ui": {"logo_path": "/etc/passwd"}},
+        {"ui": {"logo_path": "../idp/settings.py"}},
+        {"ui": {"logo_path": "no-such-logo.svg"}},
+        {"ui": {"support_url": "javascript:alert(1)"}},
+        {"ui": {"support_url": "help.example.test"}},
+        {"ui": {"support_url": "https://"}},
+        {"ui": {"brand_name": 3}},
+    ],
+)
+def test_bad_ui_settings_name_the_key(overrides):
+    (key,) = overrides["ui"]
+    assert config_error(overrides=overrides).startswith(f"ui.{key}:")

@@ -171,7 +171,7 @@ def account_submit():
         session.pop("activation", None)
         return _page("activation/already_active.html", status=409)
     session.pop("activation", None)
-    _remember("activation_sent", started.member.id, RESEND_WINDOW_SECONDS)
+    _remember("activation_sent", started.id, RESEND_WINDOW_SECONDS)
     # The same page whether the link or a notice went out.
     return redirect(url_for("activation.sent"), 303)
 

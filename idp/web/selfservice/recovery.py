@@ -34,9 +34,7 @@ def forgot_submit():
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
         return _page("recovery/forgot.html", form=form, status=400)
-    recovery.request_reset(
-        get_session(), form.identifier.data, settings().recovery.reset_token_ttl_seconds, requester()
-    )
+    recovery.request_reset(form.identifier.data, settings().recovery.reset_token_ttl_seconds, requester())
     # The same page whether or not an account exists, and whether or not mail went out.
     return _page("recovery/sent.html")
 

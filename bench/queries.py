@@ -1,0 +1,220 @@
+"""SQL statements, commits, connection checkouts and CPU time per request, for each step of a
+sign-in and each endpoint the benchmark loads: where repeated or per-request work is.
+
+    .venv/bin/python bench/queries.py [--database-url URL] [--verbose]
+
+Runs idp in-process (Flask test client) on a fresh SQLite file (or the database URL given,
+which must be empty) and counts through SQLAlchemy's engine events; nothing in idp changes.
+CPU time is the median over --rounds sign-ins of this process's CPU per request (no HTTP
+server in it); `bench/run.py` measures the server under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idpbench.identities import REDIRECT_URI, member_email, member_password
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+class Counting:
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.statements: list[str] = []
+        self.checkouts = 0
+        self.commits = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine.pool, "checkout", self._checkout)
+
+    def _statement(self, _conn, _cursor, statement, _params, _context, _many):
+        self.statements.append(" ".join(statement.split()))
+
+    def _commit(self, _conn):
+        self.commits += 1
+
+    def _checkout(self, *_args):
+        self.checkouts += 1
+
+    def take(self) -> tuple[list[str], int, int]:
+        taken = (self.statements, self.commits, self.checkouts)
+        self.statements, self.commits, self.checkouts = [], 0, 0
+        return taken
+
+
+def _shape(statement: str) -> str:
+    """The statement's verb and table, e.g. 'SELECT signing_keys'."""
+    verb = statement.split(" ", 1)[0].upper()
+    table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
+    return f"{verb} {table.group(1) if table else ''}".strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
+    parser.add_argument("--verbose", action="store_true", help="print every statement")
+    parser.add_argument("--rounds", type=int, default=7, help="sign-ins measured (default 7)")
+    args = parser.parse_args()
+
+    from datetime import date
+
+    from idp import create_app
+    from idp.db import get_engine, get_session
+    from idp.migrate import upgrade
+    from idp.services.clients import NewClient, create_client
+    from idp.services.members import NewMember, create_member
+
+    workdir = Path(tempfile.mkdtemp(prefix="idp-queries-"))
+    url = args.database_url or f"sqlite:///{workdir / 'queries.sqlite3'}"
+    upgrade(url)
+    app = create_app(
+        {
+            "server": {"issuer": "http://localhost", "instance_path": str(workdir)},
+            "database": {"url": url},
+            "logging": {"level": "WARNING"},
+            "ratelimit": {"login_per_ip": "1000 per minute"},
+        }
+    )
+    with app.app_context():
+        db = get_session()
+        create_member(
+            db,
+            NewMember(
+                "90000000001",
+                "3171000000000001",
+                "Bench Member",
+                date(1990, 1, 1),
+                email=member_email(1),
+                email_verified=True,
+                locale="en",
+            ),
+            member_password(1),
+        )
+        client, secret = create_client(
+            db, NewClient(name="bench", redirect_uris=[REDIRECT_URI], first_party=True, client_id="bench-rp")
+        )
+        db.commit()
+    counting = Counting(get_engine(app))
+    auth = "Basic " + base64.b64encode(f"bench-rp:{secret}".encode()).decode()
+    rows: list[tuple[str, list[str], int, int]] = []
+    cpu: dict[str, list[float]] = {}
+    clock = [time.process_time()]
+
+    def step(name: str, response):
+        spent = time.process_time() - clock[0]
+        statements, commits, checkouts = counting.take()
+        label = f"{name} -> {response.status_code}"
+        rows.append((label, statements, commits, checkouts))
+        cpu.setdefault(label, []).append(spent)
+        return response
+
+    def request(call, *args, **kwargs):
+        clock[0] = time.process_time()
+        return call(*args, **kwargs)
+
+    def path(location: str) -> str:
+        parts = urlsplit(location)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    browser = app.test_client()
+    # A first request creates keys on a fresh database; not part of the steady state.
+    browser.get("/jwks")
+    counting.take()
+    for round_number in range(args.rounds + 1):  # the first warms caches; not counted
+        if round_number == 1:
+            cpu.clear()
+        rows.clear()
+        browser = app.test_client()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": "bench-rp",
+                "redirect_uri": REDIRECT_URI,
+                "scope": "openid profile email",
+                "state": "s",
+                "nonce": secrets.token_urlsafe(8),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        interaction = path(step("GET /authorize", request(browser.get, f"/authorize?{query}")).headers["Location"])
+        page = step("GET login page", request(browser.get, interaction))
+        match = CSRF_FIELD.search(page.text)
+        after = step(
+            "POST login",
+            request(
+                browser.post,
+                f"{interaction}/login",
+                data={
+                    "csrf_token": match.group(1) or match.group(2),
+                    "identifier": member_email(1),
+                    "password": member_password(1),
+                },
+            ),
+        )
+        resume = path(
+            step("GET interaction", request(browser.get, path(after.headers["Location"]))).headers["Location"]
+        )
+        callback = step("GET resume", request(browser.get, resume))
+        code = parse_qs(urlsplit(callback.headers["Location"]).query)["code"][0]
+        relying_party = app.test_client()
+        tokens = step(
+            "POST /token",
+            request(
+                relying_party.post,
+                "/token",
+                headers={"Authorization": auth},
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": verifier,
+                },
+            ),
+        ).get_json()
+        step(
+            "GET /userinfo",
+            request(relying_party.get, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}),
+        )
+        step("GET /jwks", request(relying_party.get, "/jwks"))
+        step("GET discovery", request(relying_party.get, "/.well-known/openid-configuration"))
+
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'request':<{width}}  CPU ms  statements  commits  checkouts  what")
+    total = Counter()
+    for name, statements, commits, checkouts in rows:
+        shapes = Counter(_shape(s) for s in statements)
+        what = ", ".join(f"{n}x {shape}" if n > 1 else shape for shape, n in shapes.items())
+        spent = statistics.median(cpu[name]) * 1000
+        print(f"{name:<{width}}  {spent:>6.1f}  {len(statements):>10}  {commits:>7}  {checkouts:>9}  {what}")
+        if args.verbose:
+            for statement in statements:
+                print(f"    {statement[:200]}")
+        if not name.startswith(("GET /userinfo", "GET /jwks", "GET discovery")):
+            total.update(statements=len(statements), commits=commits, checkouts=checkouts)
+            total["cpu"] += spent
+    print(
+        f"{'one sign-in (6 requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
+        f"{total['commits']:>7}  {total['checkouts']:>9}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""`idp clients`: relying parties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from idp.cli.base import echo_json, echo_record, echo_table, json_option, provider_app, record_operator_action
+from idp.cli.main_group import main
+from idp.db import get_session
+from idp.models.client import ID_TOKEN_SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
+from idp.runtime import runtime
+from idp.services import clients as client_service
+
+
+@main.group()
+def clients() -> None:
+    """Relying parties allowed to sign members in."""
+
+
+CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_party", "name"]
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="Shown to members on the consent page.")
+@click.option(
+    "--redirect-uri", "redirect_uri", required=True, multiple=True, help="Exact callback URI; repeat for more."
+)
+@click.option("--public/--confidential", default=False, help="Public: no secret (apps, SPAs); must use PKCE.")
+@click.option("--auth-method", type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS), help="Token endpoint authentication.")
+@click.option("--scope", multiple=True, help="An allowed scope; repeat for more.")
+@click.option("--scopes", "scope_list", metavar='"A B"', help="Allowed scopes, space-separated.")
+@click.option("--grant-type", multiple=True, help="Allowed grant type; repeat for more.")
+@click.option("--first-party/--third-party", default=False, help="First-party clients skip the consent page.")
+@click.option(
+    "--id-token-alg", type=click.Choice(ID_TOKEN_SIGNING_ALGS), help="Default: tokens.default_id_token_signing_alg."
+)
+@click.option("--client-id", help="Choose the client id (default: random).")
+@click.option("--require-acr", "required_acr", metavar="ACR", help="The level every sign-in for it must reach.")
+@json_option
+def clients_create(
+    name: str,
+    redirect_uri: tuple[str, ...],
+    public: bool,
+    auth_method: str | None,
+    scope: tuple[str, ...],
+    scope_list: str | None,
+    grant_type: tuple[str, ...],
+    first_party: bool,
+    id_token_alg: str | None,
+    client_id: str | None,
+    required_acr: str | None,
+    as_json: bool,
+) -> None:
+    """Register a client. A confidential client's secret is printed once, now."""
+    with provider_app() as app:
+        settings = runtime(app).settings
+        optional: dict[str, Any] = {}
+        if scope or scope_list:
+            optional["scopes"] = [*(scope_list or "").split(), *scope]
+        if grant_type:
+            optional["grant_types"] = list(grant_type)
+        new = client_service.NewClient(
+            name=name,
+            redirect_uris=list(redirect_uri),
+            public=public,
+            token_endpoint_auth_method=auth_method,
+            first_party=first_party,
+            id_token_signed_response_alg=id_token_alg or settings.tokens.default_id_token_signing_alg,
+            client_id=client_id,
+            required_acr=required_acr,
+            **optional,
+        )
+        db = get_session()
+        client, secret = client_service.create_client(db, new)
+        record_operator_action(db, "client_registered", client_id=client.client_id)
+        db.commit()
+        described = client_service.describe(client)
+    _echo_new_client(described, secret, as_json)
+
+
+def _echo_new_client(described: dict[str, Any], secret: str | None, as_json: bool) -> None:
+    warning = "The client secret will not be shown again: store it now."
+    if as_json:
+        echo_json({**described, "client_secret": secret} if secret else described)
+        if secret:
+            click.echo(warning, err=True)
+        return
+    click.echo(f"client_id:     {described['client_id']}")
+    if secret:
+        click.echo(f"client_secret: {secret}")
+        click.echo(warning)
+    else:
+        click.echo("public client: no secret; it must use PKCE")
+
+
+@clients.command("list")
+@json_option
+def clients_list(as_json: bool) -> None:
+    """List registered clients."""
+    with provider_app():
+        described = [client_service.describe(client) for client in client_service.list_clients(get_session())]
+    if as_json:
+        echo_json(described)
+    else:
+        echo_table(described, CLIENT_COLUMNS, empty="no clients registered")
+
+
+@clients.command("show")
+@click.argument("client_id")
+@json_option
+def clients_show(client_id: str, as_json: bool) -> None:
+    """Show one client's registration (never its secret, which is not stored)."""
+    with provider_app():
+        described = client_service.describe(client_service.get_client(get_session(), client_id))
+    if as_json:
+        echo_json(described)
+    else:
+        echo_record(described)
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name", help="Shown to members on the consent page.")
+@click.option(
+    "--require-acr",
+    "required_acr",
+    metavar="ACR",
+    help='The level every sign-in for it must reach; "" for none.',
+)
+@json_option
+def clients_update(client_id: str, name: str | None, required_acr: str | None, as_json: bool) -> None:
+    """Change a client's registration."""
+    changes = client_service.ClientChanges(name=name, required_acr=required_acr)
+    with provider_app():
+        db = get_session()
+        client = client_service.get_client(db, client_id)
+        changed = client_service.update_client(db, client, changes)
+        if changed:
+            record_operator_action(db, "client_updated", client_id=client_id, fields=changed)
+        db.commit()
+        described = client_service.describe(client)
+    if as_json:
+        echo_json(described)
+    elif changed:
+        click.echo(f"updated client {client_id}: {', '.join(changed)}")
+    else:
+        click.echo(f"client {client_id} unchanged")
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def clients_delete(client_id: str, yes: bool) -> None:
+    """Delete a client: it can no longer sign members in or redeem codes."""
+    with provider_app():
+        db = get_session()
+        client = client_service.get_client(db, client_id)
+        if not yes:
+            click.confirm(f"Delete client {client.client_id} ({client.name})?", abort=True, err=True)
+        client_service.delete_client(db, client_id)
+        record_operator_action(db, "client_deleted", client_id=client_id)
+        db.commit()
+    click.echo(f"deleted client {client_id}")
