@@ -8,12 +8,13 @@ BENCH_INSTALLED := $(VENV)/.installed-bench
 # Test processes (pytest-xdist); each has its own databases, ports and rate-limit keys.
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-postgres lint format install migrate seed bench screenshots clean
+.PHONY: run test test-postgres test-tools lint format install lock migrate seed bench screenshots clean
 
-$(INSTALLED): pyproject.toml
+# Runtime dependencies at the versions of constraints.txt, as in the Docker image.
+$(INSTALLED): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[dev]"
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -29,8 +30,13 @@ seed: migrate
 run: seed
 	@bash scripts/run_demo.sh
 
+# Debian's chromium and nginx: installed with apt-get when missing and run as root,
+# otherwise one line says what to install.
+test-tools:
+	@bash scripts/ensure_test_tools.sh
+
 # The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
-test: install
+test: install test-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # ruff: lint rules and formatting (configured in pyproject.toml); CI runs this before the tests.
@@ -43,8 +49,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-postgres: install
+test-postgres: install test-tools
 	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# Pin every runtime dependency at what a fresh install of the package resolves to today.
+lock:
+	@bash scripts/lock_dependencies.sh
+
 
 # docs/screenshots/: the login page on a phone and a desktop, in both languages.
 screenshots: install
@@ -52,7 +63,7 @@ screenshots: install
 
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_INSTALLED)
 
 # Throughput and latency against their floors, on SQLite and PostgreSQL (bench/README.md).

@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import db
-from idp.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from idp.settings import RESOURCE_ROOT, ConfigError, Settings, load_settings
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -24,8 +24,8 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     settings = load_settings(config)
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(RESOURCE_ROOT / "templates"),
+        static_folder=str(RESOURCE_ROOT / "static"),
         instance_path=settings.server.instance_path,
     )
     _configure_logging(settings)

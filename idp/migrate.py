@@ -6,9 +6,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from idp.settings import PROJECT_ROOT
+from idp.settings import RESOURCE_ROOT
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+MIGRATIONS_DIR = RESOURCE_ROOT / "migrations"
 
 
 def alembic_config(database_url: str | None = None) -> Config:

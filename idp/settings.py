@@ -20,6 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# templates/, static/ and migrations/ are at the top of a checkout, beside idp/ (the layout
+# of docs/architecture.md); a wheel has no checkout around it and carries them inside the
+# package instead (setup.py), which is the only way idp/templates can exist.
+_PACKAGE_DIR = PROJECT_ROOT / "idp"
+RESOURCE_ROOT = _PACKAGE_DIR if (_PACKAGE_DIR / "templates").is_dir() else PROJECT_ROOT
 ENV_PREFIX = "IDP_"
 
 
@@ -447,16 +452,13 @@ def _validate(settings: Settings) -> None:
     if server.issuer.endswith("/"):
         raise ConfigError("server.issuer: must not end with a slash (it is compared exactly)")
     if not server.development:
-        if issuer.scheme != "https":
-            raise ConfigError("server.issuer: must use https outside development mode")
-        if not server.secret_key:
-            raise ConfigError("server.secret_key: required outside development mode")
+        problems = _production_problems(settings)
+        if problems:
+            raise ConfigError("; ".join(problems))
     if server.secret_key and len(server.secret_key) < 32:
-        raise ConfigError("server.secret_key: must be at least 32 characters")
+        raise ConfigError(SHORT_SECRET_KEY)
     if server.trusted_proxies < 0:
         raise ConfigError("server.trusted_proxies: must be 0 or more")
-    if not server.development and not settings.database.url:
-        raise ConfigError("database.url: required outside development mode (use PostgreSQL)")
     if not Path(server.instance_path).is_absolute():
         # Flask refuses a relative instance path with a traceback; say so in one line instead.
         raise ConfigError(f"server.instance_path: {server.instance_path!r} is not an absolute path")
@@ -520,8 +522,6 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"outbound.{name}: must be more than 0")
     if outbound.retry_max_seconds < outbound.retry_base_seconds:
         raise ConfigError("outbound.retry_max_seconds: must be at least retry_base_seconds")
-    if not server.development and mail.backend != "smtp":
-        raise ConfigError("mail.backend: must be smtp outside development mode")
 
     try:
         from zoneinfo import ZoneInfo
@@ -536,12 +536,32 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
 
 
+SHORT_SECRET_KEY = "server.secret_key: must be at least 32 characters"
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    """Everything production mode lacks, so that a server started with only
+    ``server.development = false`` (the Docker image) names all of it in one line."""
+    problems = []
+    if urlsplit(settings.server.issuer).scheme != "https":
+        problems.append("server.issuer: must use https outside development mode")
+    if not settings.server.secret_key:
+        problems.append("server.secret_key: required outside development mode")
+    elif len(settings.server.secret_key) < 32:
+        problems.append(SHORT_SECRET_KEY)
+    if not settings.database.url:
+        problems.append("database.url: required outside development mode (use PostgreSQL)")
+    if settings.mail.backend != "smtp":
+        problems.append("mail.backend: must be smtp outside development mode")
+    return problems
+
+
 def _validate_ui(ui: UiSettings) -> None:
     if ui.logo_path:
         logo = Path(ui.logo_path)
         if logo.is_absolute() or ".." in logo.parts:
             raise ConfigError(f"ui.logo_path: {ui.logo_path!r} must be a relative path under static/")
-        if not (PROJECT_ROOT / "static" / logo).is_file():
+        if not (RESOURCE_ROOT / "static" / logo).is_file():
             raise ConfigError(f"ui.logo_path: static/{ui.logo_path} does not exist")
     if ui.support_url:
         support = urlsplit(ui.support_url)

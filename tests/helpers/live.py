@@ -55,7 +55,7 @@ def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int =
             )
             servers.append((f"http://127.0.0.1:{port}", process, log))
         for url, process, _ in servers:
-            _wait_until_up(url, process)
+            wait_until_up(url, process)
         yield [url for url, _, _ in servers]
     finally:
         for _, process, _log in servers:
@@ -65,7 +65,7 @@ def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int =
             log.close()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -83,13 +83,13 @@ def _wait_until_up(url: str, process: subprocess.Popen) -> None:
 class LiveBrowser:
     """A member's browser against a live idp (requests keeps the cookies)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, http: requests.Session | None = None) -> None:
         self.base_url = base_url
-        self.http = requests.Session()
+        self.http = http or requests.Session()
 
-    def open_login(self, authorize_path: str) -> str:
+    def open_login(self, authorize_path: str, base_url: str | None = None) -> str:
         """Start an authorization request; returns the interaction path (its login page)."""
-        response = self.http.get(self.base_url + authorize_path, allow_redirects=False, timeout=10)
+        response = self.http.get((base_url or self.base_url) + authorize_path, allow_redirects=False, timeout=10)
         assert response.status_code == 303, response.text[:300]
         return response.headers["Location"]
 

@@ -341,6 +341,43 @@ def test_production_with_the_default_issuer_names_the_issuer():
     assert config_error(environ={"IDP_SERVER__DEVELOPMENT": "false"}).startswith("server.issuer:")
 
 
+PRODUCTION_PROBLEMS = {
+    "server.issuer": "server.issuer: must use https outside development mode",
+    "server.secret_key": "server.secret_key: required outside development mode",
+    "database.url": "database.url: required outside development mode (use PostgreSQL)",
+    "mail.backend": "mail.backend: must be smtp outside development mode",
+}
+
+
+def test_production_mode_alone_names_everything_it_lacks_in_one_line():
+    # A container of the production image started without any configuration.
+    message = config_error(environ={"IDP_SERVER__DEVELOPMENT": "false"})
+    assert message == "; ".join(PRODUCTION_PROBLEMS.values())
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "unsafe"),
+    [
+        ("server", "issuer", "http://login.example.test"),
+        ("server", "secret_key", ""),
+        ("database", "url", ""),
+        ("mail", "backend", "outbox"),
+    ],
+)
+def test_production_names_exactly_what_is_missing(section, key, unsafe):
+    config = {name: dict(values) for name, values in PRODUCTION.items()}
+    config[section][key] = unsafe
+    assert config_error(overrides=config) == PRODUCTION_PROBLEMS[f"{section}.{key}"]
+
+
+def test_production_lists_several_problems_in_the_order_of_the_file():
+    config = {**PRODUCTION, "database": {"url": ""}, "mail": {"backend": "outbox"}}
+    assert (
+        config_error(overrides=config)
+        == f"{PRODUCTION_PROBLEMS['database.url']}; {PRODUCTION_PROBLEMS['mail.backend']}"
+    )
+
+
 def test_production_requires_a_secret_key():
     server = {"issuer": "https://login.example.test", "development": False}
     message = config_error(overrides={"server": server})
