@@ -189,5 +189,5 @@ def test_a_short_bearer_token_is_refused_at_start():
     from idp import ConfigError
     from idp.settings import load_settings
 
-    with pytest.raises(ConfigError, match="metrics.bearer_token"):
+    with pytest.raises(ConfigError, match=r"metrics\.bearer_token"):
         load_settings({"metrics": {"bearer_token": "short"}}, environ={})
