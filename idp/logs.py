@@ -121,6 +121,8 @@ def quiet() -> Iterator[None]:
 def gunicorn_logging(level: str) -> dict[str, Any]:
     """gunicorn's own lines (and other libraries' warnings) as JSON lines too (logconfig_dict)."""
     handler = {"class": "idp.logs.StderrHandler", "formatter": "json"}
+    # Never gunicorn's DEBUG: it logs each request line, and a path can hold a reset link.
+    gunicorn_level = "INFO" if level.upper() == "DEBUG" else level.upper()
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -128,7 +130,7 @@ def gunicorn_logging(level: str) -> dict[str, Any]:
         "handlers": {"json": handler},
         "root": {"level": "WARNING", "handlers": ["json"]},
         "loggers": {
-            "gunicorn.error": {"level": level.upper(), "handlers": ["json"], "propagate": False},
+            "gunicorn.error": {"level": gunicorn_level, "handlers": ["json"], "propagate": False},
             # No access log: nginx keeps one, and a path can carry a link's secret.
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
