@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -503,3 +504,17 @@ def test_a_member_signs_in_through_the_load_balancer_alone(cluster):
     # Plain http is only ever a redirect to https.
     redirect = browser.http.get(f"{cluster.http_url}/authorize", allow_redirects=False, timeout=10)
     assert redirect.status_code == 308 and redirect.headers["Location"].startswith("https://")
+
+
+def test_the_load_balancer_hides_the_metrics_and_passes_its_request_id(cluster):
+    browser = cluster.browser("127.0.0.20")
+    # Prometheus scrapes each process directly; the public address does not serve them.
+    assert browser.http.get(f"{cluster.issuer}/metrics", timeout=10).status_code == 404
+    ready = browser.http.get(f"{cluster.issuer}/readyz", timeout=10)
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "ratelimit_storage": "ok"}}
+    # nginx's own id ($request_id, 32 hex digits) is the one idp logs the request under;
+    # a client's own X-Request-ID is replaced by it.
+    answered = browser.http.get(
+        f"{cluster.issuer}/healthz", headers={"X-Request-ID": "chosen-by-the-client"}, timeout=10
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", answered.headers["X-Request-ID"]), answered.headers
