@@ -38,9 +38,10 @@ def wait_until_up(base_url: str, server: subprocess.Popen, **request_options) ->
         if server.poll() is not None:
             raise AssertionError(f"idp serve exited with {server.returncode}")
         try:
-            if requests.get(f"{base_url}/healthz", timeout=1, **request_options).status_code == 200:
+            if requests.get(f"{base_url}/healthz", timeout=2, **request_options).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Not listening yet, or too busy to answer (a TLS handshake on a loaded machine).
             pass
         time.sleep(0.2)
     raise AssertionError(f"idp serve did not answer within {STARTUP_SECONDS} s")
