@@ -42,8 +42,11 @@ def totp_code(seed: str, steps: int = 0) -> str:
 
 
 def next_step() -> None:
-    """Wait (move the clock) to the next 30-second step, so a fresh code is not a replay."""
-    clock.advance(30)
+    """Wait (move the clock) to just after the start of the next 30-second step, so a fresh
+    code is not a replay, and a code computed now stays in its step for the ~29 seconds a
+    test on a busy machine may take to submit it."""
+    into_step = clock.now().timestamp() % 30
+    clock.advance(30 - into_step + 1)
 
 
 def secret_on(page_text: str) -> str:
