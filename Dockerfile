@@ -38,13 +38,19 @@ RUN groupadd --system --gid 10001 idp \
 
 # Production mode: with nothing else set, `idp serve` names what is missing and exits (2).
 # The instance folder is outside site-packages (its default there would be in the package).
-# HEALTHCHECK_URL is read by the HEALTHCHECK below only (no IDP_ settings key).
+# `idp serve` reads where to listen and how many workers from [serve]: all interfaces of the
+# container, 4 processes (which need ratelimit.storage_uri on Redis; IDP_SERVE__WORKERS=1
+# otherwise). The workers' metrics are added up in a folder under /tmp (a tmpfs in compose).
+# HEALTHCHECK_URL is read by the HEALTHCHECK below only (no IDP_ settings key): /healthz says
+# the process is alive, so a database outage never gets healthy containers restarted.
 ENV PATH=/opt/idp/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     IDP_SERVER__DEVELOPMENT=false \
     IDP_SERVER__INSTANCE_PATH=/srv/idp/instance \
-    HEALTHCHECK_URL=http://127.0.0.1:8000/health
+    IDP_SERVE__BIND=0.0.0.0:8000 \
+    IDP_SERVE__WORKERS=4 \
+    HEALTHCHECK_URL=http://127.0.0.1:8000/healthz
 
 # Numeric, so that orchestrators can check that the user is not root (runAsNonRoot).
 USER 10001:10001
@@ -52,4 +58,4 @@ WORKDIR /srv/idp
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4).status == 200 else 1)"]
-CMD ["idp", "serve", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["idp", "serve"]

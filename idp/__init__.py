@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
         # Authlib refuses plain http unless told; only a development issuer may be http.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 
-    db.init_app(app, settings.database_url, settings.database.echo)
+    db.init_app(app, settings.database_url, settings.database.echo, settings.database.connect_timeout_seconds)
     if check_schema:
         try:
             ensure_schema_current(app)

@@ -45,7 +45,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+def make_engine(url: str, echo: bool = False, connect_timeout_seconds: int = 5) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
 
@@ -58,11 +58,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # pool_pre_ping: a connection the database dropped (a restart, a failover) is replaced
+    # before use, so service resumes by itself when the database is back.
+    connect_args = {"connect_timeout": connect_timeout_seconds} if url.startswith("postgresql") else {}
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
-def init_app(app: Flask, url: str, echo: bool = False) -> None:
-    engine = make_engine(url, echo)
+def init_app(app: Flask, url: str, echo: bool = False, connect_timeout_seconds: int = 5) -> None:
+    engine = make_engine(url, echo, connect_timeout_seconds)
     app.extensions["idp.engine"] = engine
     app.extensions["idp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

@@ -8,10 +8,11 @@ templates key on it); ``detail`` is for logs only and never shown.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from idp.logs import request_id
 
 log = logging.getLogger("idp.errors")
 
@@ -55,12 +56,6 @@ class LoginFailed(IdpError, status=401, message_id="login_failed"):
 
 class InteractionExpired(IdpError, status=400, message_id="interaction_expired"):
     """The sign-in page was left too long, used already, or opened in another browser."""
-
-
-def request_id() -> str:
-    if "request_id" not in g:
-        g.request_id = uuid.uuid4().hex
-    return g.request_id
 
 
 def wants_json() -> bool:

@@ -76,6 +76,11 @@ class DatabaseSettings:
         "",
     )
     echo: bool = doc("Log every SQL statement (debugging only).", False)
+    connect_timeout_seconds: int = doc(
+        "How long to wait for a new PostgreSQL connection before the request is answered "
+        '"temporarily unavailable" (503).',
+        5,
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,13 @@ class RateLimitSettings:
         "memory://",
     )
     key_prefix: str = doc("Prefix of every rate-limit key, so several idp installations can share one Redis.", "idp")
+    on_storage_error: str = doc(
+        "What the rate-limited (credential) endpoints do while the storage (Redis) cannot be "
+        "reached: deny answers 503 with Retry-After (no unlimited guessing); allow serves them, "
+        "counted in each process's memory until the storage is back. Either way a warning is "
+        "logged and idp_dependency_errors_total rises.",
+        "deny",
+    )
     login_per_ip: str = doc(
         "Password submissions per client IP (Flask-Limiter syntax, limits separated by ';').",
         "10 per minute; 100 per hour",
@@ -289,6 +301,40 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """How `idp serve` runs gunicorn. Its command-line options override these."""
+
+    bind: str = doc("Where `idp serve` listens: HOST:PORT, [IPv6]:PORT, or unix:/path/to/socket.", "127.0.0.1:5000")
+    workers: int = doc(
+        "Worker processes. More than one needs ratelimit.storage_uri on Redis (each process would "
+        "count alone in memory), unless rate limits are off.",
+        1,
+    )
+    threads: int = doc("Threads per worker process (more than 1: gunicorn's gthread worker).", 4)
+    timeout_seconds: int = doc("A worker silent for this long (a request stuck) is killed and replaced.", 30)
+    graceful_timeout_seconds: int = doc(
+        "After SIGTERM, how long workers may finish the requests in progress before they are killed.", 30
+    )
+    keepalive_seconds: int = doc("How long an idle keep-alive connection (from the reverse proxy) is kept open.", 5)
+    certfile: str = doc(
+        "PEM certificate chain for serving https directly, without a TLS-terminating proxy. "
+        "Empty: plain http. Needs keyfile.",
+        "",
+    )
+    keyfile: str = doc("PEM private key of certfile. Empty: plain http. Needs certfile.", "")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = doc("Serve Prometheus metrics at /metrics.", True)
+    bearer_token: str = doc(
+        "When set, /metrics answers only requests with `Authorization: Bearer <token>` (at least "
+        "32 characters; compared in constant time). Empty: anyone who reaches the process may read them.",
+        "",
+    )
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = doc("Log level: DEBUG, INFO, WARNING or ERROR.", "INFO")
 
@@ -311,6 +357,8 @@ class Settings:
     i18n: I18nSettings = field(default_factory=I18nSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def database_url(self) -> str:
@@ -457,6 +505,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError("; ".join(problems))
     if server.secret_key and len(server.secret_key) < 32:
         raise ConfigError(SHORT_SECRET_KEY)
+    if not 1 <= settings.database.connect_timeout_seconds <= 60:
+        raise ConfigError("database.connect_timeout_seconds: must be between 1 and 60")
     if server.trusted_proxies < 0:
         raise ConfigError("server.trusted_proxies: must be 0 or more")
     if not Path(server.instance_path).is_absolute():
@@ -506,6 +556,12 @@ def _validate(settings: Settings) -> None:
 
     _validate_security(settings.security)
     _validate_rate_limits(settings.ratelimit)
+    _validate_serve(settings.serve)
+    problem = shared_rate_limits_problem(settings.serve.workers, settings.ratelimit)
+    if problem:
+        raise ConfigError(problem)
+    if settings.metrics.bearer_token and len(settings.metrics.bearer_token) < 32:
+        raise ConfigError("metrics.bearer_token: must be at least 32 characters")
 
     mail = settings.mail
     if mail.backend not in {"outbox", "smtp"}:
@@ -585,9 +641,42 @@ def _validate_security(security: SecuritySettings) -> None:
         raise ConfigError("security.email_code_resend_seconds: must be between 10 and email_code_ttl_seconds")
 
 
+def shared_rate_limits_problem(workers: int, ratelimit: RateLimitSettings) -> str | None:
+    """Several worker processes must count rate limits (and mail budgets) in one shared
+    storage: with memory:// each would count alone, multiplying every limit by their number."""
+    if workers > 1 and ratelimit.enabled and ratelimit.storage_uri.startswith("memory://"):
+        return (
+            f"ratelimit.storage_uri: {workers} worker processes cannot share memory:// counts; "
+            "use a redis:// URL, or serve.workers = 1"
+        )
+    return None
+
+
+def _validate_serve(serve: ServeSettings) -> None:
+    bind = serve.bind
+    if bind.startswith("unix:"):
+        if not bind[len("unix:") :]:
+            raise ConfigError("serve.bind: unix: needs a socket path")
+    else:
+        host, _, port = bind.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"serve.bind: {bind!r} is not HOST:PORT or unix:/path")
+    if not 1 <= serve.workers <= 64:
+        raise ConfigError("serve.workers: must be between 1 and 64")
+    if not 1 <= serve.threads <= 64:
+        raise ConfigError("serve.threads: must be between 1 and 64")
+    for name in ("timeout_seconds", "graceful_timeout_seconds", "keepalive_seconds"):
+        if getattr(serve, name) <= 0:
+            raise ConfigError(f"serve.{name}: must be more than 0")
+    if bool(serve.certfile) != bool(serve.keyfile):
+        raise ConfigError("serve.certfile and serve.keyfile: set both (https) or neither (http)")
+
+
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
     from limits import parse_many
 
+    if ratelimit.on_storage_error not in {"deny", "allow"}:
+        raise ConfigError("ratelimit.on_storage_error: must be deny or allow")
     scheme = ratelimit.storage_uri.split("://", 1)[0]
     if scheme not in {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster"}:
         raise ConfigError("ratelimit.storage_uri: use memory:// or a redis:// URL")

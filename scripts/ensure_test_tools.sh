@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond the virtualenv: Debian's chromium (the browser tests drive it
-# through Playwright; Playwright's own browser download is not used) and nginx (the cluster
-# test puts it in front of two idp processes). Run as root (CI, a fresh container), it installs
+# through Playwright; Playwright's own browser download is not used), nginx (the cluster
+# test puts it in front of two idp processes) and redis-server (the dependency-failure tests
+# start and stop a Redis of their own). Run as root (CI, a fresh container), it installs
 # whichever is missing with apt-get; otherwise it says in one line what to install and fails.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ found() {
 }
 
 missing=()
-for tool in chromium nginx; do
+for tool in chromium nginx redis-server; do
   found "$tool" || missing+=("$tool")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

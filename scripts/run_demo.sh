@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-.venv/bin/idp serve --bind 127.0.0.1:5000 --workers 2 &
+.venv/bin/idp serve --bind 127.0.0.1:5000 &
 idp_pid=$!
 .venv/bin/python -m examples.benefits_portal &
 portal_pid=$!

@@ -25,6 +25,9 @@ from idp.settings import Settings, load_settings
 
 EXIT_BAD_INPUT = 1
 EXIT_CONFIG = 2
+# Usage mistakes (an unknown option, a missing argument) apart from configuration problems,
+# so a script can tell "I called it wrong" from "the installation is wrong" (sysexits EX_USAGE).
+EXIT_USAGE = 64
 
 
 # --- errors: one line, no traceback -------------------------------------------------------
@@ -42,12 +45,26 @@ class OneLineFailure(click.ClickException):
         click.echo(f"idp: {self.format_message()}", err=True)
 
 
-class OperatorCommand(click.Command):
+class UsageExitCode:
+    """Usage mistakes exit with ``EXIT_USAGE`` instead of click's 2 (which is configuration's)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)  # type: ignore[misc]
+        except click.UsageError as error:
+            error.exit_code = EXIT_USAGE
+            raise
+
+
+class OperatorCommand(UsageExitCode, click.Command):
     """A command whose expected failures become ``OneLineFailure``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            error.exit_code = EXIT_USAGE
+            raise
         except ConfigError as error:  # includes DatabaseNotReady
             raise OneLineFailure(str(error), EXIT_CONFIG) from None
         except ValidationFailed as error:
@@ -61,9 +78,16 @@ class OperatorCommand(click.Command):
             raise OneLineFailure(str(error), EXIT_BAD_INPUT) from None
 
 
-class OperatorGroup(click.Group):
+class OperatorGroup(UsageExitCode, click.Group):
     command_class = OperatorCommand
     group_class = type  # subgroups are OperatorGroups too, so their commands are covered
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:  # an unknown command
+            error.exit_code = EXIT_USAGE
+            raise
 
 
 def _option_named(ctx: click.Context, field: str) -> str:
@@ -81,9 +105,9 @@ def _first_line(error: BaseException) -> str:
 # --- the app and its database -------------------------------------------------------------
 
 
-def checked_settings() -> Settings:
+def checked_settings(overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
     """The settings, with a database URL SQLAlchemy can use (else a ConfigError, not a traceback)."""
-    settings = load_settings()
+    settings = load_settings(overrides)
     try:
         make_url(settings.database_url).get_dialect()
     except ArgumentError as error:  # unparseable, or an unknown dialect
@@ -92,15 +116,16 @@ def checked_settings() -> Settings:
 
 
 @contextmanager
-def provider_app() -> Iterator[Flask]:
-    """The configured app, its database checked, inside an app context. Its engine is
-    disposed afterwards, so no connection outlives the command."""
-    checked_settings()
+def provider_app(overrides: dict[str, dict[str, Any]] | None = None) -> Iterator[Flask]:
+    """The configured app (``overrides`` on top of the settings, as command-line options are),
+    its database checked, inside an app context. Its engine is disposed afterwards, so no
+    connection outlives the command."""
+    checked_settings(overrides)
     # The schema check is ours rather than create_app's so that, when it fails, the engine
     # create_app made is still in hand to dispose of.
     # No worker thread: a command that queues mail delivers it itself before it ends
     # (idp.services.outbound.drain), or leaves it to the servers' workers.
-    app = create_app({"outbound": {"worker": False}}, check_schema=False)
+    app = create_app({**(overrides or {}), "outbound": {"worker": False}}, check_schema=False)
     try:
         ensure_schema_current(app)
         with app.app_context():

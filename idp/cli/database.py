@@ -8,7 +8,7 @@ import click
 from sqlalchemy import make_url
 
 from idp import migrate
-from idp.cli.base import checked_settings
+from idp.cli.base import EXIT_CONFIG, OneLineFailure, checked_settings, echo_json, json_option
 from idp.cli.main_group import main
 from idp.db import current_revision, make_engine
 
@@ -48,3 +48,22 @@ def _revision_of(url: str) -> str | None:
         return current_revision(engine)
     finally:
         engine.dispose()
+
+
+@database.command("current")
+@json_option
+def database_current(as_json: bool) -> None:
+    """Print the database's revision and whether it is the code's (exit status 2 when it is not:
+    run `idp db upgrade`)."""
+    url = checked_settings().database_url
+    current, head = _revision_of(url), migrate.head_revision()
+    if as_json:
+        echo_json({"revision": current, "head": head, "current": current == head})
+        if current != head:
+            raise SystemExit(EXIT_CONFIG)
+        return
+    if current is None:
+        raise OneLineFailure("database: not migrated yet; run `idp db upgrade`", EXIT_CONFIG)
+    if current != head:
+        raise OneLineFailure(f"database: at revision {current}, code expects {head}; run `idp db upgrade`", EXIT_CONFIG)
+    click.echo(f"database at revision {current} (head)")

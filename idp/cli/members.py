@@ -183,6 +183,32 @@ def members_export(as_json: bool) -> None:
             click.echo(member_import.export_csv(members_found), nl=False)
 
 
+@members.command("list")
+@click.option(
+    "--search", "text", metavar="TEXT", help="Membership number (its start), NIK, or part of the email or name."
+)
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1, max=10_000), help="At most this many."
+)
+@json_option
+def members_list(text: str | None, limit: int, as_json: bool) -> None:
+    """List members, by membership number: all of them, or those matching --search."""
+    with provider_app():
+        # One more than asked for, to know whether there are more.
+        found = member_service.search(get_session(), text, limit + 1)
+        shown = found[:limit]
+        rows = [
+            {**member_service.describe(member), "account": member_service.account_state(member)} for member in shown
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    columns = ["membership_number", "full_name", "email", "account"]
+    echo_table(rows, columns, empty="no member matches" if text else "no members")
+    if len(found) > limit:
+        click.echo(f"(the first {limit}; narrow the search or raise --limit)")
+
+
 @members.command("show")
 @click.argument("identifier")
 @json_option

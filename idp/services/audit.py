@@ -7,9 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp import metrics
 from idp.models import AuditEvent
 
 log = logging.getLogger("idp.audit")
@@ -34,7 +36,9 @@ def record(
     actor: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """Add an event to the trail (committed with the caller's transaction) and log it.
+    """Add an event to the trail (committed with the caller's transaction) and log it; once
+    committed, it is counted in the metrics (``idp_audit_events_total{event, outcome}``), so
+    every event, old or new, is there without code of its own.
 
     The log line is structured (key=value through ``extra``), so an identifier containing a
     line break cannot forge a second line.
@@ -52,6 +56,7 @@ def record(
         detail_json=json.dumps(detail, sort_keys=True, default=str),
     )
     db.add(entry)
+    db.info.setdefault(_UNCOUNTED, []).append((event, outcome))
     log.info(
         "audit %s %s",
         event,
@@ -59,6 +64,23 @@ def record(
         extra={"audit": {"event": event, "outcome": outcome, "member_id": member_id, "client_id": client_id}},
     )
     return entry
+
+
+# Events added in the session's open transaction: counted when it commits, forgotten when it
+# rolls back (so the metrics count what the trail holds).
+_UNCOUNTED = "idp.audit.uncounted"
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _count_committed(db: Session) -> None:
+    events = db.info.pop(_UNCOUNTED, None)
+    if events:
+        metrics.audit_events_committed(events)
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(db: Session) -> None:
+    db.info.pop(_UNCOUNTED, None)
 
 
 def recent(db: Session, limit: int = 50, member_id: int | None = None) -> list[AuditEvent]:

@@ -2,7 +2,9 @@
 page answers the same and a budget cannot be used to learn about accounts or flood an inbox.
 
 Counted in the rate-limit storage (memory, or Redis shared by every process), under keys
-of their own. Keys name the recipient and, where budgets are separate, the purpose
+of their own. While that storage cannot be reached the mail goes uncounted: dropping it would
+lose a reset link or a security notice, and the endpoints that can cause mail in bulk are
+rate-limited themselves (closed, by default, while the storage is away). Keys name the recipient and, where budgets are separate, the purpose
 (``member:<id>``, ``member:<id>:notice``, ``address:<digest>``).
 """
 
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 
 from idp.settings import RateLimitSettings
 
@@ -22,11 +25,14 @@ Hit = Callable[..., bool]
 
 
 class MailBudget:
-    def __init__(self, ratelimit: RateLimitSettings, hit: Hit) -> None:
+    def __init__(
+        self, ratelimit: RateLimitSettings, hit: Hit, on_storage_error: Callable[[Exception], None] | None = None
+    ) -> None:
         self._enabled = ratelimit.enabled
         self._prefix = ratelimit.key_prefix
         self._limits: list[RateLimitItem] = list(parse_many(ratelimit.email_per_identifier))
         self._hit = hit
+        self._on_storage_error = on_storage_error
 
     def allow(self, recipient_key: str) -> bool:
         """Count one mail to this recipient; False when over the budget (then the caller drops
@@ -34,7 +40,13 @@ class MailBudget:
         if not self._enabled:
             return True
         for item in self._limits:
-            if not self._hit(item, self._prefix, "mail", recipient_key):
+            try:
+                within = self._hit(item, self._prefix, "mail", recipient_key)
+            except StorageError as error:
+                if self._on_storage_error is not None:
+                    self._on_storage_error(error)
+                return True
+            if not within:
                 log.warning("mail dropped: per-recipient limit", extra={"limit": str(item)})
                 return False
         return True

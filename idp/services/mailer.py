@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from idp import metrics
 from idp.clock import utcnow
 from idp.security.tokens import random_token
 from idp.settings import MailSettings
@@ -98,5 +99,6 @@ class SmtpMailer:
         except (OSError, smtplib.SMTPException) as error:
             # Never the message or credentials; the purpose and the error class are enough.
             log.error("mail not sent", extra={"purpose": email.purpose, "error": type(error).__name__})
+            metrics.dependency_error("mail")
             raise MailNotSent(type(error).__name__) from None
         log.info("mail sent", extra={"purpose": email.purpose})

@@ -44,7 +44,7 @@ from idp.services.identifiers import (
     normalize_email,
     normalize_phone,
 )
-from idp.services.members import describe
+from idp.services.members import account_state, describe
 
 REQUIRED_COLUMNS = ("membership_number", "nik", "full_name", "birth_date")
 OPTIONAL_COLUMNS = ("email", "phone")
@@ -389,15 +389,9 @@ def all_members(db: Session) -> list[Member]:
 def export_record(member: Member) -> dict:
     """A member for operators: what ``members.describe`` shows, the postal address, and the
     account state in one word. Never the password hash, never a second-factor secret."""
-    if member.password_hash is None:
-        account = "none"
-    elif member.activation_pending:
-        account = "pending"
-    else:
-        account = "active"
     described = describe(member)
     del described["password_set"]  # "account" says it, and more
-    return {**described, "address": member.address, "account": account}
+    return {**described, "address": member.address, "account": account_state(member)}
 
 
 def export_csv(members: list[Member]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -48,6 +48,31 @@ def find_by_identifier(db: Session, identifier: Identifier) -> Member | None:
 
 def find(db: Session, raw_identifier: str) -> Member | None:
     return find_by_identifier(db, normalize_identifier(raw_identifier))
+
+
+def search(db: Session, text: str | None, limit: int) -> list[Member]:
+    """Up to ``limit`` members, by membership number, whose membership number starts with
+    ``text``, whose NIK is ``text``, or whose email or name contains it (any letter case).
+    Without ``text``: the first ``limit``."""
+    query = select(Member).order_by(Member.membership_number).limit(limit)
+    needle = (text or "").strip().lower()
+    if needle:
+        query = query.where(
+            or_(
+                Member.membership_number.startswith(needle, autoescape=True),
+                Member.nik == needle,
+                func.lower(Member.email).contains(needle, autoescape=True),
+                func.lower(Member.full_name).contains(needle, autoescape=True),
+            )
+        )
+    return list(db.scalars(query))
+
+
+def account_state(member: Member) -> str:
+    """none (a record without an online account), pending (activation link not used yet) or active."""
+    if member.password_hash is None:
+        return "none"
+    return "pending" if member.activation_pending else "active"
 
 
 def create_member(db: Session, new: NewMember, password: str | None) -> Member:

@@ -9,7 +9,9 @@ carry a link or a code), its state. ``enqueue`` stores one in a transaction of i
 worker thread. Any process may run a due job: it claims the
 job with one conditional UPDATE (a lease, so a crashed process lets it go), runs the handler
 of its kind in an app context, and marks it done; a failure is retried with exponential
-backoff, and after ``outbound.max_attempts`` the job is given up, logged and audited.
+backoff (each failed try logged, audited as ``outbound_attempt_failed`` and counted), and
+after ``outbound.max_attempts`` the job is given up, logged and audited (``outbound_failed``).
+Every log line of a job carries its ``job_id``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from idp import metrics
 from idp.clock import utcnow
 from idp.db import get_session, new_session
+from idp.logs import log_context
 from idp.models.outbound import JOB_DONE, JOB_FAILED, JOB_PENDING, OutboundJob
 from idp.runtime import runtime
 from idp.services import audit
@@ -65,6 +70,7 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
     with new_session() as db:
         db.add(job)
         db.commit()
+    metrics.outbound_job(kind, "queued")
     if current.outbound_worker is not None:
         current.outbound_worker.wake()
 
@@ -130,18 +136,21 @@ def _claim(db: Session, settings: OutboundSettings) -> OutboundJob | None:
 
 
 def _run(db: Session, job: OutboundJob, settings: OutboundSettings) -> None:
-    try:
-        payload = json.loads(runtime().secrets.outbound_payloads.decrypt(job.payload_encrypted))
-        _handler(job.kind)(payload)
-    except Exception as error:  # every failure is the job's, never the worker's
-        db.rollback()
-        _failed(db, job, error, settings)
-        return
-    job.state = JOB_DONE
-    job.finished_at = utcnow()
-    job.claimed_until = None
-    job.payload_encrypted = ""
-    db.commit()
+    # Every line logged while the job runs (the mailer's too) names it.
+    with log_context(job_id=job.id, job_kind=job.kind, attempt=job.attempts):
+        try:
+            payload = json.loads(runtime().secrets.outbound_payloads.decrypt(job.payload_encrypted))
+            _handler(job.kind)(payload)
+        except Exception as error:  # every failure is the job's, never the worker's
+            db.rollback()
+            _failed(db, job, error, settings)
+            return
+        job.state = JOB_DONE
+        job.finished_at = utcnow()
+        job.claimed_until = None
+        job.payload_encrypted = ""
+        db.commit()
+        metrics.outbound_job(job.kind, "done")
 
 
 def _failed(db: Session, job: OutboundJob, error: Exception, settings: OutboundSettings) -> None:
@@ -155,6 +164,7 @@ def _failed(db: Session, job: OutboundJob, error: Exception, settings: OutboundS
         # The kind and the error class only: the input may hold a link, a code or an address.
         log.error("outbound job given up", extra={"kind": job.kind, "attempts": job.attempts, "error": job.last_error})
         audit.record(db, "outbound_failed", "failed", kind=job.kind, attempts=job.attempts, error=job.last_error)
+        outcome = "given_up"
     else:
         delay = min(settings.retry_base_seconds * 2 ** (job.attempts - 1), settings.retry_max_seconds)
         job.next_attempt_at = utcnow() + timedelta(seconds=delay)
@@ -162,7 +172,19 @@ def _failed(db: Session, job: OutboundJob, error: Exception, settings: OutboundS
             "outbound job will be retried",
             extra={"kind": job.kind, "attempts": job.attempts, "error": job.last_error, "retry_in_seconds": delay},
         )
+        # Each failed try is in the trail too (kind and error class only), not only the last.
+        audit.record(
+            db,
+            "outbound_attempt_failed",
+            "retry",
+            kind=job.kind,
+            attempts=job.attempts,
+            error=job.last_error,
+            retry_in_seconds=delay,
+        )
+        outcome = "retry"
     db.commit()
+    metrics.outbound_job(job.kind, outcome)
 
 
 def _handler(kind: str) -> Callable[[dict], None]:
@@ -193,10 +215,26 @@ class Worker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
+        database_away = False
         while not self._stopped.is_set():
             self._wake.wait(self._poll_seconds)
             self._wake.clear()
             try:
                 run_due(self._app)
-            except Exception:  # a database that is away for a while: try again next round
+            except (OperationalError, InterfaceError) as error:
+                # The database is away: the jobs wait in it; try again next round. One warning
+                # per outage, not one per round.
+                metrics.dependency_error("database")
+                if not database_away:
+                    log.warning(
+                        "database unavailable: queued work waits",
+                        extra={"dependency": "database", "error": type(error.orig or error).__name__},
+                    )
+                database_away = True
+                continue
+            except Exception:
                 log.exception("outbound worker round failed")
+                continue
+            if database_away:
+                log.info("database available again: queued work resumes", extra={"dependency": "database"})
+                database_away = False

@@ -8,7 +8,8 @@ redirect. Grouped by who they serve:
 - ``account/``: the signed-in member's own pages (overview, profile, security, sessions);
 - ``selfservice/``: what a member does without signing in (forgotten password, activation);
 - here: what every page shares (the server-side session, page rendering, forms, rate limits,
-  the requester's address, security headers, the cross-site post check), home and health.
+  the requester's address, security headers, the cross-site post check, request ids, the
+  answer when a dependency is away), home, health and metrics.
 """
 
 from __future__ import annotations
@@ -17,14 +18,27 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from idp.web import cross_site_posts, health, home, page_context, security_headers, server_session
+    from idp.web import (
+        cross_site_posts,
+        health,
+        home,
+        metrics,
+        page_context,
+        request_ids,
+        security_headers,
+        server_session,
+        unavailable,
+    )
     from idp.web.account import overview, profile, security, sessions
     from idp.web.protocol import bp as protocol_bp
     from idp.web.protocol import cors
     from idp.web.selfservice import activation, recovery
     from idp.web.signin import interaction, second_factor
 
+    # First, so every later hook and log line has the request's id.
+    request_ids.init_app(app)
     server_session.init_app(app)
+    unavailable.init_app(app)
     for blueprint in (
         protocol_bp,
         interaction.bp,
@@ -43,3 +57,4 @@ def init_app(app: Flask) -> None:
     security_headers.init_app(app)
     cross_site_posts.init_app(app)
     cors.init_app(app)
+    metrics.init_app(app)

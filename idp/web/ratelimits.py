@@ -1,6 +1,12 @@
 """Rate limits (Flask-Limiter): per IP on credential pages, per client on /token; 429 with
 Retry-After, a friendly page or a JSON error. (Per-recipient mail budgets count in the same
-storage: ``idp.services.mail_budget``.)"""
+storage: ``idp.services.mail_budget``.)
+
+While the storage (Redis) cannot be reached, ``ratelimit.on_storage_error`` decides what the
+rate-limited endpoints do: "deny" answers 503 with Retry-After (``web.unavailable``); "allow"
+serves them, counted in this process's memory until the storage answers again. Either way a
+warning is logged and ``idp_dependency_errors_total{dependency="ratelimit_storage"}`` rises.
+Nothing else uses the storage but the mail budgets, which then let mail go."""
 
 from __future__ import annotations
 
@@ -9,13 +15,16 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
+from limits.errors import StorageError
 
+from idp import metrics
 from idp.db import get_session
 from idp.extensions import limiter
 from idp.runtime import runtime, settings
 from idp.services import audit
 from idp.services.mail_budget import MailBudget
 from idp.web.requester import requester
+from idp.web.unavailable import unavailable
 
 log = logging.getLogger("idp.ratelimit")
 
@@ -52,13 +61,22 @@ def init_app(app: Flask) -> None:
         RATELIMIT_STORAGE_URI=ratelimit.storage_uri,
         RATELIMIT_KEY_PREFIX=ratelimit.key_prefix,
         RATELIMIT_HEADERS_ENABLED=True,
-        # If Redis is unreachable, keep limiting per process rather than failing every sign-in.
-        RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_STORAGE_OPTIONS=_storage_options(ratelimit.storage_uri),
+        # "allow": keep limiting in this process's memory while Redis is away; "deny": let the
+        # storage error through, to be answered 503 below.
+        RATELIMIT_SWALLOW_ERRORS=ratelimit.on_storage_error == "allow",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=ratelimit.on_storage_error == "allow",
     )
     limiter.init_app(app)
     # Mail budgets count in the same storage (shared by every process when it is Redis).
-    runtime(app).mail_budget = MailBudget(ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys))
+    runtime(app).mail_budget = MailBudget(
+        ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys), on_storage_error=_storage_error_for_mail
+    )
+    _watch_the_storage(app)
+
+    @app.errorhandler(StorageError)
+    def storage_unreachable(error: StorageError):
+        return unavailable("ratelimit_storage", type(error.storage_error).__name__)
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
@@ -70,6 +88,45 @@ def init_app(app: Flask) -> None:
         response.status_code = 429
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _storage_options(storage_uri: str) -> dict:
+    if storage_uri.startswith("memory://"):
+        return {}
+    # A Redis that does not answer must cost a request a second or two, not hang it; and its
+    # errors come as one class (StorageError) whatever the client library raised.
+    return {"wrap_exceptions": True, "socket_connect_timeout": 2, "socket_timeout": 2}
+
+
+def _watch_the_storage(app: Flask) -> None:
+    """In "allow" mode Flask-Limiter falls back to memory by itself; say so (a warning when it
+    starts, a line when it ends) and count each request it limits that way."""
+    state = {"lost": False}
+
+    @app.after_request
+    def note_the_fallback(response):
+        if limiter.current_limit is None:
+            return response  # no limit applied to this request
+        lost = limiter.limiter.storage is not limiter.storage
+        if lost:
+            metrics.dependency_error("ratelimit_storage")
+        if lost and not state["lost"]:
+            log.warning(
+                "rate-limit storage unreachable: counting in this process's memory",
+                extra={"dependency": "ratelimit_storage", "policy": "allow"},
+            )
+        elif state["lost"] and not lost:
+            log.info("rate-limit storage reachable again", extra={"dependency": "ratelimit_storage"})
+        state["lost"] = lost
+        return response
+
+
+def _storage_error_for_mail(error: Exception) -> None:
+    log.warning(
+        "rate-limit storage unreachable: mail budget not counted, mail sent",
+        extra={"dependency": "ratelimit_storage", "error": type(error).__name__},
+    )
+    metrics.dependency_error("ratelimit_storage")
 
 
 def _audit_rate_limit(error: RateLimitExceeded) -> None:

@@ -16,6 +16,7 @@ from idp.runtime import settings
 from idp.services import browser_sessions
 from idp.settings import SessionSettings
 from idp.web.requester import requester
+from idp.web.unavailable import DATABASE_ERRORS, answering_unavailable
 
 
 def init_app(app: Flask) -> None:
@@ -36,6 +37,9 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotation_requested = False
         self.destroy_requested = False
+        # The database could not be reached to load it: the request is answered "temporarily
+        # unavailable" (web.unavailable) unless its view needs no database; never saved.
+        self.unavailable = False
 
     def rotate(self) -> None:
         self.rotation_requested = True
@@ -59,14 +63,21 @@ class ServerSessionInterface(SessionInterface):
         cookie_value = request.cookies.get(self.cookie_name)
         if not cookie_value or len(cookie_value) > 128:
             return ServerSession()
-        with self._db(app) as db:
-            record = browser_sessions.load(db, cookie_value, self.limits)
-            if record is None:
-                return ServerSession()
-            browser_sessions.touch(db, record)
-            return ServerSession(record.data, record_id=record.id, sid=record.sid)
+        try:
+            with self._db(app) as db:
+                record = browser_sessions.load(db, cookie_value, self.limits)
+                if record is None:
+                    return ServerSession()
+                browser_sessions.touch(db, record)
+                return ServerSession(record.data, record_id=record.id, sid=record.sid)
+        except DATABASE_ERRORS:
+            away = ServerSession()
+            away.unavailable = True
+            return away
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        if session.unavailable or answering_unavailable():
+            return  # the cookie stays as it was; so does the record
         if session.destroy_requested:
             if session.record_id is not None:
                 with self._db(app) as db:

@@ -173,5 +173,5 @@ def test_an_empty_stdin_is_refused(idp):
 
 def test_password_stdin_and_no_password_exclude_each_other(idp):
     result = create(idp, *SITI, "--password-stdin", "--no-password", input=PASSWORD)
-    assert result.exit_code == 2
+    assert result.exit_code == 64  # a usage mistake
     assert "exclude each other" in result.stderr

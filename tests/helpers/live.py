@@ -40,7 +40,7 @@ def serve_in_thread(app, port: int | None = None):
 
 
 @contextmanager
-def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int = 2):
+def idp_processes(count: int, env: dict[str, str], log_dir: Path, workers: int = 1):
     """``count`` separate `idp serve` processes sharing ``env`` (database, Redis); yields URLs."""
     servers = []
     try:
@@ -71,7 +71,7 @@ def wait_until_up(url: str, process: subprocess.Popen) -> None:
         if process.poll() is not None:
             raise AssertionError(f"idp serve exited with {process.returncode}")
         try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except requests.RequestException:
             # Not listening yet, or too busy to answer within the second (a loaded machine).

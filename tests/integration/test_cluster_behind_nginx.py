@@ -11,10 +11,9 @@ so the address idp records is visibly the client's.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import itertools
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -40,6 +39,7 @@ from tests.conftest import DEMO_PASSWORD
 from tests.helpers.live import IDP_SCRIPT, LiveBrowser, free_port, idp_processes
 from tests.helpers.oidc import AuthorizationRequest, code_from, csrf_token, verify_token
 from tests.helpers.smtp import SmtpServer
+from tests.helpers.tls import self_signed_certificate
 from tests.integration.test_lockout_concurrency import _seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,37 +141,6 @@ class SourceAddressAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def _nginx_config(folder: Path, upstreams: list[str], ports: dict[str, int], tls: tuple[Path, Path]) -> Path:
     """nginx.conf for a process the test owns: the shipped site template rendered with this
     cluster's addresses, plus one pinned front per process using the shipped proxy headers."""
@@ -257,7 +226,7 @@ def cluster(postgres_databases, tmp_path_factory):
     ports = {name: free_port() for name in ("https", "http", "a", "b")}
     issuer = f"https://127.0.0.1:{ports['https']}"
     prefix = f"test-cluster-{uuid.uuid4().hex}"
-    tls = _self_signed_certificate(folder)
+    tls = self_signed_certificate(folder)
     with postgres_databases.fresh() as database_url, SmtpServer() as smtp:
         base_config = {
             "server": {
@@ -535,3 +504,17 @@ def test_a_member_signs_in_through_the_load_balancer_alone(cluster):
     # Plain http is only ever a redirect to https.
     redirect = browser.http.get(f"{cluster.http_url}/authorize", allow_redirects=False, timeout=10)
     assert redirect.status_code == 308 and redirect.headers["Location"].startswith("https://")
+
+
+def test_the_load_balancer_hides_the_metrics_and_passes_its_request_id(cluster):
+    browser = cluster.browser("127.0.0.20")
+    # Prometheus scrapes each process directly; the public address does not serve them.
+    assert browser.http.get(f"{cluster.issuer}/metrics", timeout=10).status_code == 404
+    ready = browser.http.get(f"{cluster.issuer}/readyz", timeout=10)
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "ratelimit_storage": "ok"}}
+    # nginx's own id ($request_id, 32 hex digits) is the one idp logs the request under;
+    # a client's own X-Request-ID is replaced by it.
+    answered = browser.http.get(
+        f"{cluster.issuer}/healthz", headers={"X-Request-ID": "chosen-by-the-client"}, timeout=10
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", answered.headers["X-Request-ID"]), answered.headers

@@ -119,7 +119,7 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_t
 
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
-        [idp, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [idp, "serve", "--bind", f"127.0.0.1:{port}"],
         env=server_env,
         cwd=outside,
         stdout=log,
@@ -140,11 +140,11 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_t
 
         # The image's HEALTHCHECK, pointed at this server and at a port where nothing listens.
         healthcheck = _in_venv(venv, _exec_form("HEALTHCHECK"))
-        healthy = _run(healthcheck, {**server_env, "HEALTHCHECK_URL": f"{base_url}/health"}, outside, timeout=30)
+        healthy = _run(healthcheck, {**server_env, "HEALTHCHECK_URL": f"{base_url}/healthz"}, outside, timeout=30)
         assert healthy.returncode == 0, healthy.stderr
         dead = _run(
             healthcheck,
-            {**server_env, "HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/health"},
+            {**server_env, "HEALTHCHECK_URL": f"http://127.0.0.1:{free_port()}/healthz"},
             outside,
             timeout=30,
         )
@@ -158,6 +158,10 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_migrates_serves_and_refuses_t
     # and names, in one line, everything it lacks.
     image_env = _image_environment()
     assert image_env["IDP_SERVER__DEVELOPMENT"] == "false"
+    assert image_env["HEALTHCHECK_URL"].endswith("/healthz")
+    # The CMD takes where to listen and how many workers from the settings, not options.
+    assert _exec_form("CMD") == ["idp", "serve"]
+    assert (image_env["IDP_SERVE__BIND"], image_env["IDP_SERVE__WORKERS"]) == ("0.0.0.0:8000", "4")
     settings = {name: value for name, value in image_env.items() if name.startswith("IDP_")}
     unconfigured = _clean_environment(**{**settings, "IDP_SERVER__INSTANCE_PATH": str(tmp_path / "image-instance")})
     refused = _run(_in_venv(venv, _exec_form("CMD")), unconfigured, outside, timeout=60)

@@ -1,0 +1,31 @@
+"""The id of each request: on every log line it causes (``idp.logs``), on the error pages, and
+in the ``X-Request-ID`` response header, so a member's "reference" and an operator's log
+search meet. Behind a trusted proxy (``server.trusted_proxies``) the proxy's own id is taken,
+so its access log and idp's lines share it; from anywhere else a client cannot choose it."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, g, request
+
+from idp.logs import request_id
+from idp.runtime import settings
+
+HEADER = "X-Request-ID"
+_ACCEPTED = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def init_app(app: Flask) -> None:
+    trust_the_proxy = settings(app).server.trusted_proxies > 0
+
+    @app.before_request
+    def take_the_proxys_id():
+        incoming = request.headers.get(HEADER, "")
+        if trust_the_proxy and "request_id" not in g and _ACCEPTED.fullmatch(incoming):
+            g.request_id = incoming
+
+    @app.after_request
+    def tell_the_id(response):
+        response.headers[HEADER] = request_id()
+        return response
