@@ -35,9 +35,12 @@ run: seed
 test-tools:
 	@bash scripts/ensure_test_tools.sh
 
-# The whole suite on SQLite; on PostgreSQL too when IDP_TEST_DATABASE_URL is set.
+# The whole suite on SQLite. With IDP_TEST_DATABASE_URL set, the suite on that PostgreSQL,
+# less the tests marked backend_independent (browser, unit, the always-PostgreSQL multi-process
+# tests, the wheel), which the SQLite pass has run already.
+ONLY_BACKEND_DEPENDENT := $(if $(IDP_TEST_DATABASE_URL),-m "not backend_independent")
 test: install test-tools
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(ONLY_BACKEND_DEPENDENT)
 
 # ruff: lint rules and formatting (configured in pyproject.toml); CI runs this before the tests.
 lint: install
@@ -50,7 +53,7 @@ format: install
 	$(BIN)/ruff format .
 
 test-postgres: install test-tools
-	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	IDP_TEST_DATABASE_URL=$${IDP_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not backend_independent"
 
 # Pin every runtime dependency at what a fresh install of the package resolves to today.
 lock:

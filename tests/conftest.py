@@ -61,6 +61,23 @@ class PostgresDatabases:
             connection.execute(text(statement))
 
 
+# Tests whose outcome cannot depend on IDP_TEST_DATABASE_URL: they use no database, or always
+# PostgreSQL (several processes on one server), or exercise the pages in a browser, which the
+# HTTP tests already run on both backends. `make test` leaves them out of the PostgreSQL pass.
+RUN_ONCE_FOLDERS = {"browser", "unit"}
+RUN_ONCE_FILES = {"test_wheel_install.py", "test_config_example.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_root = Path(__file__).parent
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        always_postgres = bool(fixtures & {"postgres_url", "postgres_databases"}) and "database_url" not in fixtures
+        folder = Path(item.path).relative_to(tests_root).parts[0]
+        if folder in RUN_ONCE_FOLDERS or item.path.name in RUN_ONCE_FILES or always_postgres:
+            item.add_marker(pytest.mark.backend_independent)
+
+
 @pytest.fixture(scope="session")
 def postgres_databases():
     databases = PostgresDatabases(POSTGRES_URL or LOCAL_POSTGRES_URL)
