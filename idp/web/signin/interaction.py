@@ -6,12 +6,13 @@ is in ``idp.web.signin.second_factor``."""
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import scope_to_list
-from flask import Blueprint, g, redirect, url_for
+from flask import Blueprint, redirect, url_for
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import LoginFailed
 from idp.extensions import limiter
+from idp.i18n import follow_flow
 from idp.models import Interaction, Member
 from idp.models.flows import (
     INTERACTION_CONSENT,
@@ -38,8 +39,9 @@ bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
 def load_interaction(uid: str) -> Interaction:
     interaction = interactions.load(get_session(), uid, current_binding())
-    # The RP's ui_locales stays in force on every page of the request.
-    g.ui_locales = interaction.params.get("ui_locales")
+    # The RP's ui_locales stays in force on every page of the request (unless the member
+    # chooses another language on one of them).
+    follow_flow(interaction.uid, interaction.params.get("ui_locales"))
     return interaction
 
 
