@@ -80,6 +80,12 @@ def choose_locale(locale: str, flow: str | None) -> None:
     session[_CHOICE_KEY] = {"locale": locale, "flow": flow}
 
 
+def chose_locale_in(flow: str) -> bool:
+    """Whether the member chose the language with the switch during the flow ``flow``."""
+    choice = session.get(_CHOICE_KEY)
+    return isinstance(choice, dict) and choice.get("flow") == flow
+
+
 def remember_locale(locale: str) -> None:
     """The member saved ``locale`` on the profile page: this browser's pages follow it (unless
     a relying party asks for another with ui_locales)."""
