@@ -19,7 +19,9 @@ Time zone: the signed-in member's (WIB, WITA or WIT, chosen on the profile page)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from babel import dates as babel_dates
 from flask import g, has_request_context, request, session
 from flask_babel import format_datetime, format_timedelta, get_timezone
 from flask_babel import lazy_gettext as _l
@@ -127,6 +129,14 @@ def clock_time(moment: datetime) -> str:
     zone = get_timezone()
     name = TIME_ZONES.get(getattr(zone, "key", None) or getattr(zone, "zone", None) or str(zone))
     return f"{format_datetime(moment, 'medium')} {name or format_datetime(moment, 'ZZZZ')}"
+
+
+def clock_time_in(moment: datetime, time_zone: str | None, locale: str) -> str:
+    """``moment`` for one member, whoever's request is being answered (a mail: their zone, else
+    i18n.timezone; never the zone of the browser that caused it)."""
+    zone = ZoneInfo(time_zone if time_zone in TIME_ZONES else settings().i18n.timezone)
+    name = TIME_ZONES.get(zone.key) or babel_dates.format_datetime(moment, "ZZZZ", tzinfo=zone, locale=locale)
+    return f"{babel_dates.format_datetime(moment, 'medium', tzinfo=zone, locale=locale)} {name}"
 
 
 def time_until(moment: datetime) -> str:

@@ -118,3 +118,24 @@ def test_the_time_left_rounds_to_words(app, moving_clock):
         assert time_until(now - timedelta(seconds=5)) == "1 minute"  # never "0" or in the past
     with app.test_request_context(headers={"Accept-Language": "id"}):
         assert time_until(now + timedelta(minutes=15)) == "15 menit"
+
+
+@pytest.mark.settings(lockout={"max_failures": 2})
+def test_a_lock_notice_mail_uses_the_member_s_zone_not_the_browser_s(app, client, rp, make_member, outbox):
+    member = make_member(locale="en")
+    with app.app_context():
+        db = get_session()
+        db.get(Member, member.id).time_zone = "Asia/Jayapura"
+        db.commit()
+    uid = login_page_uid(client.get(AuthorizationRequest(rp.client_id).url()))
+    page = client.get(f"/interaction/{uid}")
+    for attempt in range(2):
+        client.post(
+            f"/interaction/{uid}/login",
+            data={"csrf_token": csrf_token(page.text), "identifier": member.email, "password": f"wrong {attempt}"},
+        )
+    notices = [mail for mail in outbox() if mail.to == member.email]
+    assert len(notices) == 1
+    # Both times in the notice (locked until, when) name the member's zone.
+    assert notices[0].text.count(" WIT") == 2, notices[0].text
+    assert " WIB" not in notices[0].text
