@@ -246,7 +246,7 @@ def test_previous_sign_in_and_time_zone(live_sites, make_member, open_page, page
     """The overview's sign-in before this one, and choosing WITA on the profile page: the
     sessions page then shows its times in WITA."""
     member = make_member(locale=language)
-    for visit in ("first", "second"):
+    for _browser in ("phone", "laptop"):  # two browsers, one sign-in each
         page = open_page(language)
         page.goto(f"{live_sites.idp_url}/account/")
         page.fill("#identifier", member.email)
