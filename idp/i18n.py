@@ -118,9 +118,11 @@ def select_timezone() -> str:
     return zone if zone in TIME_ZONES else settings().i18n.timezone
 
 
-def remember_time_zone(time_zone: str) -> None:
-    """The member saved ``time_zone`` on the profile page: the pages follow at once."""
-    session[_ZONE_KEY] = time_zone
+def remember_time_zone(time_zone: str | None) -> None:
+    """The member saved ``time_zone`` on the profile page (or did so in another browser, and
+    this one's account pages noticed): the pages follow at once."""
+    if session.get(_ZONE_KEY) != time_zone:
+        session[_ZONE_KEY] = time_zone
 
 
 def clock_time(moment: datetime) -> str:

@@ -91,10 +91,13 @@ def test_a_member_chooses_their_zone_and_the_pages_follow(app, client, make_memb
             == 1
         )
 
-    # Stored with the member: a new sign-in in another browser shows it too.
+    # Stored with the member: a new sign-in in another browser shows it too, and a browser
+    # signed in before follows on its next account page.
     other = app.test_client()
     sign_in_to_account(other, member)
     assert _text(other.get("/account/sessions").text, "session-last-seen").endswith(" WITA")
+    submit(other, "/account/profile", "/account/profile/time-zone", {"time_zone": "Asia/Jayapura"})
+    assert _text(client.get("/account/sessions").text, "session-last-seen").endswith(" WIT")
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Amsterdam", "", "Asia/Jakarta; DROP"])
