@@ -106,6 +106,9 @@ def test_only_the_three_zones_of_indonesia(app, client, make_member, zone):
     sign_in_to_account(client, member)
     refused = submit(client, "/account/profile", "/account/profile/time-zone", {"time_zone": zone})
     assert refused.status_code == 400
+    # Said, announced and tied to the group of choices.
+    assert 'id="time-zone-error" role="alert" data-testid="time_zone_invalid"' in refused.text
+    assert '<fieldset class="choices" aria-describedby="time-zone-error">' in refused.text
     with app.app_context():
         assert get_session().get(Member, member.id).time_zone is None
 
