@@ -169,3 +169,16 @@ def test_pages_showing_recovery_codes_have_no_switch(app, client, make_member):
     codes = client.post("/account/security/totp", data={"csrf_token": csrf_token(setup.text), "code": totp_code(key)})
     assert 'data-testid="recovery-codes"' in codes.text
     assert 'data-testid="language-switch"' not in codes.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/recovery/forgot", "/activate", "/no-such-page", "/authorize", "/interaction/no-such-interaction"]
+)
+def test_every_page_without_a_sign_in_has_the_switch_to_itself(client, path):
+    page = client.get(path, headers=INDONESIAN_BROWSER)
+    assert _lang(page.text) == "id"
+    link = urlsplit(_switch_link(page.text, "en"))
+    assert link.path == path
+    target, switched = _switch(client, page.text, "en")
+    assert urlsplit(target).path == path and _lang(switched.text) == "en"
+    assert switched.status_code == page.status_code
