@@ -125,13 +125,15 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from flask_babel import format_datetime, get_locale
 
     from idp.extensions import babel, csrf
-    from idp.i18n import select_locale
+    from idp.i18n import clock_time, select_locale, select_timezone, time_until
     from idp.oauth import server
 
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["format_datetime"] = format_datetime
+    app.jinja_env.globals["clock_time"] = clock_time
+    app.jinja_env.globals["time_until"] = time_until
     server.init_app(app)
 
     from idp.web import ratelimits

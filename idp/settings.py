@@ -277,7 +277,11 @@ class OutboundSettings:
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
     supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
-    timezone: str = doc("Time zone for times shown to members (e.g. until when a lock lasts).", "Asia/Jakarta")
+    timezone: str = doc(
+        "Time zone for times shown to members (e.g. until when a lock lasts) until a member "
+        "chooses WIB, WITA or WIT on the profile page; also for times in mails to them.",
+        "Asia/Jakarta",
+    )
 
 
 @dataclass(frozen=True)

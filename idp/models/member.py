@@ -28,6 +28,8 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(8), default="id")
+    # The zone the pages show times in (idp.i18n.TIME_ZONES); None: i18n.timezone.
+    time_zone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(Text)
     # Self-activation sets a password before the email is verified; until the member opens
     # the verification link the account cannot sign in.

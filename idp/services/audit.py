@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sqlalchemy_event
@@ -88,6 +89,28 @@ def recent(db: Session, limit: int = 50, member_id: int | None = None) -> list[A
     if member_id is not None:
         query = query.where(AuditEvent.member_id == member_id)
     return list(db.scalars(query))
+
+
+def previous_sign_in(db: Session, member_id: int, signed_in_at: datetime) -> AuditEvent | None:
+    """The member's last successful sign-in before the one made at ``signed_in_at`` (the
+    current session's): the account overview shows when and from where, so a sign-in that
+    was not theirs stands out. None when this is the first one on record."""
+    # The session keeps whole seconds; the password check of this sign-in happened before
+    # it was recorded, so it is the newest event up to a second after, and skipped.
+    until = signed_in_at + timedelta(seconds=1)
+    query = (
+        select(AuditEvent)
+        .where(
+            AuditEvent.member_id == member_id,
+            AuditEvent.event == "sign_in",
+            AuditEvent.outcome == "success",
+            AuditEvent.occurred_at < until,
+        )
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .offset(1)
+        .limit(1)
+    )
+    return db.scalars(query).first()
 
 
 def describe(event: AuditEvent) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import render_template
-from flask_babel import force_locale, format_datetime, gettext
+from flask_babel import force_locale, gettext
 
 from idp.clock import utcnow
+from idp.i18n import clock_time_in
 from idp.models import Member
 from idp.models.lockout import SECOND_FACTOR_FAILURES
 from idp.runtime import runtime
@@ -96,11 +97,14 @@ def _compose(
     mail_purpose: str,
     subject: Callable[[], str],
     origin: RequestOrigin | None = None,
+    time_zone: str | None = None,
     **context,
 ) -> Email:
+    """``time_zone``: the recipient's (a member's), for the times in the mail; None for the
+    configured default."""
     with force_locale(locale):
         values = {name: value() if callable(value) else value for name, value in context.items()}
-        values["occurred_text"] = format_datetime(utcnow(), "medium")
+        values["occurred_text"] = clock_time_in(utcnow(), time_zone, locale)
         if origin is not None:
             values["ip_address"] = origin.ip_address
             values["user_agent"] = origin.user_agent
@@ -124,11 +128,25 @@ def _to_member(
     """A message to the member's own address, in their language; None without an address."""
     if not member.email:
         return None
-    return _compose(member.email, member.locale, template, mail_purpose, subject, origin, member=member, **context)
+    return _compose(
+        member.email,
+        member.locale,
+        template,
+        mail_purpose,
+        subject,
+        origin,
+        time_zone=member.time_zone,
+        member=member,
+        **context,
+    )
 
 
-def _until_text(locked_until: datetime | None) -> Callable[[], str]:
-    return lambda: format_datetime(locked_until, "medium") if locked_until else gettext("until support unlocks it")
+def _until_text(member: Member, locked_until: datetime | None) -> Callable[[], str]:
+    return lambda: (
+        clock_time_in(locked_until, member.time_zone, member.locale)
+        if locked_until
+        else gettext("until support unlocks it")
+    )
 
 
 def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOrigin, reset_url: str) -> Email | None:
@@ -139,7 +157,7 @@ def lock_notice(member: Member, locked_until: datetime | None, origin: RequestOr
         "lock_notice",
         lambda: gettext("Your account has been locked for a while"),
         origin,
-        locked_until_text=_until_text(locked_until),
+        locked_until_text=_until_text(member, locked_until),
         reset_url=reset_url,
     )
 
@@ -212,7 +230,7 @@ def second_factor_lock_notice(member: Member, locked_until: datetime | None, ori
         "second_factor_lock_notice",
         subject,
         origin,
-        locked_until_text=_until_text(locked_until),
+        locked_until_text=_until_text(member, locked_until),
     )
 
 
@@ -256,6 +274,7 @@ def address_in_use(owner: Member, address: str, purpose: str, forgot_url: str) -
         "address_in_use",
         "address_in_use",
         lambda: gettext("This email address already has an account"),
+        time_zone=owner.time_zone,
         purpose=purpose,
         forgot_url=forgot_url,
     )
@@ -271,6 +290,7 @@ def email_change_notice(member: Member, old_address: str, new_address: str, orig
         "email_change_notice",
         lambda: gettext("A change of your email address was requested"),
         origin,
+        time_zone=member.time_zone,
         member=member,
         new_address=mask_email(new_address),
     )

@@ -110,6 +110,18 @@ def update_contact(
     return changed
 
 
+# The zones of Indonesia a member may show times in (WIB, WITA, WIT).
+TIME_ZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
+
+
+def set_time_zone(db: Session, member: Member, time_zone: str, origin: RequestOrigin) -> None:
+    if time_zone not in TIME_ZONES:
+        raise ValidationFailed("time_zone", f"must be one of {', '.join(TIME_ZONES)}")
+    member.time_zone = time_zone
+    audit.record(db, "time_zone_changed", "success", origin, member_id=member.id, time_zone=time_zone)
+    db.commit()
+
+
 def set_locale(db: Session, member: Member, locale: str, origin: RequestOrigin) -> None:
     if locale not in SUPPORTED_LOCALES:
         raise ValidationFailed("locale", f"must be one of {', '.join(SUPPORTED_LOCALES)}")

@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         cross_site_posts,
         health,
         home,
+        language_switch,
         metrics,
         page_context,
         request_ids,
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
     page_context.init_app(app)
+    language_switch.init_app(app)
     security_headers.init_app(app)
     cross_site_posts.init_app(app)
     cors.init_app(app)

@@ -239,3 +239,32 @@ def test_page_checks_report_what_they_are_for(live_sites, open_page, page_checks
     assert "a show-password button is on the submit button's line" in found
     assert "a button not in the body font" in found
     assert "the CSP refused something: style-src-attr" in found
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_previous_sign_in_and_time_zone(live_sites, make_member, open_page, page_checks, shots, language):
+    """The overview's sign-in before this one, and choosing WITA on the profile page: the
+    sessions page then shows its times in WITA."""
+    member = make_member(locale=language)
+    for _browser in ("phone", "laptop"):  # two browsers, one sign-in each
+        page = open_page(language)
+        page.goto(f"{live_sites.idp_url}/account/")
+        page.fill("#identifier", member.email)
+        page.fill("#password", DEMO_PASSWORD)
+        page.click("[data-testid=login-submit]")
+        page.wait_for_selector("[data-testid=account-summary]")
+    assert "WIB" in page.inner_text("[data-testid=previous-sign-in]")
+    page_checks.check(page, "overview with the sign-in before this one")
+    shots(page, f"account-previous-sign-in-{language}")
+
+    page.click("[data-testid=nav-account_profile\\.index]")
+    page.check("[data-testid=time-zone-Asia\\/Makassar]")
+    page.click("[data-testid=time-zone-submit]")
+    page.wait_for_selector("[data-testid=time_zone_saved]")
+    assert page.is_checked("[data-testid=time-zone-Asia\\/Makassar]")
+    page_checks.check(page, "profile, time zone saved")
+    page.click("[data-testid=nav-account_sessions\\.sessions]")
+    page.wait_for_selector("[data-testid=session-list]")
+    assert page.inner_text("[data-testid=session-last-seen] >> nth=0").endswith("WITA")
+    page_checks.check(page, "sessions in WITA")
+    page_checks.assert_clean(expected_pages=3)

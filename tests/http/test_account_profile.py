@@ -152,6 +152,7 @@ def test_the_language_is_saved_and_used(app, signed_in, member):
     assert '<html lang="id"' in signed_in.get("/account/profile").text
     refused = submit(signed_in, "/account/profile", "/account/profile/language", {"locale": "fr"})
     assert refused.status_code == 400
+    assert 'id="locale-error" role="alert"' in refused.text and 'aria-describedby="locale-error"' in refused.text
     assert stored(app, member.id).locale == "id"
     assert ("locale_changed", "success") in [(e.event, e.outcome) for e in events(app)]
 

@@ -79,17 +79,34 @@ def test_second_factor_page_names_the_account_and_offers_a_fresh_start(app, clie
     )
     page = client.get(path_of(challenge.headers["Location"])) if challenge.status_code == 303 else challenge
     assert "s***@example.test" in _testid(page.text, "signing-in-as")
-    restart = urlsplit(unescape(re.search(r'href="([^"]+)" data-testid="not-you"', page.text).group(1)))
+    uid = re.search(
+        r'action="/interaction/([^/"]+)/restart" class="inline" data-testid="not-you-form"', page.text
+    ).group(1)
+    restarted = client.post(f"/interaction/{uid}/restart", data={"csrf_token": csrf_token(page.text)})
+    assert restarted.status_code == 303
+    restart = urlsplit(restarted.headers["Location"])
     query = parse_qs(restart.query)
     assert restart.path == "/authorize"
     # The same request, without the hint that named this account, and a real new sign-in.
     assert query["prompt"] == ["login consent"] and "login_hint" not in query
     assert query["state"] == [request.state] and query["code_challenge"] == [request.challenge]
+    # This interaction is over: its pages are gone, whoever it had fixed is forgotten.
+    assert 'data-testid="interaction_expired"' in client.get(f"/interaction/{uid}/second-factor").text
     again = client.get(f"{restart.path}?{restart.query}")
     assert again.status_code == 303
     fresh = client.get(path_of(again.headers["Location"]))
     assert 'data-testid="login-form"' in fresh.text
     assert 'value="siti.rahayu@example.test"' not in fresh.text
+
+
+def test_not_you_needs_the_form_token(client, make_client, make_member):
+    member = make_member()
+    started = client.get(AuthorizationRequest(make_client()[0].client_id).url())
+    location = path_of(started.headers["Location"])
+    Browser(client).login(started.headers["Location"], member.email, DEMO_PASSWORD)
+    refused = client.post(f"{location}/restart", data={})
+    assert refused.status_code == 400
+    assert client.get(location).status_code != 400  # the interaction goes on
 
 
 @pytest.mark.settings(ratelimit={"login_per_ip": "1 per minute"})

@@ -8,6 +8,7 @@ from functools import wraps
 from flask import g, redirect, request, url_for
 
 from idp.db import get_session
+from idp.i18n import remember_time_zone
 from idp.runtime import settings
 from idp.services import interactions
 from idp.web.pages import page
@@ -26,6 +27,8 @@ def member_required(view: Callable) -> Callable:
                 return redirect(url_for("account.index"), 303)
             return start_sign_in_for(request.path)
         g.signed_in = signed_in
+        # A zone chosen in another browser applies here too from the next account page on.
+        remember_time_zone(signed_in.member.time_zone)
         return view(*args, **kwargs)
 
     return wrapper

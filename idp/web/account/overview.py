@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from idp.db import get_session
 from idp.services import audit
 from idp.web.account.access import account_page, member_required, signed_in
+from idp.web.account.sessions import describe_browser
 from idp.web.requester import requester
 from idp.web.signin.record import sign_out
 
@@ -17,7 +18,14 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 @bp.get("/")
 @member_required
 def index():
-    return account_page("account/index.html", logout_form=FlaskForm())
+    member = signed_in().member
+    previous = audit.previous_sign_in(get_session(), member.id, signed_in().authentication.auth_time)
+    return account_page(
+        "account/index.html",
+        logout_form=FlaskForm(),
+        previous_sign_in=previous,
+        previous_browser=describe_browser(previous.user_agent) if previous else None,
+    )
 
 
 @bp.post("/logout")

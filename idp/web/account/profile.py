@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    RadioField,
     SelectField,
     SubmitField,
     TelField,
@@ -16,7 +17,7 @@ from wtforms.validators import DataRequired, Length
 
 from idp.db import get_session
 from idp.errors import ValidationFailed
-from idp.i18n import remember_locale
+from idp.i18n import TIME_ZONE_LABELS, remember_locale, remember_time_zone
 from idp.runtime import settings
 from idp.services import profile
 from idp.services.lockout import AccountLocked
@@ -34,8 +35,10 @@ try:  # wtforms 3.3 and later; tuples are deprecated there
     from wtforms import SelectChoice
 
     LANGUAGES = [SelectChoice("id", "Bahasa Indonesia"), SelectChoice("en", "English")]
+    TIME_ZONE_CHOICES = [SelectChoice(zone, TIME_ZONE_LABELS[zone]) for zone in profile.TIME_ZONES]
 except ImportError:  # pragma: no cover - older wtforms
     LANGUAGES = [("id", "Bahasa Indonesia"), ("en", "English")]
+    TIME_ZONE_CHOICES = [(zone, TIME_ZONE_LABELS[zone]) for zone in profile.TIME_ZONES]
 
 
 class ContactForm(FlaskForm):
@@ -58,6 +61,11 @@ class LanguageForm(FlaskForm):
     submit = SubmitField(_l("Save language"))
 
 
+class TimeZoneForm(FlaskForm):
+    time_zone = RadioField(_l("Time zone"), choices=TIME_ZONE_CHOICES, validators=[DataRequired()])
+    submit = SubmitField(_l("Save time zone"))
+
+
 class EmailChangeForm(FlaskForm):
     email = email_field(_l("New email address"))
     current_password = current_password_field()
@@ -71,28 +79,38 @@ class PasswordChangeForm(FlaskForm):
     submit = SubmitField(_l("Change password"))
 
 
-# --- profile: contact details and language -------------------------------------------------
+# --- profile: contact details, language and time zone ---------------------------------------
 
 
 @bp.get("")
 @member_required
 def index():
-    member = signed_in().member
-    contact = ContactForm(data={"phone": member.phone or "", "address": member.address or ""})
-    language = LanguageForm(data={"locale": member.locale})
-    return _profile_page(contact, language)
+    return _profile_page()
 
 
-def _profile_page(contact: ContactForm, language: LanguageForm, status: int = 200, **context):
+def _profile_page(
+    contact: ContactForm | None = None,
+    language: LanguageForm | None = None,
+    time_zone: TimeZoneForm | None = None,
+    status: int = 200,
+    **context,
+):
+    """The profile page; each form not given shows the member's stored values."""
     member = signed_in().member
     return account_page(
         "account/profile.html",
         status=status,
-        contact_form=contact,
-        language_form=language,
+        contact_form=contact or ContactForm(data={"phone": member.phone or "", "address": member.address or ""}),
+        language_form=language or LanguageForm(data={"locale": member.locale}),
+        time_zone_form=time_zone or TimeZoneForm(data={"time_zone": member.time_zone or _default_time_zone()}),
         pending_email=profile.pending_email_change(get_session(), member),
         **context,
     )
+
+
+def _default_time_zone() -> str:
+    configured = settings().i18n.timezone
+    return configured if configured in profile.TIME_ZONES else profile.TIME_ZONES[0]
 
 
 @bp.post("/contact")
@@ -100,13 +118,12 @@ def _profile_page(contact: ContactForm, language: LanguageForm, status: int = 20
 def contact():
     member = signed_in().member
     form = ContactForm()
-    language = LanguageForm(data={"locale": member.locale})
     if not form.validate_on_submit():
-        return _profile_page(form, language, status=400, contact_error="address" if form.address.errors else "invalid")
+        return _profile_page(form, status=400, contact_error="address" if form.address.errors else "invalid")
     try:
         profile.update_contact(get_session(), member, form.phone.data, form.address.data, requester())
     except ValidationFailed as invalid:
-        return _profile_page(form, language, status=400, contact_error=invalid.field)
+        return _profile_page(form, status=400, contact_error=invalid.field)
     flash("contact_saved", "done")
     return redirect(url_for("account_profile.index"), 303)
 
@@ -117,12 +134,24 @@ def language():
     member = signed_in().member
     form = LanguageForm()
     if not form.validate_on_submit():
-        contact = ContactForm(data={"phone": member.phone or "", "address": member.address or ""})
-        return _profile_page(contact, form, status=400)
+        return _profile_page(language=form, status=400)
     profile.set_locale(get_session(), member, form.locale.data, requester())
     # The pages follow at once (the session's language wins over the browser's).
     remember_locale(form.locale.data)
     flash("language_saved", "done")
+    return redirect(url_for("account_profile.index"), 303)
+
+
+@bp.post("/time-zone")
+@member_required
+def time_zone():
+    member = signed_in().member
+    form = TimeZoneForm()
+    if not form.validate_on_submit():
+        return _profile_page(time_zone=form, status=400)
+    profile.set_time_zone(get_session(), member, form.time_zone.data, requester())
+    remember_time_zone(form.time_zone.data)
+    flash("time_zone_saved", "done")
     return redirect(url_for("account_profile.index"), 303)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import redirect
 
+from idp.logs import request_id
 from idp.runtime import settings
 from idp.web.pages import page
+
+log = logging.getLogger("idp.authorize")
 
 
 def authorization_error_response(error: OAuth2Error, state: str | None = None):
@@ -23,4 +28,11 @@ def authorization_error_response(error: OAuth2Error, state: str | None = None):
         response = redirect(add_params_to_uri(location, {"iss": settings().server.issuer}), 302)
         response.headers["Cache-Control"] = "no-store"
         return response
-    return page("errors/authorization.html", 400, error=error.error, description=error.get_error_description())
+    # The member reads our own words for the error (templates/errors/authorization.html);
+    # Authlib's description, which may quote the request, goes only to the log, under the
+    # reference the page shows.
+    log.warning(
+        "authorization request refused on our page",
+        extra={"error": error.error, "description": (error.get_error_description() or "")[:300]},
+    )
+    return page("errors/authorization.html", 400, error=error.error, reference=request_id())

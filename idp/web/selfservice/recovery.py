@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+
+from flask import Blueprint, request, session
 
 from idp.db import get_session
 from idp.extensions import limiter
@@ -18,13 +20,24 @@ from idp.web.requester import requester
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
 
 
+# The sign-in this browser came from (an interaction uid, from the login page's link): every
+# page of the reset offers the way back to it, so the member ends up at the service they
+# were signing in to. Only a way back: the interaction itself is checked when it is opened.
+_RETURN_KEY = "recovery_return_flow"
+_UID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _page(template: str, status: int = 200, **context):
     # The reset link is a secret in the URL: keep it out of caches and Referer headers.
-    return page(template, status, secret_in_url=True, **context)
+    flow = session.get(_RETURN_KEY)
+    return page(template, status, secret_in_url=True, return_flow=flow if isinstance(flow, str) else None, **context)
 
 
 @bp.get("/forgot")
 def forgot():
+    flow = request.args.get("flow", "")
+    if _UID.fullmatch(flow):
+        session[_RETURN_KEY] = flow
     return _page("recovery/forgot.html", form=ForgotPasswordForm())
 
 

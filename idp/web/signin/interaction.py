@@ -5,13 +5,16 @@ is in ``idp.web.signin.second_factor``."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from authlib.oauth2.rfc6749 import scope_to_list
-from flask import Blueprint, g, redirect, url_for
+from flask import Blueprint, redirect, url_for
 
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import LoginFailed
 from idp.extensions import limiter
+from idp.i18n import chose_locale_in, follow_flow
 from idp.models import Interaction, Member
 from idp.models.flows import (
     INTERACTION_CONSENT,
@@ -25,7 +28,7 @@ from idp.services import assurance, audit, authn, interactions
 from idp.services import consent as consent_service
 from idp.services import second_factor as factors
 from idp.services.lockout import AccountLocked
-from idp.web.forms import ConsentForm, LoginForm
+from idp.web.forms import ActionForm, ConsentForm, LoginForm
 from idp.web.pages import page
 from idp.web.protocol.authorize import deny
 from idp.web.ratelimits import login_limit
@@ -38,8 +41,9 @@ bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
 def load_interaction(uid: str) -> Interaction:
     interaction = interactions.load(get_session(), uid, current_binding())
-    # The RP's ui_locales stays in force on every page of the request.
-    g.ui_locales = interaction.params.get("ui_locales")
+    # The RP's ui_locales stays in force on every page of the request (unless the member
+    # chooses another language on one of them).
+    follow_flow(interaction.uid, interaction.params.get("ui_locales"))
     return interaction
 
 
@@ -127,6 +131,27 @@ def consent(uid: str):
     interaction.consented()
     db.commit()
     return redirect(url_for("oidc.resume", uid=uid), 303)
+
+
+@bp.post("/<uid>/restart")
+def restart(uid: str):
+    """ "Not you? Start again": this interaction ends (whoever it had fixed after a password is
+    forgotten), and the same authorization request starts over at the login, with
+    prompt=login and without the relying party's login_hint (which named the wrong account).
+    For idp's own account pages, their sign-in again."""
+    interaction = load_interaction(uid)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("interaction.show", uid=uid), 303)
+    interactions.consume(get_session(), interaction)
+    if interaction.client_id is None:
+        return redirect(url_for("account.index"), 303)
+    prompts = ["login"] + (["consent"] if "consent" in (interaction.params.get("prompt") or "").split() else [])
+    dropped = {"login_hint", "prompt"}
+    if chose_locale_in(uid):
+        # The member chose the language during this request: it stays for its fresh start.
+        dropped.add("ui_locales")
+    kept = sorted((key, value) for key, value in interaction.params.items() if key not in dropped and value is not None)
+    return redirect(f"{url_for('oidc.authorize')}?{urlencode([*kept, ('prompt', ' '.join(prompts))])}", 303)
 
 
 def consent_needed_for(db, interaction: Interaction, member: Member) -> bool:

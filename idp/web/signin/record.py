@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from flask import session
 from sqlalchemy import select
 
+from idp import i18n
 from idp.clock import utcnow
 from idp.db import get_session
-from idp.i18n import remember_locale
 from idp.models import Member
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import random_token
@@ -63,6 +63,7 @@ def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: 
     second factor after a password."""
     binding = browser_binding()
     achieved = METHODS[method]
+    language = i18n.carried_over()
     session.clear()
     session["binding"] = binding
     session["member_id"] = member.id
@@ -73,8 +74,9 @@ def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: 
         session["remembered"] = True
     if method != METHOD_PASSWORD:
         session["second_factor_at"] = int(utcnow().timestamp())
-    # The member's language becomes the pages' language (unless a relying party asks otherwise).
-    remember_locale(member.locale)
+    # The member's language and time zone become the pages' (a language chosen in this
+    # browser with the switch stays; a relying party's ui_locales still applies to its flow).
+    i18n.signed_in(member.locale, member.time_zone, language)
     session.rotate()
 
 
