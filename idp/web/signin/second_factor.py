@@ -12,6 +12,9 @@ the acr and amr of the method used, and the interaction moves on to consent or r
     POST /interaction/<uid>/email-code           check an emailed code
     GET  /interaction/<uid>/recovery             enter a recovery code
     POST /interaction/<uid>/recovery             check a recovery code
+    GET  /interaction/<uid>/passkey              use a passkey
+    POST /interaction/<uid>/passkey/options      get() options for the member's passkeys
+    POST /interaction/<uid>/passkey              check the browser's answer
     GET  /interaction/<uid>/enrol                set up a factor (none yet, or one is required)
     POST /interaction/<uid>/enrol/totp           confirm an authenticator app
     POST /interaction/<uid>/enrol/email          use emailed codes
@@ -29,14 +32,15 @@ from idp.models import Interaction, Member
 from idp.models.flows import INTERACTION_SECOND_FACTOR
 from idp.oauth.server import get_server
 from idp.runtime import runtime, settings
-from idp.services import assurance
+from idp.services import assurance, passkeys
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY, METHOD_TOTP, ChallengePlan
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_RECOVERY, METHOD_TOTP, ChallengePlan
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.forms import (
     ActionForm,
     OneTimeCodeForm,
+    PasskeyAnswerForm,
     RecoveryCodeForm,
     SendEmailCodeForm,
     TotpSetupForm,
@@ -45,6 +49,7 @@ from idp.web.ratelimits import email_code_limit, second_factor_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.interaction import consent_needed_for, interaction_page, load_interaction
+from idp.web.signin.passkeys import options_response, refused_options, relying_party
 from idp.web.signin.record import current_sign_in, start_sign_in
 from idp.web.signin.remember import remember, remember_days
 
@@ -102,7 +107,7 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         if lock is not None:
             context["locked"] = AccountLocked(None if lock.permanently_locked else lock.locked_until)
             context.setdefault("error", "locked")
-    context.setdefault("form", RecoveryCodeForm() if method == METHOD_RECOVERY else OneTimeCodeForm())
+    context.setdefault("form", form_for(method)())
     return {
         "member": member,
         "method": method,
@@ -114,6 +119,20 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         "code_minutes": settings().security.email_code_ttl_seconds // 60,
         **context,
     }
+
+
+def form_for(method: str):
+    """The form class a method's answer is posted with."""
+    if method == METHOD_RECOVERY:
+        return RecoveryCodeForm
+    if method == METHOD_PASSKEY:
+        return PasskeyAnswerForm
+    return OneTimeCodeForm
+
+
+def page_error(method: str, reason: str | None) -> str:
+    """The error id a refused answer shows: a passkey's reasons are for the audit trail only."""
+    return "passkey_failed" if method == METHOD_PASSKEY else f"code_{reason}"
 
 
 def check_submitted_code(member: Member, method: str, form, transaction: str | None) -> factors.CodeCheck:
@@ -132,6 +151,7 @@ def check_submitted_code(member: Member, method: str, form, transaction: str | N
         current.settings.security,
         current.settings.lockout,
         requester(),
+        relying_party=relying_party(),
     )
 
 
@@ -144,6 +164,9 @@ def _urls(uid: str) -> dict[str, str]:
         "post_email": url_for("second_factor.verify_email", uid=uid),
         "post_send": url_for("second_factor.send_email", uid=uid),
         "post_recovery": url_for("second_factor.verify_recovery", uid=uid),
+        "page_passkey": url_for("second_factor.passkey_page", uid=uid),
+        "post_passkey": url_for("second_factor.verify_passkey", uid=uid),
+        "options_passkey": url_for("second_factor.passkey_options", uid=uid),
     }
 
 
@@ -168,6 +191,8 @@ def challenge(uid: str):
     interaction, member, plan = _step(uid)
     if plan.must_enrol:
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
+    if METHOD_PASSKEY in plan.methods:
+        return redirect(url_for("second_factor.passkey_page", uid=uid), 303)
     if METHOD_TOTP in plan.methods:
         return _challenge_page(interaction, member, METHOD_TOTP, plan)
     if plan.offers(METHOD_EMAIL):
@@ -227,18 +252,45 @@ def verify_recovery(uid: str):
     return _verify(uid, METHOD_RECOVERY, RecoveryCodeForm)
 
 
+@bp.get("/<uid>/passkey")
+def passkey_page(uid: str):
+    interaction, member, plan = _step(uid, METHOD_PASSKEY)
+    return _challenge_page(interaction, member, METHOD_PASSKEY, plan)
+
+
+@bp.post("/<uid>/passkey/options")
+@limiter.limit(second_factor_limit)
+def passkey_options(uid: str):
+    interaction, member = _pending(uid)
+    if member is None or METHOD_PASSKEY not in factors.usable_methods(get_session(), member):
+        return refused_options()
+    return options_response(
+        passkeys.authentication_options(
+            get_session(), relying_party(), passkeys.CHALLENGE_SECOND_FACTOR, interaction.uid, member
+        )
+    )
+
+
+@bp.post("/<uid>/passkey")
+@limiter.limit(second_factor_limit)
+def verify_passkey(uid: str):
+    return _verify(uid, METHOD_PASSKEY, PasskeyAnswerForm)
+
+
 def _verify(uid: str, method: str, form_class):
     """Check a submitted code of ``method`` for this browser's pending second-factor step."""
     interaction, member, plan = _step(uid, method)
     form = form_class()
     if not form.validate_on_submit():
-        return _challenge_page(interaction, member, method, plan, form=form, error="code_invalid", status=400)
+        error = page_error(method, "invalid")
+        return _challenge_page(interaction, member, method, plan, form=form, error=error, status=400)
     try:
         result = check_submitted_code(member, method, form, interaction.uid)
     except AccountLocked as locked:
         return _challenge_page(interaction, member, method, plan, form=form, error="locked", locked=locked, status=423)
     if not result.ok:
-        return _challenge_page(interaction, member, method, plan, form=form, error=f"code_{result.reason}", status=401)
+        error = page_error(method, result.reason)
+        return _challenge_page(interaction, member, method, plan, form=form, error=error, status=401)
     if method not in plan.methods:
         # A factor below the level asked for proved it is the member: now set up one that
         # reaches it (an emailed code before an app a relying party requires).

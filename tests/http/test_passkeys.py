@@ -1,0 +1,328 @@
+"""Passkeys through HTTP, answered by a software authenticator (tests/helpers/webauthn.py):
+added on the Security page after a fresh check (mailed, audited, listed with its name),
+used as a second factor reaching the phishing-resistant acr, used to sign in without a
+password, and refused for a wrong origin, a replayed or stale challenge, a copied
+authenticator, a missing user verification, once removed, and after `idp members reset-mfa`.
+Failed assertions count towards the second-factor lockout."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from idp.clock import clock
+from idp.db import get_session
+from idp.models import AuditEvent, Passkey, PasskeyChallenge, SecondFactor
+from idp.services.assurance import ACR_PHISHING_RESISTANT
+from tests.conftest import DEMO_PASSWORD
+from tests.helpers.oidc import AuthorizationRequest, Browser, csrf_token, path_of
+from tests.helpers.second_factor import (
+    follow,
+    id_token_claims,
+    interaction_of,
+    recovery_codes_on,
+    sign_in_to_account,
+    to_challenge,
+)
+from tests.helpers.webauthn import SoftAuthenticator
+
+ISSUER = "http://idp.test"
+
+
+def options(client, path: str, page_text: str):
+    response = client.post(path, headers={"X-CSRFToken": csrf_token(page_text), "Accept": "application/json"})
+    assert response.status_code == 200, (response.status_code, response.text[:300])
+    assert response.headers["Cache-Control"] == "no-store"
+    return response.get_data(as_text=True)
+
+
+def add_passkey(client, authenticator: SoftAuthenticator, label: str = "my phone", origin: str | None = None):
+    """The Security page's "Add a passkey", as static/passkeys.js does it."""
+    page = client.get("/account/security/passkey")
+    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
+    answer = authenticator.create(options(client, "/account/security/passkey/options", page.text), origin=origin)
+    return client.post(
+        "/account/security/passkey", data={"csrf_token": csrf_token(page.text), "code": answer, "label": label}
+    )
+
+
+def member_with_passkey(app, make_member, **fields):
+    member = make_member(**fields)
+    browser = app.test_client()
+    sign_in_to_account(browser, member)
+    authenticator = SoftAuthenticator(ISSUER)
+    done = add_passkey(browser, authenticator)
+    assert done.status_code == 200 and recovery_codes_on(done.text), done.text[:500]
+    return member, authenticator, recovery_codes_on(done.text)
+
+
+def answer_second_factor(client, uid: str, authenticator: SoftAuthenticator, **options_for_get):
+    page = client.get(f"/interaction/{uid}/passkey")
+    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
+    answer = authenticator.get(options(client, f"/interaction/{uid}/passkey/options", page.text), **options_for_get)
+    return client.post(f"/interaction/{uid}/passkey", data={"csrf_token": csrf_token(page.text), "code": answer})
+
+
+def passwordless(client, request: AuthorizationRequest, authenticator: SoftAuthenticator, **options_for_get):
+    started = client.get(request.url())
+    uid = interaction_of(started.headers["Location"])
+    page = client.get(f"/interaction/{uid}")
+    assert 'data-testid="passkey-sign-in-form"' in page.text
+    assert 'autocomplete="username webauthn"' in page.text
+    answer = authenticator.get(
+        options(client, f"/interaction/{uid}/passkey-sign-in/options", page.text), **options_for_get
+    )
+    return client.post(
+        f"/interaction/{uid}/passkey-sign-in", data={"csrf_token": csrf_token(page.text), "code": answer}
+    )
+
+
+def events(app, name: str) -> list[AuditEvent]:
+    with app.app_context():
+        return list(get_session().scalars(select(AuditEvent).where(AuditEvent.event == name)))
+
+
+def test_a_passkey_is_added_after_a_fresh_check_listed_mailed_and_audited(app, make_member, outbox):
+    member = make_member(locale="en")
+    browser = app.test_client()
+    sign_in_to_account(browser, member)
+    authenticator = SoftAuthenticator(ISSUER)
+    page = browser.get("/account/security/passkey")
+    assert 'data-testid="passkey-explained"' in page.text
+    registration = json.loads(options(browser, "/account/security/passkey/options", page.text))
+    # The relying party comes from the issuer, whatever Host the request named.
+    assert registration["rp"]["id"] == "idp.test"
+    assert registration["authenticatorSelection"]["residentKey"] == "preferred"
+    assert member.email not in registration["user"]["id"] and member.membership_number not in registration["user"]["id"]
+
+    done = add_passkey(browser, authenticator, label="Pixel 8")
+    assert done.status_code == 200 and len(recovery_codes_on(done.text)) == 10
+    listed = browser.get("/account/security/")
+    assert 'data-kind="passkey"' in listed.text and "Pixel 8" in listed.text
+    with app.app_context():
+        stored = get_session().scalar(select(Passkey).where(Passkey.member_id == member.id))
+        assert stored.sign_count == 0 and stored.backup_eligible is False
+    assert [e.outcome for e in events(app, "second_factor_enrolled")] == ["success"]
+    assert [m for m in outbox() if m.to == member.email and "second factor was added" in m.subject]
+
+
+def test_without_a_fresh_check_adding_a_passkey_asks_for_one_and_a_passkey_passes_it(app, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    browser = app.test_client()
+    sign_in_to_account_with_passkey(app, browser, member, authenticator)
+    clock.advance(11 * 60)  # past security.fresh_check_minutes
+    page = browser.get("/account/security/passkey")
+    assert page.status_code == 303 and "/account/security/verify" in page.headers["Location"]
+    # The check page offers the passkey first; passing it opens the way.
+    check = browser.get(path_of(page.headers["Location"]))
+    refused = browser.post("/account/security/passkey/options", headers={"X-CSRFToken": csrf_token(check.text)})
+    assert refused.status_code == 303, "no registration options without the fresh check"
+    assert 'data-testid="passkey-form"' in check.text
+    answer = authenticator.get(options(browser, "/account/security/verify/passkey/options", check.text))
+    action = re.search(r'action="([^"]+)" id="passkey-form"', check.text).group(1).replace("&amp;", "&")
+    passed = browser.post(action, data={"csrf_token": csrf_token(check.text), "code": answer})
+    assert passed.status_code == 303 and passed.headers["Location"].endswith("/account/security/passkey")
+    assert add_passkey(browser, SoftAuthenticator(ISSUER), label="laptop").status_code == 303
+
+
+def sign_in_to_account_with_passkey(app, browser, member, authenticator):
+    started = browser.get("/account/")
+    logged_in = Browser(browser).login(started.headers["Location"], member.email, DEMO_PASSWORD)
+    uid = interaction_of(logged_in.headers["Location"])
+    passed = answer_second_factor(browser, uid, authenticator)
+    assert passed.status_code == 303, passed.text[:500]
+    assert 'data-testid="account-summary"' in follow(browser, passed).text
+
+
+def test_a_relying_party_asking_for_phishing_resistance_gets_it_from_the_passkey(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PHISHING_RESISTANT})
+    uid = to_challenge(client, request, member)
+    assert client.get(f"/interaction/{uid}/second-factor").headers["Location"].endswith("/passkey")
+    passed = answer_second_factor(client, uid, authenticator)
+    location = Browser(client).follow_to_client(passed)
+    claims = id_token_claims(client, location, request)
+    assert claims["acr"] == ACR_PHISHING_RESISTANT
+    assert claims["amr"] == ["pwd", "pop", "user", "mfa"]
+    assert ACR_PHISHING_RESISTANT in client.get("/.well-known/openid-configuration").json["acr_values_supported"]
+    with app.app_context():
+        factor = get_session().scalar(select(SecondFactor).where(SecondFactor.member_id == member.id))
+        assert factor.last_used_at is not None
+        assert get_session().scalar(select(Passkey.sign_count).where(Passkey.member_id == member.id)) == 1
+
+
+def test_sign_in_without_a_password(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PHISHING_RESISTANT})
+    signed_in = passwordless(client, request, authenticator)
+    assert signed_in.status_code == 303, signed_in.text[:500]
+    claims = id_token_claims(client, Browser(client).follow_to_client(signed_in), request)
+    assert claims["acr"] == ACR_PHISHING_RESISTANT and claims["amr"] == ["pop", "user", "mfa"]
+    assert claims["sub"] == member.subject
+
+
+def test_passwordless_needs_user_verification(app, client, rp, make_member):
+    _, authenticator, _ = member_with_passkey(app, make_member)
+    authenticator.user_verifying = False
+    refused = passwordless(client, AuthorizationRequest(rp.client_id), authenticator)
+    assert refused.status_code == 401 and 'data-testid="passkey_failed"' in refused.text
+
+
+def test_a_wrong_origin_or_rp_id_is_refused(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    refused = passwordless(client, AuthorizationRequest(rp.client_id), authenticator, origin="http://idp.test.evil")
+    assert refused.status_code == 401
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    refused = answer_second_factor(client, uid, authenticator, rp_id="evil.test")
+    assert refused.status_code == 401 and 'data-testid="passkey_failed"' in refused.text
+    # The registration is bound to the origin too.
+    other = app.test_client()
+    sign_in_to_account(other, make_member())
+    assert add_passkey(other, SoftAuthenticator(ISSUER), origin="http://phish.test").status_code == 400
+
+
+def test_a_challenge_is_used_once_and_bound_to_its_interaction(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    page = client.get(f"/interaction/{uid}/passkey")
+    answer = authenticator.get(options(client, f"/interaction/{uid}/passkey/options", page.text))
+
+    # Another interaction of the same member cannot use this interaction's challenge.
+    elsewhere = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    other_page = client.get(f"/interaction/{elsewhere}/passkey")
+    stolen = client.post(
+        f"/interaction/{elsewhere}/passkey", data={"csrf_token": csrf_token(other_page.text), "code": answer}
+    )
+    assert stolen.status_code == 401
+    # Its own interaction: the challenge was spent on the try above? No: it was not this one's.
+    first = client.post(f"/interaction/{uid}/passkey", data={"csrf_token": csrf_token(page.text), "code": answer})
+    assert first.status_code == 303
+    with app.app_context():
+        used = get_session().scalars(select(PasskeyChallenge.used_at).where(PasskeyChallenge.transaction == uid))
+        assert all(value is not None for value in used)
+
+
+def test_a_replayed_answer_is_refused(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    page = client.get(f"/interaction/{uid}/passkey")
+    answer = authenticator.get(options(client, f"/interaction/{uid}/passkey/options", page.text))
+    second = to_challenge(app.test_client(), AuthorizationRequest(rp.client_id), member)
+    assert second
+    # The answer is sent twice to the same interaction, racing the first try: one try per challenge.
+    data = {"csrf_token": csrf_token(page.text), "code": answer}
+    tampered = json.loads(answer)
+    tampered["response"]["signature"] = tampered["response"]["signature"][:-4] + "AAAA"
+    bad = client.post(f"/interaction/{uid}/passkey", data={**data, "code": json.dumps(tampered)})
+    assert bad.status_code == 401
+    again = client.post(f"/interaction/{uid}/passkey", data=data)
+    assert again.status_code == 401, "the challenge was used by the failed try"
+
+
+def test_a_cloned_authenticator_is_refused_and_audited(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    clone = copy.deepcopy(authenticator)
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    assert answer_second_factor(client, uid, authenticator).status_code == 303
+    authenticator.get('{"challenge": "x", "rpId": "idp.test"}')  # used once more elsewhere: count 2
+
+    other = app.test_client()
+    uid = to_challenge(other, AuthorizationRequest(rp.client_id), member)
+    # The copy still counts from 0: its next count (1) is not above the stored 1.
+    refused = answer_second_factor(other, uid, clone)
+    assert refused.status_code == 401
+    [event] = events(app, "passkey_clone_suspected")
+    assert event.member_id == member.id and event.outcome == "refused"
+    # The real authenticator goes on working.
+    assert answer_second_factor(other, uid, authenticator).status_code == 303
+
+
+def test_a_counter_that_stays_at_zero_is_accepted(app, client, rp, make_member):
+    member = make_member()
+    browser = app.test_client()
+    sign_in_to_account(browser, member)
+    counterless = SoftAuthenticator(ISSUER, count_step=0, backup_eligible=True, backed_up=True)
+    assert add_passkey(browser, counterless).status_code == 200
+    for _ in range(2):
+        uid = to_challenge(app.test_client(), AuthorizationRequest(rp.client_id), member)
+        fresh = app.test_client()
+        uid = to_challenge(fresh, AuthorizationRequest(rp.client_id), member)
+        assert answer_second_factor(fresh, uid, counterless).status_code == 303
+    # Backup eligibility may not change over the passkey's life.
+    counterless.backup_eligible = counterless.backed_up = False
+    fresh = app.test_client()
+    uid = to_challenge(fresh, AuthorizationRequest(rp.client_id), member)
+    assert answer_second_factor(fresh, uid, counterless).status_code == 401
+
+
+@pytest.mark.settings(lockout={"max_failures": 3})
+def test_failed_assertions_count_towards_the_second_factor_lock(app, client, rp, make_member):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    stranger = SoftAuthenticator(ISSUER, credential_id=authenticator.credential_id)  # same id, another key
+    stranger.user_handle = authenticator.user_handle
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    statuses = [answer_second_factor(client, uid, stranger).status_code for _ in range(3)]
+    assert statuses == [401, 401, 423]
+    # Locked: even the real passkey is not checked now, and passwordless is locked too.
+    assert answer_second_factor(client, uid, authenticator).status_code == 423
+    locked = passwordless(app.test_client(), AuthorizationRequest(rp.client_id), authenticator)
+    assert locked.status_code == 423 and 'data-testid="account_locked"' in locked.text
+
+
+def test_an_unknown_passkey_signs_nobody_in(app, client, rp, make_member):
+    member_with_passkey(app, make_member)
+    refused = passwordless(client, AuthorizationRequest(rp.client_id), SoftAuthenticator(ISSUER))
+    assert refused.status_code == 401 and 'data-testid="passkey_failed"' in refused.text
+
+
+def test_a_removed_passkey_stops_working(app, client, rp, make_member, outbox):
+    member, authenticator, _ = member_with_passkey(app, make_member, locale="en")
+    browser = app.test_client()
+    sign_in_to_account_with_passkey(app, browser, member, authenticator)
+    page = browser.get("/account/security/")
+    with app.app_context():
+        factor_id = get_session().scalar(select(SecondFactor.id).where(SecondFactor.member_id == member.id))
+    removed = browser.post(f"/account/security/factors/{factor_id}/remove", data={"csrf_token": csrf_token(page.text)})
+    assert removed.status_code == 303
+    with app.app_context():
+        assert get_session().scalar(select(Passkey).where(Passkey.member_id == member.id)) is None
+    assert [m for m in outbox() if m.to == member.email and "second factor was removed" in m.subject]
+    assert [e.outcome for e in events(app, "second_factor_removed")] == ["success"]
+    refused = passwordless(client, AuthorizationRequest(rp.client_id), authenticator)
+    assert refused.status_code == 401
+
+
+def test_reset_mfa_removes_passkeys(app, client, rp, make_member, runner):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    result = runner.invoke(args=["members", "reset-mfa", member.membership_number, "--by", "support"])
+    assert result.exit_code == 0, result.output
+    assert "removed 1 second factor" in result.output
+    with app.app_context():
+        assert get_session().scalar(select(Passkey).where(Passkey.member_id == member.id)) is None
+    assert passwordless(client, AuthorizationRequest(rp.client_id), authenticator).status_code == 401
+
+
+def test_recovery_codes_remain_the_way_back(app, client, rp, make_member):
+    member, _, codes = member_with_passkey(app, make_member)
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    page = client.get(f"/interaction/{uid}/passkey")
+    assert 'data-testid="use-recovery"' in page.text
+    recovery = client.get(f"/interaction/{uid}/recovery")
+    used = client.post(f"/interaction/{uid}/recovery", data={"csrf_token": csrf_token(recovery.text), "code": codes[0]})
+    assert used.status_code == 303
+    assert Browser(client).follow_to_client(used).startswith("https://rp.example.test/callback")
+
+
+def test_options_need_the_interaction_of_this_browser(app, client, rp, make_member):
+    member, _, _ = member_with_passkey(app, make_member)
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    page = client.get(f"/interaction/{uid}/passkey")
+    other = app.test_client()
+    other.get("/account/")  # a session of its own
+    response = other.post(f"/interaction/{uid}/passkey/options", headers={"X-CSRFToken": csrf_token(page.text)})
+    assert response.status_code != 200
+    assert path_of("/x") == "/x"
