@@ -17,6 +17,12 @@ import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.helpers.oidc import AuthorizationRequest, csrf_token
+from tests.helpers.second_factor import interaction_of, recovery_codes_on, sign_in_to_account
+
+# The tests' issuer (tests/conftest.py): the origin a passkey is made for.
+ISSUER = "http://idp.test"
+
 FLAG_UP, FLAG_UV, FLAG_BE, FLAG_BS, FLAG_AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
 
@@ -119,3 +125,54 @@ class SoftAuthenticator:
                 },
             }
         )
+
+
+# --- the member's browser, as static/passkeys.js drives it ----------------------------------
+
+
+def options(client, path: str, page_text: str):
+    response = client.post(path, headers={"X-CSRFToken": csrf_token(page_text), "Accept": "application/json"})
+    assert response.status_code == 200, (response.status_code, response.text[:300])
+    assert response.headers["Cache-Control"] == "no-store"
+    return response.get_data(as_text=True)
+
+
+def add_passkey(client, authenticator: SoftAuthenticator, label: str = "my phone", origin: str | None = None):
+    """The Security page's "Add a passkey", as static/passkeys.js does it."""
+    page = client.get("/account/security/passkey")
+    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
+    answer = authenticator.create(options(client, "/account/security/passkey/options", page.text), origin=origin)
+    return client.post(
+        "/account/security/passkey", data={"csrf_token": csrf_token(page.text), "code": answer, "label": label}
+    )
+
+
+def member_with_passkey(app, make_member, **fields):
+    member = make_member(**fields)
+    browser = app.test_client()
+    sign_in_to_account(browser, member)
+    authenticator = SoftAuthenticator(ISSUER)
+    done = add_passkey(browser, authenticator)
+    assert done.status_code == 200 and recovery_codes_on(done.text), done.text[:500]
+    return member, authenticator, recovery_codes_on(done.text)
+
+
+def answer_second_factor(client, uid: str, authenticator: SoftAuthenticator, **options_for_get):
+    page = client.get(f"/interaction/{uid}/passkey")
+    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
+    answer = authenticator.get(options(client, f"/interaction/{uid}/passkey/options", page.text), **options_for_get)
+    return client.post(f"/interaction/{uid}/passkey", data={"csrf_token": csrf_token(page.text), "code": answer})
+
+
+def passwordless(client, request: AuthorizationRequest, authenticator: SoftAuthenticator, **options_for_get):
+    started = client.get(request.url())
+    uid = interaction_of(started.headers["Location"])
+    page = client.get(f"/interaction/{uid}")
+    assert 'data-testid="passkey-sign-in-form"' in page.text
+    assert 'autocomplete="username webauthn"' in page.text
+    answer = authenticator.get(
+        options(client, f"/interaction/{uid}/passkey-sign-in/options", page.text), **options_for_get
+    )
+    return client.post(
+        f"/interaction/{uid}/passkey-sign-in", data={"csrf_token": csrf_token(page.text), "code": answer}
+    )
