@@ -24,9 +24,12 @@ from tests.helpers.second_factor import (
     follow,
     id_token_claims,
     interaction_of,
+    member_with_totp,
     recovery_codes_on,
     sign_in_to_account,
+    submit_totp,
     to_challenge,
+    totp_code,
 )
 from tests.helpers.webauthn import (
     ISSUER,
@@ -282,3 +285,50 @@ def test_options_need_the_interaction_of_this_browser(app, client, rp, make_memb
     other.get("/account/")  # a session of its own
     response = other.post(f"/interaction/{uid}/passkey/options", headers={"X-CSRFToken": csrf_token(page.text)})
     assert response.status_code != 200
+
+
+def enrol_in_sign_in(client, uid: str, authenticator: SoftAuthenticator):
+    page = client.get(f"/interaction/{uid}/enrol")
+    assert page.status_code == 200 and 'data-testid="passkey-setup-form"' in page.text, page.status_code
+    answer = authenticator.create(options(client, f"/interaction/{uid}/enrol/passkey/options", page.text))
+    return page, client.post(
+        f"/interaction/{uid}/enrol/passkey", data={"csrf_token": csrf_token(page.text), "code": answer, "label": ""}
+    )
+
+
+@pytest.mark.settings(security={"require_mfa": True})
+def test_a_passkey_can_be_the_factor_set_up_during_a_sign_in(app, client, rp, make_member):
+    member = make_member()
+    request = AuthorizationRequest(rp.client_id)
+    uid = to_challenge(client, request, member)
+    page, done = enrol_in_sign_in(client, uid, SoftAuthenticator(ISSUER))
+    assert 'data-testid="totp-setup-form"' in page.text or "totp-secret" in page.text  # the app is offered too
+    assert done.status_code == 200 and len(recovery_codes_on(done.text)) == 10
+    location = Browser(client).follow_to_client(client.get(f"/interaction/{uid}"))
+    assert id_token_claims(client, location, request)["acr"] == ACR_PHISHING_RESISTANT
+
+
+def test_asking_for_phishing_resistance_a_member_with_an_app_proves_it_then_adds_a_passkey(
+    app, client, rp, make_member
+):
+    member, seed, _ = member_with_totp(app, make_member)
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PHISHING_RESISTANT})
+    uid = to_challenge(client, request, member)
+    # The app does not reach the level: it only proves it is the member, then a passkey is made.
+    proved = submit_totp(client, uid, totp_code(seed))
+    assert proved.status_code == 303 and proved.headers["Location"].endswith("/enrol")
+    page, done = enrol_in_sign_in(client, uid, SoftAuthenticator(ISSUER))
+    assert "totp-secret" not in page.text, "an app would not reach the level asked for"
+    assert done.status_code == 303
+    claims = id_token_claims(client, Browser(client).follow_to_client(done), request)
+    assert claims["acr"] == ACR_PHISHING_RESISTANT
+
+
+def test_without_a_factor_proven_no_passkey_is_added_during_a_sign_in(app, client, rp, make_member):
+    member, _, _ = member_with_totp(app, make_member)
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PHISHING_RESISTANT})
+    uid = to_challenge(client, request, member)
+    page = client.get(f"/interaction/{uid}/second-factor")
+    assert 'data-testid="totp-before-enrolment"' in page.text
+    response = client.post(f"/interaction/{uid}/enrol/passkey/options", headers={"X-CSRFToken": csrf_token(page.text)})
+    assert response.status_code == 409

@@ -18,6 +18,8 @@ the acr and amr of the method used, and the interaction moves on to consent or r
     GET  /interaction/<uid>/enrol                set up a factor (none yet, or one is required)
     POST /interaction/<uid>/enrol/totp           confirm an authenticator app
     POST /interaction/<uid>/enrol/email          use emailed codes
+    POST /interaction/<uid>/enrol/passkey/options   create() options for a new passkey
+    POST /interaction/<uid>/enrol/passkey        store the new passkey (it passes the step)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from idp.web.forms import (
     ActionForm,
     OneTimeCodeForm,
     PasskeyAnswerForm,
+    PasskeySetupForm,
     RecoveryCodeForm,
     SendEmailCodeForm,
     TotpSetupForm,
@@ -113,6 +116,9 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         "method": method,
         "methods": plan.methods,
         "email_before_enrolment": plan.email_before_enrolment,
+        # The app only proves it is the member before they add a passkey (a phishing-resistant
+        # level is asked for).
+        "totp_before_enrolment": METHOD_TOTP in plan.proof_methods,
         "send_form": SendEmailCodeForm(),
         "email_sent": transaction is not None and factors.email_code_sent(db, member.id, transaction),
         "masked_email": mask_email(member.email),
@@ -193,7 +199,7 @@ def challenge(uid: str):
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
     if METHOD_PASSKEY in plan.methods:
         return redirect(url_for("second_factor.passkey_page", uid=uid), 303)
-    if METHOD_TOTP in plan.methods:
+    if plan.offers(METHOD_TOTP):
         return _challenge_page(interaction, member, METHOD_TOTP, plan)
     if plan.offers(METHOD_EMAIL):
         return redirect(url_for("second_factor.email_page", uid=uid), 303)
@@ -349,6 +355,7 @@ def _enrol_page(interaction: Interaction, member: Member, status: int = 200, **c
         member=member,
         choices=_enrol_choices(interaction, member),
         email_form=ActionForm(),
+        passkey_form=context.pop("passkey_form", None) or PasskeySetupForm(),
         masked_email=mask_email(member.email),
         **totp_setup_context(member),
         **context,
@@ -401,6 +408,44 @@ def enrol_email(uid: str):
     if codes:
         return _recovery_codes_page(interaction, codes, next_url)
     return redirect(next_url, 303)
+
+
+@bp.post("/<uid>/enrol/passkey/options")
+@limiter.limit(second_factor_limit)
+def enrol_passkey_options(uid: str):
+    interaction, member = _pending(uid)
+    if member is None:
+        return refused_options()
+    plan = assurance.plan(factors.usable_methods(get_session(), member), _target(interaction))
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["passkey"]:
+        return refused_options()
+    return options_response(passkeys.registration_options(get_session(), member, relying_party(), interaction.uid))
+
+
+@bp.post("/<uid>/enrol/passkey")
+@limiter.limit(second_factor_limit)
+def enrol_passkey(uid: str):
+    interaction, member, plan = _step(uid)
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["passkey"]:
+        return redirect(url_for("second_factor.challenge", uid=uid), 303)
+    form = PasskeySetupForm()
+    if not form.validate_on_submit():
+        return _enrol_page(interaction, member, passkey_form=form, error="passkey_refused", status=400)
+    db = get_session()
+    try:
+        factors.enrol_passkey(
+            db, member, relying_party(), interaction.uid, form.code.data, form.label.data, requester()
+        )
+    except factors.TooManyFactors:
+        return _enrol_page(interaction, member, passkey_form=form, error="too_many_factors", status=400)
+    except factors.PasskeyRefused:
+        return _enrol_page(interaction, member, passkey_form=form, error="passkey_refused", status=400)
+    codes = factors.first_recovery_codes(db, member, requester())
+    # Making the passkey needed the member's device (and its presence test): it passes the step.
+    _finish(interaction, member, METHOD_PASSKEY)
+    if codes:
+        return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
+    return _elsewhere(uid)
 
 
 def _recovery_codes_page(interaction: Interaction, codes: list[str], continue_url: str):
