@@ -117,6 +117,9 @@
     }
 
     form.hidden = false;
+    document.querySelectorAll('[data-passkey-shown-with="' + form.id + '"]').forEach(function (element) {
+      element.hidden = false;
+    });
     starts.forEach(function (button) {
       button.hidden = false;
       button.addEventListener("click", start);

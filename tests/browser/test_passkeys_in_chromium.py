@@ -163,6 +163,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     assert page.is_visible("[data-testid=passkey-sign-in]"), "the button shows where the browser has passkeys"
     assert page.get_attribute("#identifier", "autocomplete") == "username webauthn"
     page_checks.check(page, "login with passkey button")
+    shots(page, f"login-with-passkey-{language}")
     page.fill("#identifier", member.email)
     page.fill("#password", DEMO_PASSWORD)
     page.click("[data-testid=login-submit]")
