@@ -39,6 +39,7 @@ CHALLENGE_TTL_SECONDS = 5 * 60
 MAX_PASSKEYS = 10
 LABEL_LENGTH = 100
 
+# Re-exported: callers name the purposes and types through this module.
 __all__ = [
     "CHALLENGE_REGISTER",
     "CHALLENGE_SECOND_FACTOR",
@@ -57,10 +58,6 @@ def relying_party(issuer: str, name: str) -> RelyingParty:
 
 def passkeys_of(db: Session, member_id: int) -> list[Passkey]:
     return list(db.scalars(select(Passkey).where(Passkey.member_id == member_id).order_by(Passkey.id)))
-
-
-def passkey_of_factor(db: Session, factor_id: int) -> Passkey | None:
-    return db.scalar(select(Passkey).where(Passkey.factor_id == factor_id))
 
 
 def _stored(passkey: Passkey) -> StoredCredential:
@@ -237,9 +234,8 @@ def verify_assertion(
         )
     except CeremonyFailed:
         return Assertion(False, passkey, "invalid")
-    if passwordless and asserted.user_handle != passkey.user_handle:
-        return Assertion(False, passkey, "user_handle")
-    if asserted.user_handle is not None and asserted.user_handle != passkey.user_handle:
+    # Without a password the handle is what says whose passkey it is: it must be there.
+    if (passwordless or asserted.user_handle is not None) and asserted.user_handle != passkey.user_handle:
         return Assertion(False, passkey, "user_handle")
     if asserted.backup_eligible != passkey.backup_eligible:
         return Assertion(False, passkey, "backup_flags")

@@ -25,6 +25,7 @@ from tests.helpers.second_factor import (
     id_token_claims,
     interaction_of,
     member_with_totp,
+    next_step,
     recovery_codes_on,
     sign_in_to_account,
     submit_totp,
@@ -332,3 +333,38 @@ def test_without_a_factor_proven_no_passkey_is_added_during_a_sign_in(app, clien
     assert 'data-testid="totp-before-enrolment"' in page.text
     response = client.post(f"/interaction/{uid}/enrol/passkey/options", headers={"X-CSRFToken": csrf_token(page.text)})
     assert response.status_code == 409
+
+
+def test_a_session_at_the_app_level_is_stepped_up_with_the_passkey(app, client, rp, make_member):
+    from idp.services.assurance import ACR_PASSWORD_AUTHENTICATOR
+
+    member, seed, _ = member_with_totp(app, make_member)
+    browser = app.test_client()
+    # The member adds a passkey in a session that passed the app.
+    started = browser.get("/account/")
+    logged_in = Browser(browser).login(started.headers["Location"], member.email, DEMO_PASSWORD)
+    uid = interaction_of(logged_in.headers["Location"])
+    assert follow(browser, submit_totp(browser, uid, totp_code(seed))).status_code == 200
+    authenticator = SoftAuthenticator(ISSUER)
+    assert add_passkey(browser, authenticator).status_code == 303  # not the first factor: no new codes
+
+    # Asked for the app level, the member may still use the app (the passkey is offered first).
+    next_step()
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PASSWORD_AUTHENTICATOR})
+    uid = to_challenge(client, request, member)
+    page = client.get(f"/interaction/{uid}/passkey")
+    assert 'data-testid="use-totp"' in page.text
+    with_app = client.post(
+        f"/interaction/{uid}/second-factor", data={"csrf_token": csrf_token(page.text), "code": totp_code(seed)}
+    )
+    location = Browser(client).follow_to_client(with_app)
+    assert id_token_claims(client, location, request)["acr"] == ACR_PASSWORD_AUTHENTICATOR
+
+    # Then a relying party asks for more: the signed-in session is stepped up with the passkey.
+    request = AuthorizationRequest(rp.client_id, extra={"acr_values": ACR_PHISHING_RESISTANT})
+    stepped = client.get(request.url())
+    assert stepped.status_code == 303 and "/interaction/" in stepped.headers["Location"]
+    uid = interaction_of(stepped.headers["Location"])
+    passed = answer_second_factor(client, uid, authenticator)
+    claims = id_token_claims(client, Browser(client).follow_to_client(passed), request)
+    assert claims["acr"] == ACR_PHISHING_RESISTANT and claims["amr"] == ["pwd", "pop", "user", "mfa"]

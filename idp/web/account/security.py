@@ -17,7 +17,7 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.extensions import limiter
-from idp.models.factors import FACTOR_EMAIL, FACTOR_PASSKEY
+from idp.models.factors import FACTOR_EMAIL
 from idp.runtime import runtime, settings
 from idp.security.tokens import random_token
 from idp.services import assurance, interactions, passkeys
@@ -99,7 +99,6 @@ def index():
         recovery_codes_left=factors.unused_recovery_codes(db, member.id) if active else 0,
         email_possible=factors.email_factor_possible(member) and FACTOR_EMAIL not in kinds,
         masked_email=mask_email(member.email),
-        has_passkey=FACTOR_PASSKEY in kinds,
         fresh=is_fresh(),
         action_form=ActionForm(),
         require_mfa=settings().security.require_mfa,
