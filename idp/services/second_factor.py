@@ -25,7 +25,7 @@ from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailCode, Member, RecoveryCode, SecondFactor
 from idp.models.factors import FACTOR_EMAIL, FACTOR_PASSKEY, FACTOR_TOTP
-from idp.models.lockout import SECOND_FACTOR_FAILURES
+from idp.models.lockout import PASSWORD_FAILURES, SECOND_FACTOR_FAILURES
 from idp.runtime import SecretsAtRest
 from idp.security import totp
 from idp.security.crypto import SecretBox
@@ -283,6 +283,14 @@ def sign_in_with_passkey(
         audit.record(db, "second_factor", "failure", origin, method=METHOD_PASSKEY_SIGN_IN, reason="unknown")
         db.commit()
         return PasskeySignIn(None, "unknown")
+    account_lock = lockout.current_lock(db, lockout.subject_key_for_member(member.id), PASSWORD_FAILURES)
+    if account_lock is not None and account_lock.permanently_locked:
+        # Locked until an operator unlocks it (`idp members lock`, or too many locks): no way in,
+        # a passkey included. A temporary password lock does not stop a passkey: someone
+        # guessing the password must not keep the member out.
+        audit.record(db, "second_factor", "locked", origin, member_id=member.id, method=METHOD_PASSKEY_SIGN_IN)
+        db.commit()
+        raise lockout.AccountLocked(None)
 
     def check() -> Verdict:
         result = passkeys.verify_assertion(

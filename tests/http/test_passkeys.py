@@ -368,3 +368,14 @@ def test_a_session_at_the_app_level_is_stepped_up_with_the_passkey(app, client, 
     passed = answer_second_factor(client, uid, authenticator)
     claims = id_token_claims(client, Browser(client).follow_to_client(passed), request)
     assert claims["acr"] == ACR_PHISHING_RESISTANT and claims["amr"] == ["pwd", "pop", "user", "mfa"]
+
+
+def test_an_account_locked_by_an_operator_cannot_sign_in_with_a_passkey(app, client, rp, make_member):
+    from idp.services import lockout
+
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    with app.app_context():
+        key, _ = lockout.subject_for(get_session(), member.email)
+        lockout.lock_by_operator(get_session(), key, member.id, "fraud report", "support")
+    locked = passwordless(client, AuthorizationRequest(rp.client_id), authenticator)
+    assert locked.status_code == 423 and 'data-testid="account_locked"' in locked.text
