@@ -120,6 +120,9 @@
     document.querySelectorAll('[data-passkey-shown-with="' + form.id + '"]').forEach(function (element) {
       element.hidden = false;
     });
+    document.querySelectorAll('[data-passkey-hidden-with="' + form.id + '"]').forEach(function (element) {
+      element.hidden = true;
+    });
     starts.forEach(function (button) {
       button.hidden = false;
       button.addEventListener("click", start);

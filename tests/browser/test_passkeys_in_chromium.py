@@ -198,6 +198,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
         page.fill("#password", DEMO_PASSWORD)
         page.click("[data-testid=login-submit]")
         page.wait_for_selector("[data-testid=passkey-form]")
+        assert not page.is_visible("[data-testid=passkey-unsupported]")
         page_checks.check(page, "passkey challenge")
         shots(page, f"passkey-challenge-{language}")
         user_present(cdp, authenticator_id, True)
@@ -261,3 +262,19 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     page.wait_for_selector("[data-testid=passkey_failed]")
     assert len(credentials(cdp, authenticator_id)) == 1
     page_checks.assert_clean(expected_pages=6)
+
+
+def test_without_javascript_the_password_form_works_and_no_passkey_button_shows(passkey_site, make_member, open_page):
+    member = make_member(locale="en")
+    page = open_page("en", java_script_enabled=False)
+    page.goto(f"{passkey_site.idp_url}/account/")
+    page.wait_for_selector("[data-testid=login-form]")
+    assert not page.is_visible("[data-testid=passkey-sign-in]")
+    assert not page.is_visible("[data-testid=passkey-sign-in-form]")
+    page.fill("#identifier", member.email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("[data-testid=login-submit]")
+    page.wait_for_selector("[data-testid=account-summary]")
+    page.goto(f"{passkey_site.idp_url}/account/security/passkey")
+    page.wait_for_selector("[data-testid=passkey-unsupported]")
+    assert not page.is_visible("[data-testid=passkey-setup-form]")

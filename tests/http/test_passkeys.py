@@ -272,6 +272,8 @@ def test_recovery_codes_remain_the_way_back(app, client, rp, make_member):
     uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
     page = client.get(f"/interaction/{uid}/passkey")
     assert 'data-testid="use-recovery"' in page.text
+    # Without the script (or passkey support) the page says so; the form stays hidden.
+    assert 'data-testid="passkey-unsupported"' in page.text and 'data-testid="passkey-form" hidden' in page.text
     recovery = client.get(f"/interaction/{uid}/recovery")
     used = client.post(f"/interaction/{uid}/recovery", data={"csrf_token": csrf_token(recovery.text), "code": codes[0]})
     assert used.status_code == 303
