@@ -304,6 +304,9 @@ def sign_in_with_passkey(
     verdict = lockout.guarded_check(db, guard, lockout.member_subject(member), policy, origin, check)
     if not verdict.ok:
         return PasskeySignIn(None, verdict.detail.get("reason"))
+    # A whole sign-in, like a right password and its factor: in the trail as one.
+    audit.record(db, "sign_in", "success", origin, member_id=member.id, method=METHOD_PASSKEY_SIGN_IN)
+    db.commit()
     return PasskeySignIn(member)
 
 

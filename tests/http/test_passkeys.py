@@ -125,6 +125,8 @@ def test_sign_in_without_a_password(app, client, rp, make_member):
     claims = id_token_claims(client, Browser(client).follow_to_client(signed_in), request)
     assert claims["acr"] == ACR_PHISHING_RESISTANT and claims["amr"] == ["pop", "user", "mfa"]
     assert claims["sub"] == member.subject
+    by_passkey = [e for e in events(app, "sign_in") if json.loads(e.detail_json).get("method") == "passkey_sign_in"]
+    assert [(e.outcome, e.member_id) for e in by_passkey] == [("success", member.id)]
 
 
 def test_passwordless_needs_user_verification(app, client, rp, make_member):
