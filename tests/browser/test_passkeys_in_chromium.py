@@ -32,9 +32,6 @@ from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.oidc import AuthorizationRequest, verify_token
 from tests.helpers.outbox import read_outbox
 
-RP_PORT = free_port()
-RP_CALLBACK = f"http://127.0.0.1:{RP_PORT}/callback"
-
 
 @dataclass
 class PasskeySite:
@@ -42,6 +39,9 @@ class PasskeySite:
     idp_app: object
     client_id: str
     outbox_dir: Path
+    # The relying party's redirect URI, served on 127.0.0.1, and the URLs it was called with.
+    rp_callback: str
+    callbacks: list[str]
 
     def mail_subjects(self, to: str) -> list[str]:
         drain(self.idp_app)
@@ -50,8 +50,9 @@ class PasskeySite:
 
 @pytest.fixture
 def passkey_site(app_config):
-    port = free_port()
+    port, rp_port = free_port(), free_port()
     issuer = f"http://localhost:{port}"
+    rp_callback = f"http://127.0.0.1:{rp_port}/callback"
     idp_app = create_app(
         {**app_config, "server": {**app_config["server"], "issuer": issuer}, "logging": {"level": "WARNING"}}
     )
@@ -63,7 +64,7 @@ def passkey_site(app_config):
             db,
             NewClient(
                 name="Klaim Online",
-                redirect_uris=[RP_CALLBACK],
+                redirect_uris=[rp_callback],
                 scopes=["openid", "profile"],
                 first_party=True,
                 public=True,
@@ -73,8 +74,9 @@ def passkey_site(app_config):
         client_id = client.client_id
     outbox_dir = Path(runtime(idp_app).settings.server.instance_path) / "outbox"
     try:
-        with serve_in_thread(idp_app, port):
-            yield PasskeySite(issuer, idp_app, client_id, outbox_dir)
+        callbacks: list[str] = []
+        with serve_in_thread(idp_app, port), serve_in_thread(relying_party(callbacks), rp_port):
+            yield PasskeySite(issuer, idp_app, client_id, outbox_dir, rp_callback, callbacks)
     finally:
         stop_worker(idp_app)
         get_engine(idp_app).dispose()
@@ -109,11 +111,8 @@ def credentials(cdp, authenticator_id: str) -> list[dict]:
     return cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
 
 
-@contextmanager
-def relying_party_callback(page: Page):
-    """The relying party's redirect URI, served on 127.0.0.1: yields the list the callback
-    URLs (with the code) are appended to."""
-    seen: list[str] = []
+def relying_party(seen: list[str]) -> Flask:
+    """The relying party's callback: notes the URL (with the code) it was called with."""
     callback = Flask("relying_party")
 
     @callback.get("/callback")
@@ -121,8 +120,14 @@ def relying_party_callback(page: Page):
         seen.append(flask_request.url)
         return "<!doctype html><title>RP</title><p>back</p>"
 
-    with serve_in_thread(callback, RP_PORT):
-        yield seen
+    return callback
+
+
+@contextmanager
+def relying_party_callback(site: PasskeySite):
+    """Yields the callback URLs the relying party gets from here on."""
+    site.callbacks.clear()
+    yield site.callbacks
 
 
 def id_token_claims(site: PasskeySite, request: AuthorizationRequest, callback_url: str) -> dict:
@@ -132,7 +137,7 @@ def id_token_claims(site: PasskeySite, request: AuthorizationRequest, callback_u
         data={
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": RP_CALLBACK,
+            "redirect_uri": site.rp_callback,
             "client_id": site.client_id,
             "code_verifier": request.verifier,
         },
@@ -189,9 +194,9 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     # A relying party asks for the phishing-resistant level: password, then the passkey.
     page.context.clear_cookies()
     request = AuthorizationRequest(
-        site.client_id, redirect_uri=RP_CALLBACK, extra={"acr_values": ACR_PHISHING_RESISTANT}
+        site.client_id, redirect_uri=site.rp_callback, extra={"acr_values": ACR_PHISHING_RESISTANT}
     )
-    with relying_party_callback(page) as callbacks:
+    with relying_party_callback(site) as callbacks:
         user_present(cdp, authenticator_id, False)
         authorize(page, site, request)
         page.fill("#identifier", member.membership_number)
@@ -203,7 +208,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
         shots(page, f"passkey-challenge-{language}")
         user_present(cdp, authenticator_id, True)
         page.click("[data-testid=passkey-submit]")
-        page.wait_for_url(f"{RP_CALLBACK}?**")
+        page.wait_for_url(f"{site.rp_callback}?**")
     claims = id_token_claims(site, request, callbacks[-1])
     assert claims["acr"] == ACR_PHISHING_RESISTANT
     assert claims["amr"] == ["pwd", "pop", "user", "mfa"]
@@ -212,14 +217,14 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     # Passwordless: "Sign in with a passkey" next to the identifier field.
     page.context.clear_cookies()
     request = AuthorizationRequest(
-        site.client_id, redirect_uri=RP_CALLBACK, extra={"acr_values": ACR_PHISHING_RESISTANT}
+        site.client_id, redirect_uri=site.rp_callback, extra={"acr_values": ACR_PHISHING_RESISTANT}
     )
-    with relying_party_callback(page) as callbacks:
+    with relying_party_callback(site) as callbacks:
         user_present(cdp, authenticator_id, False)
         authorize(page, site, request)
         user_present(cdp, authenticator_id, True)
         page.click("[data-testid=passkey-sign-in]")
-        page.wait_for_url(f"{RP_CALLBACK}?**")
+        page.wait_for_url(f"{site.rp_callback}?**")
     claims = id_token_claims(site, request, callbacks[-1])
     assert claims["acr"] == ACR_PHISHING_RESISTANT and claims["amr"] == ["pop", "user", "mfa"]
     assert claims["sub"] == member.subject
@@ -227,10 +232,10 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     # And through the identifier field's autofill (conditional mediation): Chromium's virtual
     # authenticator picks the one passkey as soon as the login page asks, without a click.
     page.context.clear_cookies()
-    request = AuthorizationRequest(site.client_id, redirect_uri=RP_CALLBACK)
-    with relying_party_callback(page) as callbacks:
+    request = AuthorizationRequest(site.client_id, redirect_uri=site.rp_callback)
+    with relying_party_callback(site) as callbacks:
         page.goto(site.idp_url + request.url())
-        page.wait_for_url(f"{RP_CALLBACK}?**")
+        page.wait_for_url(f"{site.rp_callback}?**")
     assert id_token_claims(site, request, callbacks[-1])["sub"] == member.subject
 
     # The same idp on another origin (as a relaying proxy would show it): the browser signs
@@ -239,7 +244,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     other_port = free_port()
     with serve_in_thread(site.idp_app, other_port):
         user_present(cdp, authenticator_id, False)
-        request = AuthorizationRequest(site.client_id, redirect_uri=RP_CALLBACK)
+        request = AuthorizationRequest(site.client_id, redirect_uri=site.rp_callback)
         authorize(page, site, request, f"http://localhost:{other_port}")
         user_present(cdp, authenticator_id, True)
         page.click("[data-testid=passkey-sign-in]")
@@ -256,7 +261,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     assert page.locator("[data-testid=factor][data-kind=passkey]").count() == 0
     page.context.clear_cookies()
     user_present(cdp, authenticator_id, False)
-    authorize(page, site, AuthorizationRequest(site.client_id, redirect_uri=RP_CALLBACK))
+    authorize(page, site, AuthorizationRequest(site.client_id, redirect_uri=site.rp_callback))
     user_present(cdp, authenticator_id, True)
     page.click("[data-testid=passkey-sign-in]")
     page.wait_for_selector("[data-testid=passkey_failed]")
