@@ -187,6 +187,7 @@ def test_passkey_enrolled_used_as_second_factor_and_passwordless_then_removed(
     page.wait_for_selector("[data-testid=passkey-name]")
     assert page.inner_text("[data-testid=passkey-name]") == "Laptop"
     page_checks.check(page, "security with a passkey")
+    shots(page, f"security-with-a-passkey-{language}")
     [stored] = credentials(cdp, authenticator_id)
     assert stored["isResidentCredential"] and stored["rpId"] == "localhost"
     assert any(subject for subject in site.mail_subjects(member.email)), "the enrolment is mailed"

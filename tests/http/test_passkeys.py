@@ -65,6 +65,7 @@ def test_a_passkey_is_added_after_a_fresh_check_listed_mailed_and_audited(app, m
     assert done.status_code == 200 and len(recovery_codes_on(done.text)) == 10
     listed = browser.get("/account/security/")
     assert 'data-kind="passkey"' in listed.text and "Pixel 8" in listed.text
+    assert 'data-testid="passkey-where" data-synced="false"' in listed.text
     with app.app_context():
         stored = get_session().scalar(select(Passkey).where(Passkey.member_id == member.id))
         assert stored.sign_count == 0 and stored.backup_eligible is False
@@ -221,6 +222,7 @@ def test_a_counter_that_stays_at_zero_is_accepted(app, client, rp, make_member):
     sign_in_to_account(browser, member)
     counterless = SoftAuthenticator(ISSUER, count_step=0, backup_eligible=True, backed_up=True)
     assert add_passkey(browser, counterless).status_code == 200
+    assert 'data-testid="passkey-where" data-synced="true"' in browser.get("/account/security/").text
     for _ in range(2):
         fresh = app.test_client()
         uid = to_challenge(fresh, AuthorizationRequest(rp.client_id), member)

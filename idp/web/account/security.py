@@ -99,6 +99,8 @@ def index():
         recovery_codes_left=factors.unused_recovery_codes(db, member.id) if active else 0,
         email_possible=factors.email_factor_possible(member) and FACTOR_EMAIL not in kinds,
         masked_email=mask_email(member.email),
+        # Where each passkey lives, from its backup state: synced, or on one device only.
+        passkeys={passkey.factor_id: passkey for passkey in passkeys.passkeys_of(db, member.id)},
         fresh=is_fresh(),
         action_form=ActionForm(),
         require_mfa=settings().security.require_mfa,
