@@ -247,10 +247,14 @@ class ChallengePlan:
 
 
 def plan(usable: Sequence[str], target: str | None) -> ChallengePlan:
-    """``usable``: the methods the member can pass now, strongest first."""
-    methods = [method for method in usable if not _is_factor(method) or reaches(method, target)]
+    """``usable``: the methods the member can pass now, strongest first. A recovery code below
+    the target (a passkey is asked for) is always a proof: the way back for a member who lost
+    the device, who then sets up a new factor that reaches the target."""
+    methods = [method for method in usable if reaches(method, target)]
     factor_reaches = any(_is_factor(method) and reaches(method, target) for method in usable)
-    proof = [] if factor_reaches else [m for m in usable if _is_factor(m) and not reaches(m, target)]
+    proof = [
+        method for method in usable if not reaches(method, target) and (not _is_factor(method) or not factor_reaches)
+    ]
     return ChallengePlan(methods=methods, proof_methods=proof, must_enrol=not usable)
 
 

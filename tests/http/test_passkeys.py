@@ -385,3 +385,21 @@ def test_an_account_locked_by_an_operator_cannot_sign_in_with_a_passkey(app, cli
         lockout.lock_by_operator(get_session(), key, member.id, "fraud report", "support")
     locked = passwordless(client, AuthorizationRequest(rp.client_id), authenticator)
     assert locked.status_code == 423 and 'data-testid="account_locked"' in locked.text
+
+
+def test_a_client_requiring_a_passkey_takes_a_recovery_code_as_proof_then_a_new_passkey(
+    app, client, make_client, make_member
+):
+    strict, _ = make_client(public=True, required_acr=ACR_PHISHING_RESISTANT)
+    member, lost, codes = member_with_passkey(app, make_member)
+    request = AuthorizationRequest(strict.client_id)
+    uid = to_challenge(client, request, member)
+    recovery = client.get(f"/interaction/{uid}/recovery")
+    assert 'data-testid="recovery-before-enrolment"' in recovery.text
+    used = client.post(f"/interaction/{uid}/recovery", data={"csrf_token": csrf_token(recovery.text), "code": codes[0]})
+    # A recovery code does not reach the level: it proves it is the member, who adds a new passkey.
+    assert used.status_code == 303 and used.headers["Location"].endswith("/enrol")
+    _, done = enrol_in_sign_in(client, uid, SoftAuthenticator(ISSUER))
+    assert done.status_code == 303
+    assert id_token_claims(client, Browser(client).follow_to_client(done), request)["acr"] == ACR_PHISHING_RESISTANT
+    assert lost  # still listed until the member removes it on the Security page

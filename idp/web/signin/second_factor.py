@@ -115,6 +115,7 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         "member": member,
         "method": method,
         "methods": plan.methods,
+        "proof_methods": plan.proof_methods,
         "email_before_enrolment": plan.email_before_enrolment,
         # The app only proves it is the member before they add a passkey (a phishing-resistant
         # level is asked for).
