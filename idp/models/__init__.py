@@ -14,6 +14,7 @@ from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
 from idp.models.outbound import OutboundJob
+from idp.models.passkeys import Passkey, PasskeyChallenge
 
 __all__ = [
     "AuditEvent",
@@ -28,6 +29,8 @@ __all__ = [
     "LoginThrottle",
     "Member",
     "OutboundJob",
+    "Passkey",
+    "PasskeyChallenge",
     "PasswordResetToken",
     "RecoveryCode",
     "SecondFactor",

@@ -12,6 +12,8 @@ from idp.db import Base
 
 FACTOR_TOTP = "totp"
 FACTOR_EMAIL = "email"
+# A passkey (WebAuthn); what WebAuthn needs besides is in models/passkeys.py.
+FACTOR_PASSKEY = "passkey"
 
 
 class SecondFactor(Base):

@@ -12,6 +12,9 @@ satisfies every level before it::
     urn:idp:acr:pwd+email   a password and a code sent by email. Its own level because
                             NIST SP 800-63B does not accept email as a strong factor.
     urn:idp:acr:mfa         a password and an authenticator app (or a recovery code)
+    urn:idp:acr:phr         phishing-resistant: a passkey (WebAuthn), after a password or on
+                            its own with user verification. The browser binds a passkey to
+                            idp's origin, so no fake page can relay it (NIST SP 800-63B §5.2.5).
 
 Methods: each way of proving oneself, with the level it reaches and its ``amr`` values
 (RFC 8176), in ``METHODS``. Adding a factor means adding its line there (and a level to
@@ -33,8 +36,9 @@ from dataclasses import dataclass
 ACR_PASSWORD = "urn:idp:acr:pwd"
 ACR_PASSWORD_EMAIL_CODE = "urn:idp:acr:pwd+email"
 ACR_PASSWORD_AUTHENTICATOR = "urn:idp:acr:mfa"
+ACR_PHISHING_RESISTANT = "urn:idp:acr:phr"
 # What discovery advertises, weakest first.
-LEVELS = (ACR_PASSWORD, ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_AUTHENTICATOR)
+LEVELS = (ACR_PASSWORD, ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_AUTHENTICATOR, ACR_PHISHING_RESISTANT)
 ACR_VALUES = LEVELS
 # security.require_mfa asks for any second factor: the weakest level above a password.
 POLICY_LEVEL = ACR_PASSWORD_EMAIL_CODE
@@ -43,6 +47,9 @@ METHOD_PASSWORD = "password"
 METHOD_TOTP = "totp"
 METHOD_EMAIL = "email"
 METHOD_RECOVERY = "recovery"
+METHOD_PASSKEY = "passkey"
+# A passkey on its own (discoverable, user verified): the sign-in without a password.
+METHOD_PASSKEY_SIGN_IN = "passkey_sign_in"
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,18 @@ class Method:
 # no value for an emailed code: it is a one-time password sent out of band, hence "otp"; the
 # difference in strength is carried by acr, which is what a relying party should check. A
 # recovery code is a look-up secret, not a generated one-time password: no "otp".
+# A passkey proves possession of a key ("pop"; without attestation idp cannot tell a hardware
+# key, "hwk", from a synced software one, "swk") after a user-presence test ("user"); on its
+# own it needs user verification (a PIN or biometric on the device), so it is "mfa" too.
 METHODS: dict[str, Method] = {
     METHOD_PASSWORD: Method(METHOD_PASSWORD, ACR_PASSWORD, ("pwd",)),
+    METHOD_PASSKEY: Method(
+        METHOD_PASSKEY, ACR_PHISHING_RESISTANT, ("pwd", "pop", "user", "mfa"), factor="passkey", several=True
+    ),
     METHOD_TOTP: Method(METHOD_TOTP, ACR_PASSWORD_AUTHENTICATOR, ("pwd", "otp", "mfa"), factor="totp", several=True),
     METHOD_EMAIL: Method(METHOD_EMAIL, ACR_PASSWORD_EMAIL_CODE, ("pwd", "otp", "mfa"), factor="email"),
     METHOD_RECOVERY: Method(METHOD_RECOVERY, ACR_PASSWORD_AUTHENTICATOR, ("pwd", "mfa")),
+    METHOD_PASSKEY_SIGN_IN: Method(METHOD_PASSKEY_SIGN_IN, ACR_PHISHING_RESISTANT, ("pop", "user", "mfa")),
 }
 # The second factors, strongest first (what a member can enrol and be challenged with).
 SECOND_FACTOR_METHODS = tuple(method for method in METHODS.values() if method.factor is not None)
@@ -233,10 +247,14 @@ class ChallengePlan:
 
 
 def plan(usable: Sequence[str], target: str | None) -> ChallengePlan:
-    """``usable``: the methods the member can pass now, strongest first."""
-    methods = [method for method in usable if not _is_factor(method) or reaches(method, target)]
+    """``usable``: the methods the member can pass now, strongest first. A recovery code below
+    the target (a passkey is asked for) is always a proof: the way back for a member who lost
+    the device, who then sets up a new factor that reaches the target."""
+    methods = [method for method in usable if reaches(method, target)]
     factor_reaches = any(_is_factor(method) and reaches(method, target) for method in usable)
-    proof = [] if factor_reaches else [m for m in usable if _is_factor(m) and not reaches(m, target)]
+    proof = [
+        method for method in usable if not reaches(method, target) and (not _is_factor(method) or not factor_reaches)
+    ]
     return ChallengePlan(methods=methods, proof_methods=proof, must_enrol=not usable)
 
 

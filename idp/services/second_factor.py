@@ -1,4 +1,4 @@
-"""Second factors: authenticator apps (TOTP), emailed codes and recovery codes.
+"""Second factors: authenticator apps (TOTP), emailed codes, passkeys and recovery codes.
 
 Enrolment, verification and removal, as plain functions over a database session. The rules:
 - a TOTP code is accepted once per member and time step, and never for a step older than
@@ -7,6 +7,9 @@ Enrolment, verification and removal, as plain functions over a database session.
 - an emailed code is 6 digits, bound to one sign-in transaction, single use, short-lived,
   stored as a keyed digest, allowed ``max_tries`` wrong entries, and voided by a newer one;
 - recovery codes are single use, stored as digests, and regenerating them voids the old set;
+- a passkey (WebAuthn, the ceremonies in ``idp.services.passkeys``) is enrolled and removed
+  like any factor; its assertions, as a second factor or to sign in without a password, are
+  counted by the same lockout (``check_code``, ``sign_in_with_passkey``);
 - every code check is counted by the second-factor lockout (``check_code``).
 """
 
@@ -21,8 +24,8 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailCode, Member, RecoveryCode, SecondFactor
-from idp.models.factors import FACTOR_EMAIL, FACTOR_TOTP
-from idp.models.lockout import SECOND_FACTOR_FAILURES
+from idp.models.factors import FACTOR_EMAIL, FACTOR_PASSKEY, FACTOR_TOTP
+from idp.models.lockout import PASSWORD_FAILURES, SECOND_FACTOR_FAILURES
 from idp.runtime import SecretsAtRest
 from idp.security import totp
 from idp.security.crypto import SecretBox
@@ -34,8 +37,8 @@ from idp.security.tokens import (
     random_digits,
     random_recovery_code,
 )
-from idp.services import audit, lockout, notifications
-from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY, METHOD_TOTP
+from idp.services import audit, lockout, notifications, passkeys
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_PASSKEY_SIGN_IN, METHOD_RECOVERY, METHOD_TOTP
 from idp.services.audit import RequestOrigin
 from idp.services.lockout import Guard, Verdict
 from idp.settings import LockoutSettings, SecuritySettings
@@ -58,7 +61,11 @@ class EmailFactorUnavailable(IdpError, message_id="email_factor_unavailable"):
 
 
 class TooManyFactors(IdpError, message_id="too_many_factors"):
-    """A member has as many authenticator apps as allowed."""
+    """A member has as many authenticator apps (or passkeys) as allowed."""
+
+
+class PasskeyRefused(IdpError, message_id="passkey_refused"):
+    """A passkey's registration did not verify (the reason is audited, not shown)."""
 
 
 # --- what a member has ---------------------------------------------------------------------
@@ -93,13 +100,15 @@ def email_factor_possible(member: Member) -> bool:
 
 def possible_kinds(member: Member) -> set[str]:
     """The kinds of factor this member could enrol now."""
-    return {FACTOR_TOTP} | ({FACTOR_EMAIL} if email_factor_possible(member) else set())
+    return {FACTOR_TOTP, FACTOR_PASSKEY} | ({FACTOR_EMAIL} if email_factor_possible(member) else set())
 
 
 def usable_methods(db: Session, member: Member) -> list[str]:
     """The ways this member can pass a second-factor check now, the strongest first."""
     kinds = active_kinds(db, member.id)
     methods = []
+    if FACTOR_PASSKEY in kinds:
+        methods.append(METHOD_PASSKEY)
     if FACTOR_TOTP in kinds:
         methods.append(METHOD_TOTP)
     if FACTOR_EMAIL in kinds and email_factor_possible(member):
@@ -152,9 +161,16 @@ def confirm_totp(
     return _enrolled(db, member, factor, origin)
 
 
-def _enrolled(db: Session, member: Member, factor: SecondFactor, origin: RequestOrigin) -> SecondFactor:
-    """Store a new factor; audited, and the member is told by mail."""
+def _enrolled(
+    db: Session, member: Member, factor: SecondFactor, origin: RequestOrigin, details: list | None = None
+) -> SecondFactor:
+    """Store a new factor (and ``details``, rows of its own that need its id, e.g. a passkey's
+    credential); audited, and the member is told by mail."""
     db.add(factor)
+    db.flush()
+    for row in details or ():
+        row.factor_id = factor.id
+        db.add(row)
     db.flush()
     audit.record(db, "second_factor_enrolled", "success", origin, member_id=member.id, kind=factor.kind)
     db.commit()
@@ -182,6 +198,116 @@ def verify_totp(db: Session, member_id: int, code: str, box: SecretBox) -> bool:
         db.commit()
         return claimed.rowcount == 1
     return False
+
+
+# --- passkeys -------------------------------------------------------------------------------
+
+
+def enrol_passkey(
+    db: Session,
+    member: Member,
+    relying_party: passkeys.RelyingParty,
+    transaction: str,
+    response_json: str,
+    label: str | None,
+    origin: RequestOrigin,
+) -> SecondFactor:
+    """Store the passkey a ``create()`` answer made, once it verifies against this
+    transaction's challenge. Raises PasskeyRefused (audited) or TooManyFactors."""
+    if len([f for f in active_factors(db, member.id) if f.kind == FACTOR_PASSKEY]) >= passkeys.MAX_PASSKEYS:
+        raise TooManyFactors(f"at most {passkeys.MAX_PASSKEYS} passkeys")
+    try:
+        passkey = passkeys.verify_new_passkey(db, member, relying_party, transaction, response_json)
+    except passkeys.CeremonyFailed as failed:
+        audit.record(
+            db,
+            "second_factor_enrolled",
+            "failure",
+            origin,
+            member_id=member.id,
+            kind=FACTOR_PASSKEY,
+            reason=str(failed)[:200],
+        )
+        db.commit()
+        raise PasskeyRefused("the passkey did not verify") from failed
+    now = utcnow()
+    factor = SecondFactor(
+        member_id=member.id,
+        kind=FACTOR_PASSKEY,
+        label=(label or "").strip()[: passkeys.LABEL_LENGTH] or None,
+        created_at=now,
+        confirmed_at=now,
+    )
+    return _enrolled(db, member, factor, origin, details=[passkey])
+
+
+def _check_passkey(
+    db: Session,
+    member: Member,
+    response_json: str,
+    purpose: str,
+    transaction: str | None,
+    relying_party: passkeys.RelyingParty | None,
+    origin: RequestOrigin,
+) -> tuple[bool, str | None]:
+    if relying_party is None or transaction is None:
+        return False, "invalid"
+    passkey = passkeys.find_passkey(db, response_json, member.id)
+    if passkey is None:
+        return False, "unknown"
+    result = passkeys.verify_assertion(db, passkey, relying_party, response_json, purpose, transaction, origin)
+    return result.ok, result.reason
+
+
+@dataclass(frozen=True)
+class PasskeySignIn:
+    member: Member | None  # who signed in (None: refused)
+    reason: str | None = None
+
+
+def sign_in_with_passkey(
+    db: Session,
+    relying_party: passkeys.RelyingParty,
+    response_json: str,
+    transaction: str,
+    policy: LockoutSettings,
+    origin: RequestOrigin,
+) -> PasskeySignIn:
+    """A sign-in without a password: a discoverable passkey, user verified, answering this
+    interaction's challenge. Counted by the member's second-factor lockout once the passkey
+    names a member (AccountLocked while locked, or when this failure starts a lock); an
+    unknown passkey names nobody to count against and is only audited."""
+    passkey = passkeys.find_passkey(db, response_json, None)
+    member = db.get(Member, passkey.member_id) if passkey is not None else None
+    if member is None or not member.can_sign_in:
+        audit.record(db, "second_factor", "failure", origin, method=METHOD_PASSKEY_SIGN_IN, reason="unknown")
+        db.commit()
+        return PasskeySignIn(None, "unknown")
+    account_lock = lockout.current_lock(db, lockout.subject_key_for_member(member.id), PASSWORD_FAILURES)
+    if account_lock is not None and account_lock.permanently_locked:
+        # Locked until an operator unlocks it (`idp members lock`, or too many locks): no way in,
+        # a passkey included. A temporary password lock does not stop a passkey: someone
+        # guessing the password must not keep the member out.
+        audit.record(db, "second_factor", "locked", origin, member_id=member.id, method=METHOD_PASSKEY_SIGN_IN)
+        db.commit()
+        raise lockout.AccountLocked(None)
+
+    def check() -> Verdict:
+        result = passkeys.verify_assertion(
+            db, passkey, relying_party, response_json, passkeys.CHALLENGE_SIGN_IN, transaction, origin
+        )
+        if result.ok:
+            return Verdict(ok=True, outcome="success")
+        return Verdict(ok=False, outcome="failure", detail={"reason": result.reason})
+
+    guard = replace(CODE_CHECK, detail={"method": METHOD_PASSKEY_SIGN_IN})
+    verdict = lockout.guarded_check(db, guard, lockout.member_subject(member), policy, origin, check)
+    if not verdict.ok:
+        return PasskeySignIn(None, verdict.detail.get("reason"))
+    # A whole sign-in, like a right password and its factor: in the trail as one.
+    audit.record(db, "sign_in", "success", origin, member_id=member.id, method=METHOD_PASSKEY_SIGN_IN)
+    db.commit()
+    return PasskeySignIn(member)
 
 
 # --- emailed codes --------------------------------------------------------------------------
@@ -389,10 +515,12 @@ def check_code(
     security: SecuritySettings,
     policy: LockoutSettings,
     origin: RequestOrigin,
+    relying_party: passkeys.RelyingParty | None = None,
 ) -> CodeCheck:
     """Check one second-factor code under the member's second-factor lockout. Raises
     AccountLocked, without looking at the code, while that counter is locked, and when this
-    wrong code starts a lock (the member is told by mail)."""
+    wrong code starts a lock (the member is told by mail). For a passkey the "code" is the
+    browser's ``get()`` answer (JSON) to this transaction's challenge."""
 
     def check() -> Verdict:
         reason = "wrong"
@@ -406,6 +534,10 @@ def check_code(
             )
             ok = result == "ok"
             reason = None if ok else result
+        elif method == METHOD_PASSKEY:
+            ok, reason = _check_passkey(
+                db, member, code, passkeys.CHALLENGE_SECOND_FACTOR, transaction, relying_party, origin
+            )
         else:
             ok = False
         if ok:

@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
     from idp.web.protocol import bp as protocol_bp
     from idp.web.protocol import cors
     from idp.web.selfservice import activation, recovery
-    from idp.web.signin import interaction, second_factor
+    from idp.web.signin import interaction, passkeys, second_factor
 
     # First, so every later hook and log line has the request's id.
     request_ids.init_app(app)
@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
         protocol_bp,
         interaction.bp,
         second_factor.bp,
+        passkeys.bp,
         health.bp,
         home.bp,
         recovery.bp,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 _NOT_A_WORD = {"autocapitalize": "none", "spellcheck": "false"}
@@ -109,3 +109,22 @@ class TotpSetupForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
+
+
+# A passkey's ceremony runs in the browser (static/passkeys.js); the form carries its answer,
+# JSON in one hidden field. Named ``code`` like every second-factor form's field, so the
+# challenge's checks treat a passkey like any other factor.
+_PASSKEY_ANSWER_LENGTH = 20_000
+
+
+class PasskeyAnswerForm(FlaskForm):
+    code = HiddenField(validators=[DataRequired(), Length(max=_PASSKEY_ANSWER_LENGTH)])
+
+
+class PasskeySetupForm(FlaskForm):
+    label = StringField(
+        _l("Name for this passkey (optional)"),
+        validators=[Optional(), Length(max=100)],
+        render_kw={"autocomplete": "off"},
+    )
+    code = HiddenField(validators=[DataRequired(), Length(max=_PASSKEY_ANSWER_LENGTH)])

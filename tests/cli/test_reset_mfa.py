@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.db import get_session
-from idp.models import RecoveryCode, SecondFactor
+from idp.models import Passkey, RecoveryCode, SecondFactor
 from tests.cli.conftest import assert_failed, assert_succeeded
 from tests.helpers.oidc import AuthorizationRequest
 from tests.helpers.second_factor import (
@@ -19,6 +19,7 @@ from tests.helpers.second_factor import (
     remembered_browser,
     to_challenge,
 )
+from tests.helpers.webauthn import member_with_passkey, passwordless
 
 
 def test_reset_removes_every_factor_audits_and_mails_the_member(idp, app, make_member, make_client, outbox):
@@ -80,3 +81,14 @@ def test_reset_defaults_the_actor_to_the_login_name(idp, app, make_member):
 
 def test_unknown_member_is_one_line_and_exit_1(idp):
     assert_failed(idp("members", "reset-mfa", "nobody@example.test"), 1, "no member")
+
+
+def test_reset_removes_passkeys_too(idp, app, make_member, make_client):
+    member, authenticator, _ = member_with_passkey(app, make_member)
+    rp, _ = make_client(public=True)
+    result = assert_succeeded(idp("members", "reset-mfa", member.membership_number, "--by", "support"))
+    assert result.stdout.startswith("removed 1 second factor(s)")
+    with app.app_context():
+        assert get_session().scalars(select(Passkey)).all() == []
+    refused = passwordless(app.test_client(), AuthorizationRequest(rp.client_id), authenticator)
+    assert refused.status_code == 401

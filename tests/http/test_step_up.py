@@ -12,6 +12,7 @@ from idp.services.assurance import (
     ACR_PASSWORD,
     ACR_PASSWORD_AUTHENTICATOR,
     ACR_PASSWORD_EMAIL_CODE,
+    ACR_PHISHING_RESISTANT,
 )
 from tests.helpers.oidc import (
     AuthorizationRequest,
@@ -45,9 +46,14 @@ def emailed_codes(outbox) -> list[str]:
     return [CODE.search(mail.text).group(0) for mail in outbox() if CODE.search(mail.text)]
 
 
-def test_discovery_lists_the_three_levels_weakest_first(client):
+def test_discovery_lists_the_levels_weakest_first(client):
     metadata = client.get("/.well-known/openid-configuration").json
-    assert metadata["acr_values_supported"] == [ACR_PASSWORD, ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_AUTHENTICATOR]
+    assert metadata["acr_values_supported"] == [
+        ACR_PASSWORD,
+        ACR_PASSWORD_EMAIL_CODE,
+        ACR_PASSWORD_AUTHENTICATOR,
+        ACR_PHISHING_RESISTANT,
+    ]
     # Only the essential-acr part of the claims parameter is honoured, so it is not advertised.
     assert metadata["claims_parameter_supported"] is False
 

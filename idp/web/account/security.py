@@ -1,6 +1,6 @@
 """The Security page of the account area: second factors and recovery codes.
 
-A member sees their factors, adds an authenticator app or emailed codes, regenerates
+A member sees their factors, adds an authenticator app, a passkey or emailed codes, regenerates
 recovery codes and removes factors. Each change needs a *fresh check*: a second factor
 passed within ``security.fresh_check_minutes`` (the sign-in's own, or the check page here);
 a member without a factor needs a sign-in that recent instead. Every change is audited and
@@ -20,23 +20,26 @@ from idp.extensions import limiter
 from idp.models.factors import FACTOR_EMAIL
 from idp.runtime import runtime, settings
 from idp.security.tokens import random_token
-from idp.services import assurance, interactions
+from idp.services import assurance, interactions, passkeys
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.account.access import account_page, member_required, signed_in, start_sign_in_for
-from idp.web.forms import ActionForm, OneTimeCodeForm, RecoveryCodeForm, SendEmailCodeForm, TotpSetupForm
+from idp.web.forms import ActionForm, PasskeySetupForm, SendEmailCodeForm, TotpSetupForm
 from idp.web.ratelimits import email_code_limit, second_factor_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
+from idp.web.signin.passkeys import options_response, refused_options, relying_party
 from idp.web.signin.record import second_factor_passed
-from idp.web.signin.second_factor import challenge_context, check_submitted_code
+from idp.web.signin.second_factor import challenge_context, check_submitted_code, form_for, page_error
 
 bp = Blueprint("account_security", __name__, url_prefix="/account/security")
 
 # The sign-in transaction emailed codes of the check page are bound to (one per session).
 _CODE_TRANSACTION_KEY = "account_code_transaction"
+# The transaction a passkey being added answers the challenge of (one per session).
+_PASSKEY_TRANSACTION_KEY = "account_passkey_transaction"
 FLASH_CATEGORY = "security"
 
 
@@ -96,6 +99,8 @@ def index():
         recovery_codes_left=factors.unused_recovery_codes(db, member.id) if active else 0,
         email_possible=factors.email_factor_possible(member) and FACTOR_EMAIL not in kinds,
         masked_email=mask_email(member.email),
+        # Where each passkey lives, from its backup state: synced, or on one device only.
+        passkeys={passkey.factor_id: passkey for passkey in passkeys.passkeys_of(db, member.id)},
         fresh=is_fresh(),
         action_form=ActionForm(),
         require_mfa=settings().security.require_mfa,
@@ -160,6 +165,68 @@ def email_enable():
         flash("email_unavailable", FLASH_CATEGORY)
         return _back_to_index()
     return _after_adding(member, "email_added")
+
+
+def _account_transaction(key: str) -> str:
+    """This session's transaction for ``key`` (challenges are bound to it), made on first need."""
+    transaction = session.get(key)
+    if not transaction:
+        transaction = f"account:{random_token(16)}"
+        session[key] = transaction
+    return transaction
+
+
+@bp.get("/passkey")
+@member_required
+@fresh_check_required
+def passkey_setup():
+    return _passkey_page(PasskeySetupForm())
+
+
+def _passkey_page(form: PasskeySetupForm, error: str | None = None, status: int = 200):
+    return account_page(
+        "account/security_passkey.html",
+        status=status,
+        form=form,
+        error=error,
+        post_url=url_for("account_security.passkey_confirm"),
+        options_url=url_for("account_security.passkey_registration_options"),
+    )
+
+
+@bp.post("/passkey/options")
+@member_required
+@fresh_check_required
+@limiter.limit(second_factor_limit)
+def passkey_registration_options():
+    member = signed_in().member
+    transaction = _account_transaction(_PASSKEY_TRANSACTION_KEY)
+    return options_response(passkeys.registration_options(get_session(), member, relying_party(), transaction))
+
+
+@bp.post("/passkey")
+@member_required
+@fresh_check_required
+@limiter.limit(second_factor_limit)
+def passkey_confirm():
+    member = signed_in().member
+    form = PasskeySetupForm()
+    if not form.validate_on_submit():
+        return _passkey_page(form, error="passkey_refused", status=400)
+    transaction = _account_transaction(_PASSKEY_TRANSACTION_KEY)
+    try:
+        factors.enrol_passkey(
+            get_session(), member, relying_party(), transaction, form.code.data, form.label.data, requester()
+        )
+    except factors.TooManyFactors:
+        return _passkey_page(form, error="too_many_factors", status=400)
+    except factors.PasskeyRefused:
+        form.code.data = ""
+        return _passkey_page(form, error="passkey_refused", status=400)
+    session.pop(_PASSKEY_TRANSACTION_KEY, None)
+    # The member just used the passkey and passed the fresh check to get here.
+    second_factor_passed()
+    return _after_adding(member, "passkey_added")
 
 
 def _after_adding(member, message_id: str):
@@ -239,6 +306,9 @@ def _verify_urls() -> dict[str, str]:
         "post_email": url_for("account_security.verify_code", method="email", next=nxt),
         "post_send": url_for("account_security.verify_send", next=nxt),
         "post_recovery": url_for("account_security.verify_code", method="recovery", next=nxt),
+        "page_passkey": url_for("account_security.verify", method="passkey", next=nxt),
+        "post_passkey": url_for("account_security.verify_code", method="passkey", next=nxt),
+        "options_passkey": url_for("account_security.verify_passkey_options"),
     }
 
 
@@ -263,15 +333,27 @@ def verify_send():
         return redirect(url_for("account_security.verify", next=_next_url()), 303)
     if factors.current_lock(db, member.id) is not None:
         return _verify_page(METHOD_EMAIL, plan, status=423)
-    transaction = session.get(_CODE_TRANSACTION_KEY)
-    if not transaction:
-        transaction = f"account:{random_token(16)}"
-        session[_CODE_TRANSACTION_KEY] = transaction
+    transaction = _account_transaction(_CODE_TRANSACTION_KEY)
     try:
         factors.send_email_code(db, member, transaction, None, runtime().secrets, settings().security, requester())
     except factors.EmailCodeTooSoon as too_soon:
         return _verify_page(METHOD_EMAIL, plan, error="email_too_soon", retry_at=too_soon.retry_at, status=429)
     return redirect(url_for("account_security.verify", method="email", next=_next_url()), 303)
+
+
+@bp.post("/verify/passkey/options")
+@member_required
+@limiter.limit(second_factor_limit)
+def verify_passkey_options():
+    member = signed_in().member
+    if METHOD_PASSKEY not in _plan().methods:
+        return refused_options()
+    transaction = _account_transaction(_CODE_TRANSACTION_KEY)
+    return options_response(
+        passkeys.authentication_options(
+            get_session(), relying_party(), passkeys.CHALLENGE_SECOND_FACTOR, transaction, member
+        )
+    )
 
 
 @bp.post("/verify/<method>")
@@ -282,15 +364,15 @@ def verify_code(method: str):
     plan = _plan()
     if method not in plan.methods:
         return redirect(url_for("account_security.verify", next=_next_url()), 303)
-    form = RecoveryCodeForm() if method == METHOD_RECOVERY else OneTimeCodeForm()
+    form = form_for(method)()
     if not form.validate_on_submit():
-        return _verify_page(method, plan, form=form, error="code_invalid", status=400)
+        return _verify_page(method, plan, form=form, error=page_error(method, "invalid"), status=400)
     try:
         result = check_submitted_code(member, method, form, session.get(_CODE_TRANSACTION_KEY))
     except AccountLocked as locked:
         return _verify_page(method, plan, form=form, error="locked", locked=locked, status=423)
     if not result.ok:
-        return _verify_page(method, plan, form=form, error=f"code_{result.reason}", status=401)
+        return _verify_page(method, plan, form=form, error=page_error(method, result.reason), status=401)
     session.pop(_CODE_TRANSACTION_KEY, None)
     second_factor_passed()
     flash("verified", FLASH_CATEGORY)

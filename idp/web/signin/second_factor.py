@@ -12,9 +12,14 @@ the acr and amr of the method used, and the interaction moves on to consent or r
     POST /interaction/<uid>/email-code           check an emailed code
     GET  /interaction/<uid>/recovery             enter a recovery code
     POST /interaction/<uid>/recovery             check a recovery code
+    GET  /interaction/<uid>/passkey              use a passkey
+    POST /interaction/<uid>/passkey/options      get() options for the member's passkeys
+    POST /interaction/<uid>/passkey              check the browser's answer
     GET  /interaction/<uid>/enrol                set up a factor (none yet, or one is required)
     POST /interaction/<uid>/enrol/totp           confirm an authenticator app
     POST /interaction/<uid>/enrol/email          use emailed codes
+    POST /interaction/<uid>/enrol/passkey/options   create() options for a new passkey
+    POST /interaction/<uid>/enrol/passkey        store the new passkey (it passes the step)
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ from idp.models import Interaction, Member
 from idp.models.flows import INTERACTION_SECOND_FACTOR
 from idp.oauth.server import get_server
 from idp.runtime import runtime, settings
-from idp.services import assurance
+from idp.services import assurance, passkeys
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY, METHOD_TOTP, ChallengePlan
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_RECOVERY, METHOD_TOTP, ChallengePlan
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.forms import (
     ActionForm,
     OneTimeCodeForm,
+    PasskeyAnswerForm,
+    PasskeySetupForm,
     RecoveryCodeForm,
     SendEmailCodeForm,
     TotpSetupForm,
@@ -45,6 +52,7 @@ from idp.web.ratelimits import email_code_limit, second_factor_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.interaction import consent_needed_for, interaction_page, load_interaction
+from idp.web.signin.passkeys import options_response, refused_options, relying_party
 from idp.web.signin.record import current_sign_in, start_sign_in
 from idp.web.signin.remember import remember, remember_days
 
@@ -102,18 +110,36 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         if lock is not None:
             context["locked"] = AccountLocked(None if lock.permanently_locked else lock.locked_until)
             context.setdefault("error", "locked")
-    context.setdefault("form", RecoveryCodeForm() if method == METHOD_RECOVERY else OneTimeCodeForm())
+    context.setdefault("form", form_for(method)())
     return {
         "member": member,
         "method": method,
         "methods": plan.methods,
+        "proof_methods": plan.proof_methods,
         "email_before_enrolment": plan.email_before_enrolment,
+        # The app only proves it is the member before they add a passkey (a phishing-resistant
+        # level is asked for).
+        "totp_before_enrolment": METHOD_TOTP in plan.proof_methods,
         "send_form": SendEmailCodeForm(),
         "email_sent": transaction is not None and factors.email_code_sent(db, member.id, transaction),
         "masked_email": mask_email(member.email),
         "code_minutes": settings().security.email_code_ttl_seconds // 60,
         **context,
     }
+
+
+def form_for(method: str):
+    """The form class a method's answer is posted with."""
+    if method == METHOD_RECOVERY:
+        return RecoveryCodeForm
+    if method == METHOD_PASSKEY:
+        return PasskeyAnswerForm
+    return OneTimeCodeForm
+
+
+def page_error(method: str, reason: str | None) -> str:
+    """The error id a refused answer shows: a passkey's reasons are for the audit trail only."""
+    return "passkey_failed" if method == METHOD_PASSKEY else f"code_{reason}"
 
 
 def check_submitted_code(member: Member, method: str, form, transaction: str | None) -> factors.CodeCheck:
@@ -132,6 +158,7 @@ def check_submitted_code(member: Member, method: str, form, transaction: str | N
         current.settings.security,
         current.settings.lockout,
         requester(),
+        relying_party=relying_party(),
     )
 
 
@@ -144,6 +171,9 @@ def _urls(uid: str) -> dict[str, str]:
         "post_email": url_for("second_factor.verify_email", uid=uid),
         "post_send": url_for("second_factor.send_email", uid=uid),
         "post_recovery": url_for("second_factor.verify_recovery", uid=uid),
+        "page_passkey": url_for("second_factor.passkey_page", uid=uid),
+        "post_passkey": url_for("second_factor.verify_passkey", uid=uid),
+        "options_passkey": url_for("second_factor.passkey_options", uid=uid),
     }
 
 
@@ -168,7 +198,9 @@ def challenge(uid: str):
     interaction, member, plan = _step(uid)
     if plan.must_enrol:
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
-    if METHOD_TOTP in plan.methods:
+    if METHOD_PASSKEY in plan.methods:
+        return redirect(url_for("second_factor.passkey_page", uid=uid), 303)
+    if plan.offers(METHOD_TOTP):
         return _challenge_page(interaction, member, METHOD_TOTP, plan)
     if plan.offers(METHOD_EMAIL):
         return redirect(url_for("second_factor.email_page", uid=uid), 303)
@@ -227,18 +259,45 @@ def verify_recovery(uid: str):
     return _verify(uid, METHOD_RECOVERY, RecoveryCodeForm)
 
 
+@bp.get("/<uid>/passkey")
+def passkey_page(uid: str):
+    interaction, member, plan = _step(uid, METHOD_PASSKEY)
+    return _challenge_page(interaction, member, METHOD_PASSKEY, plan)
+
+
+@bp.post("/<uid>/passkey/options")
+@limiter.limit(second_factor_limit)
+def passkey_options(uid: str):
+    interaction, member = _pending(uid)
+    if member is None or METHOD_PASSKEY not in factors.usable_methods(get_session(), member):
+        return refused_options()
+    return options_response(
+        passkeys.authentication_options(
+            get_session(), relying_party(), passkeys.CHALLENGE_SECOND_FACTOR, interaction.uid, member
+        )
+    )
+
+
+@bp.post("/<uid>/passkey")
+@limiter.limit(second_factor_limit)
+def verify_passkey(uid: str):
+    return _verify(uid, METHOD_PASSKEY, PasskeyAnswerForm)
+
+
 def _verify(uid: str, method: str, form_class):
     """Check a submitted code of ``method`` for this browser's pending second-factor step."""
     interaction, member, plan = _step(uid, method)
     form = form_class()
     if not form.validate_on_submit():
-        return _challenge_page(interaction, member, method, plan, form=form, error="code_invalid", status=400)
+        error = page_error(method, "invalid")
+        return _challenge_page(interaction, member, method, plan, form=form, error=error, status=400)
     try:
         result = check_submitted_code(member, method, form, interaction.uid)
     except AccountLocked as locked:
         return _challenge_page(interaction, member, method, plan, form=form, error="locked", locked=locked, status=423)
     if not result.ok:
-        return _challenge_page(interaction, member, method, plan, form=form, error=f"code_{result.reason}", status=401)
+        error = page_error(method, result.reason)
+        return _challenge_page(interaction, member, method, plan, form=form, error=error, status=401)
     if method not in plan.methods:
         # A factor below the level asked for proved it is the member: now set up one that
         # reaches it (an emailed code before an app a relying party requires).
@@ -297,6 +356,7 @@ def _enrol_page(interaction: Interaction, member: Member, status: int = 200, **c
         member=member,
         choices=_enrol_choices(interaction, member),
         email_form=ActionForm(),
+        passkey_form=context.pop("passkey_form", None) or PasskeySetupForm(),
         masked_email=mask_email(member.email),
         **totp_setup_context(member),
         **context,
@@ -349,6 +409,44 @@ def enrol_email(uid: str):
     if codes:
         return _recovery_codes_page(interaction, codes, next_url)
     return redirect(next_url, 303)
+
+
+@bp.post("/<uid>/enrol/passkey/options")
+@limiter.limit(second_factor_limit)
+def enrol_passkey_options(uid: str):
+    interaction, member = _pending(uid)
+    if member is None:
+        return refused_options()
+    plan = assurance.plan(factors.usable_methods(get_session(), member), _target(interaction))
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["passkey"]:
+        return refused_options()
+    return options_response(passkeys.registration_options(get_session(), member, relying_party(), interaction.uid))
+
+
+@bp.post("/<uid>/enrol/passkey")
+@limiter.limit(second_factor_limit)
+def enrol_passkey(uid: str):
+    interaction, member, plan = _step(uid)
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["passkey"]:
+        return redirect(url_for("second_factor.challenge", uid=uid), 303)
+    form = PasskeySetupForm()
+    if not form.validate_on_submit():
+        return _enrol_page(interaction, member, passkey_form=form, error="passkey_refused", status=400)
+    db = get_session()
+    try:
+        factors.enrol_passkey(
+            db, member, relying_party(), interaction.uid, form.code.data, form.label.data, requester()
+        )
+    except factors.TooManyFactors:
+        return _enrol_page(interaction, member, passkey_form=form, error="too_many_factors", status=400)
+    except factors.PasskeyRefused:
+        return _enrol_page(interaction, member, passkey_form=form, error="passkey_refused", status=400)
+    codes = factors.first_recovery_codes(db, member, requester())
+    # Making the passkey needed the member's device (and its presence test): it passes the step.
+    _finish(interaction, member, METHOD_PASSKEY)
+    if codes:
+        return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
+    return _elsewhere(uid)
 
 
 def _recovery_codes_page(interaction: Interaction, codes: list[str], continue_url: str):
