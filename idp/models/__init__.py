@@ -9,17 +9,19 @@ from idp.models.flows import (
     Interaction,
     PasswordResetToken,
 )
-from idp.models.grants import AuthorizationCode, Consent, IssuedToken
+from idp.models.grants import AuthorizationCode, ClientAssertionJti, Consent, IssuedToken, RefreshToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
 from idp.models.outbound import OutboundJob
+from idp.models.resource_server import ResourceServer
 
 __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "BrowserSession",
     "Client",
+    "ClientAssertionJti",
     "Consent",
     "EmailCode",
     "EmailVerificationToken",
@@ -30,6 +32,8 @@ __all__ = [
     "OutboundJob",
     "PasswordResetToken",
     "RecoveryCode",
+    "RefreshToken",
+    "ResourceServer",
     "SecondFactor",
     "SigningKey",
 ]
