@@ -22,7 +22,7 @@ from idp.security.tokens import digest, random_token
 from idp.services import credentials
 from idp.services.assurance import LEVELS
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read", "offline_access")
 _CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
