@@ -106,8 +106,7 @@ class TokenSettings:
     )
     # --- refresh tokens, client assertions (issue 9) ---
     refresh_token_idle_seconds: int = doc(
-        "A refresh token not used for this long expires (each use rotates it and starts the "
-        "idle time again).",
+        "A refresh token not used for this long expires (each use rotates it and starts the idle time again).",
         1209600,
     )
     refresh_token_absolute_seconds: int = doc(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from idp.models.client import SUPPORTED_GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
-
-# What private_key_jwt assertions may be signed with (asymmetric only: no HS*, no none).
-CLIENT_ASSERTION_ALGS = ("RS256", "PS256", "ES256")
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.security.jose import SUPPORTED_SIGNING_ALGS
 from idp.services.assurance import ACR_VALUES
 from idp.services.clients import SUPPORTED_SCOPES
+
+# What private_key_jwt assertions may be signed with (asymmetric only: no HS*, no none).
+CLIENT_ASSERTION_ALGS = ("RS256", "PS256", "ES256")
 
 
 def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:

@@ -56,7 +56,11 @@ def fetch(uri: str, limits: FetchLimits) -> dict[str, Any]:
     started = time.monotonic()
     try:
         with requests.get(
-            uri, timeout=limits.timeout_seconds, stream=True, allow_redirects=False, headers={"Accept": "application/json"}
+            uri,
+            timeout=limits.timeout_seconds,
+            stream=True,
+            allow_redirects=False,
+            headers={"Accept": "application/json"},
         ) as response:
             if response.status_code != 200:
                 raise ClientKeysUnavailable(f"jwks_uri answered {response.status_code}")

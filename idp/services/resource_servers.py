@@ -29,7 +29,9 @@ def create(db: Session, name: str, audience: str) -> tuple[ResourceServer, str]:
     audience = audience.strip()
     parts = urlsplit(audience)
     if not parts.scheme or parts.fragment or len(audience) > 200:
-        raise ValidationFailed("audience", "must be an absolute URI without a fragment (RFC 8707), at most 200 characters")
+        raise ValidationFailed(
+            "audience", "must be an absolute URI without a fragment (RFC 8707), at most 200 characters"
+        )
     if db.scalar(select(ResourceServer.id).where(ResourceServer.audience == audience)) is not None:
         raise ValidationFailed("audience", "is already registered")
     secret = random_token(32)
