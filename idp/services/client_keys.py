@@ -14,7 +14,7 @@ import requests
 
 # An unknown kid refetches at most this often per client, so assertions with made-up kids
 # cannot turn idp into a request generator against the client's server.
-REFETCH_INTERVAL_SECONDS = 10
+REFETCH_INTERVAL_SECONDS = 2
 
 
 class ClientKeysUnavailable(Exception):
