@@ -68,7 +68,8 @@ class Signer:
 
 @dataclass(frozen=True)
 class PublishedKeys:
-    """The JWKS as served: the serialized body and its ETag, and the key set to verify with."""
+    """The JWKS as served: the serialized body and its ETag (unquoted), and the key set to
+    verify with."""
 
     body: bytes
     etag: str
@@ -272,7 +273,7 @@ def published(
         body = json.dumps(jwks, separators=(",", ":"), sort_keys=True).encode()
         ready = PublishedKeys(
             body=body,
-            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+            etag=hashlib.sha256(body).hexdigest()[:32],
             key_set=import_key_set(jwks),
             kids=frozenset(kids),
         )

@@ -30,10 +30,10 @@ def jwks():
         current.settings.keys.cache_seconds,
         current.secrets.signing_keys,
     )
-    if published.etag in request.if_none_match:
+    if request.if_none_match.contains(published.etag):
         response = current_app.response_class(status=304)
     else:
         response = current_app.response_class(published.body, mimetype="application/jwk-set+json")
-    response.headers["ETag"] = published.etag
+    response.set_etag(published.etag)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
