@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -70,7 +71,7 @@ def _lifecycle_values(
 ) -> dict[str, Any]:
     secret = None
     if secret_stdin:
-        secret = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        secret = sys.stdin.readline().rstrip("\r\n")
     return {
         "jwks": jwks_file.read() if jwks_file is not None else None,
         "jwks_uri": jwks_uri,
