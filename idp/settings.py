@@ -105,6 +105,11 @@ class TokenSettings:
         "Signing algorithm for clients registered without one: RS256 or ES256.", "RS256"
     )
     # --- refresh tokens, client assertions (issue 9) ---
+    access_token_signing_alg: str = doc(
+        "Signing algorithm of access tokens: RS256 (what most resource servers expect) or ES256 "
+        "(smaller tokens, faster signing).",
+        "RS256",
+    )
     refresh_token_idle_seconds: int = doc(
         "A refresh token not used for this long expires (each use rotates it and starts the idle time again).",
         1209600,
@@ -556,6 +561,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("tokens.default_id_token_signing_alg: must be RS256 or ES256")
     if not tokens.access_token_audience:
         raise ConfigError("tokens.access_token_audience: must not be empty")
+    if tokens.access_token_signing_alg not in {"RS256", "ES256"}:
+        raise ConfigError("tokens.access_token_signing_alg: must be RS256 or ES256")
     for name in (
         "refresh_token_idle_seconds",
         "refresh_token_absolute_seconds",

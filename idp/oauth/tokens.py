@@ -26,7 +26,6 @@ from idp.services import refresh_tokens
 from idp.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
-ACCESS_TOKEN_ALG = "RS256"
 OFFLINE_ACCESS = "offline_access"
 
 
@@ -74,7 +73,7 @@ def issue_access_token(
             claims["acr"] = authentication.acr
         if authentication.amr:
             claims["amr"] = list(authentication.amr)
-    chosen = signer_for(ACCESS_TOKEN_ALG)
+    chosen = signer_for(settings.tokens.access_token_signing_alg)
     access_token = sign_jwt_with(chosen.key, chosen.kid, chosen.alg, claims, typ=ACCESS_TOKEN_TYPE)
     db.add(
         IssuedToken(

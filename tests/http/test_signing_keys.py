@@ -97,3 +97,12 @@ def test_a_rotation_by_another_process_shows_within_the_cache_time(app, app_conf
 
     time.sleep(1.1)
     assert client.get("/jwks").headers["ETag"] != etag
+
+
+@pytest.mark.settings(tokens={"access_token_signing_alg": "ES256"})
+def test_access_tokens_may_be_signed_with_es256(client, member, registered):
+    rp, secret = registered
+    tokens = sign_in(client, member, rp, secret, scope="openid profile")
+    access = verify_token(tokens["access_token"], client.get("/jwks").json, algorithms=["ES256"])
+    assert access.header["alg"] == "ES256" and access.header["typ"] == "at+jwt"
+    assert userinfo(client, tokens["access_token"]).status_code == 200
