@@ -106,3 +106,28 @@ def test_access_tokens_may_be_signed_with_es256(client, member, registered):
     access = verify_token(tokens["access_token"], client.get("/jwks").json, algorithms=["ES256"])
     assert access.header["alg"] == "ES256" and access.header["typ"] == "at+jwt"
     assert userinfo(client, tokens["access_token"]).status_code == 200
+
+
+@pytest.mark.settings(keys={"cache_seconds": 60})  # a loaded machine must not outlast the cache
+def test_issuing_and_checking_tokens_reads_no_signing_key_once_cached(app, client, member, registered):
+    """Issue 12: each /token read the signing keys three times and imported them again; now a
+    process reads them once per keys.cache_seconds, and UserInfo builds no key set per call."""
+    from sqlalchemy import event
+
+    rp, secret = registered
+    sign_in(client, member, rp, secret, scope="openid profile")  # warms the cache
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        tokens = sign_in(client, member, rp, secret, scope="openid profile")
+        assert userinfo(client, tokens["access_token"]).status_code == 200
+        assert client.get("/jwks").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements, "the listener saw the requests' queries"
+    assert not [statement for statement in statements if "signing_keys" in statement]
