@@ -370,3 +370,17 @@ def test_revoke_for_member_is_there_for_disable(app, client, member, app_client)
         assert revoke_for_member(db, member.id) == 1
         db.commit()
     assert_invalid_grant(refresh(client, registered, secret, tokens["refresh_token"]))
+
+
+def test_a_reused_code_revokes_the_refresh_tokens_its_first_use_issued(client, member, app_client):
+    registered, secret = app_client
+    request = AuthorizationRequest(registered.client_id, scope=SCOPE)
+    location = Browser(client).sign_in(request, member.email, DEMO_PASSWORD)
+    code = code_from(location, request)
+    first = exchange_code(client, code, request, secret=secret).json
+    second = refresh(client, registered, secret, first["refresh_token"]).json
+
+    replay = exchange_code(client, code, request, secret=secret)
+
+    assert replay.status_code == 400 and replay.json["error"] == "invalid_grant"
+    assert_invalid_grant(refresh(client, registered, secret, second["refresh_token"]))
