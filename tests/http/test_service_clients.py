@@ -166,6 +166,21 @@ def test_a_replayed_assertion_is_refused(client, jwt_service, key):
     assert replay.status_code == 400 and replay.json["error"] == "invalid_client"
 
 
+def test_a_replay_is_refused_by_another_process_too(app_config, client, jwt_service, key):
+    """The jti is held in the database, not in one process's memory."""
+    from idp import create_app
+    from idp.db import get_engine
+
+    value = assertion(key, jwt_service.client_id)
+    assert client_credentials(client, **with_assertion(value)).status_code == 200
+    other = create_app(app_config)
+    try:
+        replay = client_credentials(other.test_client(), **with_assertion(value))
+    finally:
+        get_engine(other).dispose()
+    assert replay.status_code == 400 and replay.json["error"] == "invalid_client"
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
