@@ -56,18 +56,6 @@ def import_key_set(public_jwks: dict[str, Any]):
         raise InvalidJWT(f"not a usable JWKS: {error}") from None
 
 
-def unverified_header(token: str) -> dict[str, Any]:
-    """The protected header of a compact JWS, unverified (to pick a key by kid). Raises
-    InvalidJWT when it is not a JWS."""
-    from joserfc import jws
-    from joserfc.errors import JoseError
-
-    try:
-        return dict(jws.extract_compact(token.encode("ascii")).headers())
-    except (JoseError, ValueError, TypeError, UnicodeError) as error:
-        raise InvalidJWT(str(error)) from None
-
-
 def dumps_jwk(jwk: dict[str, Any]) -> str:
     return json.dumps(jwk, sort_keys=True)
 

@@ -247,12 +247,6 @@ def signer(db: Session, box: SecretBox, alg: str, cache_seconds: int = 5) -> Sig
     return Signer(kid=entry.kid, alg=entry.alg, key=key)
 
 
-def signing_key(db: Session, box: SecretBox, alg: str) -> dict[str, Any]:
-    """The private JWK to sign with for ``alg`` (for callers that need the JWK itself)."""
-    chosen = signer(db, box, alg, cache_seconds=0)
-    return chosen.key.as_dict(private=True) | {"kid": chosen.kid, "alg": chosen.alg}
-
-
 def published(
     db: Session, retired_publish_seconds: int, cache_seconds: int = 5, box: SecretBox | None = None
 ) -> PublishedKeys:
@@ -279,13 +273,6 @@ def published(
         )
         snapshot.published[kids] = ready
     return ready
-
-
-def published_jwks(
-    db: Session, retired_publish_seconds: int, box: SecretBox | None = None
-) -> dict[str, list[dict[str, Any]]]:
-    """The published public keys as a JWKS dict."""
-    return json.loads(published(db, retired_publish_seconds, cache_seconds=0, box=box).body)
 
 
 def _newest_signing(snapshot: _Snapshot, alg: str, now: datetime) -> KeyEntry | None:
