@@ -196,3 +196,17 @@ def test_an_operator_lock_revokes_refresh_and_access_tokens(idp, app, client, ma
     )
     assert refused.status_code == 400 and refused.json["error"] == "invalid_grant"
     assert client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 401
+
+
+def test_deleting_a_client_revokes_its_refresh_tokens(idp, app, client, make_member, make_client):
+    from idp.models import RefreshToken
+
+    member = make_member()
+    registered, secret = make_client(
+        scopes=["openid", "offline_access"], grant_types=["authorization_code", "refresh_token"]
+    )
+    sign_in(client, member, registered, secret, scope="openid offline_access")
+    assert_succeeded(idp("clients", "delete", registered.client_id, "--yes"))
+    with app.app_context():
+        (record,) = get_session().scalars(select(RefreshToken)).all()
+        assert record.revoked_at is not None

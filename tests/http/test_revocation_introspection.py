@@ -240,3 +240,23 @@ def test_the_token_request_cannot_switch_the_resource(client, member, app_client
     location = Browser(client).sign_in(request, member.email, DEMO_PASSWORD)
     answer = exchange_code(client, code_from(location, request), request, secret=secret, resource=PENSIONS)
     assert answer.status_code == 400 and answer.json["error"] == "invalid_target"
+
+
+def test_two_resources_are_invalid_target_and_the_default_audience_may_be_named(client, member, app_client):
+    registered, secret = app_client
+    request = AuthorizationRequest(registered.client_id)
+    url = request.url() + "&resource=" + PENSIONS + "&resource=" + DEFAULT_AUDIENCE
+    assert_error_redirect(client.get(url), request, "invalid_target")
+    tokens = sign_in(client, member, registered, secret, resource=DEFAULT_AUDIENCE)
+    assert verify_token(tokens["access_token"], client.get("/jwks").json).claims["aud"] == DEFAULT_AUDIENCE
+
+
+def test_a_service_token_introspects_with_the_client_as_subject(client, make_client, make_resource_server):
+    benefits = make_resource_server(DEFAULT_AUDIENCE)
+    service, secret = make_client(scopes=["benefits:read"], grant_types=["client_credentials"])
+    token = client.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(service.client_id, secret)
+    ).json["access_token"]
+    body = introspect(client, benefits, token).json
+    assert body["active"] is True and body["sub"] == service.client_id == body["client_id"]
+    assert "auth_time" not in body and body["scope"] == "benefits:read"
