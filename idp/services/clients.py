@@ -261,7 +261,9 @@ def _check_audiences(db: Session, audiences: list[str]) -> None:
 
 def _check_access_token_ttl(seconds: int | None) -> None:
     if seconds is not None and not 0 <= seconds <= MAX_ACCESS_TOKEN_TTL_SECONDS:
-        raise ValidationFailed("access_token_ttl", f"must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds")
+        raise ValidationFailed(
+            "access_token_ttl", f"must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds (0: the default)"
+        )
 
 
 def _checked_known_secret(secret: str) -> str:
