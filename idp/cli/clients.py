@@ -29,9 +29,11 @@ CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_part
 def token_lifecycle_options(command):
     options = [
         click.option(
-            "--jwks-file", type=click.File("r"), help='private_key_jwt: its public JWKS ("" via update removes).'
+            "--jwks-file",
+            type=click.File("r"),
+            help="private_key_jwt: a file with its public JWKS (update: an empty file, e.g. /dev/null, removes it).",
         ),
-        click.option("--jwks-uri", help="private_key_jwt: where it publishes its public JWKS."),
+        click.option("--jwks-uri", help='private_key_jwt: where it publishes its public JWKS (update: "" removes it).'),
         click.option(
             "--audience",
             "audiences",
