@@ -384,3 +384,23 @@ def test_a_reused_code_revokes_the_refresh_tokens_its_first_use_issued(client, m
 
     assert replay.status_code == 400 and replay.json["error"] == "invalid_grant"
     assert_invalid_grant(refresh(client, registered, secret, second["refresh_token"]))
+
+
+def test_signing_out_after_a_new_sign_in_in_the_same_browser_still_finds_earlier_tokens(client, member, app_client):
+    """A sign-in rotates the session cookie but not the session's public id (sid), so ending
+    the session revokes what was issued in it before the rotation too."""
+    registered, secret = app_client
+    first = sign_in(client, member, registered, secret)
+    request = AuthorizationRequest(registered.client_id, scope=SCOPE, extra={"prompt": "login"})
+    started = client.get(request.url())
+    browser = Browser(client)
+    location = browser.follow_to_client(browser.login(started.headers["Location"], member.email, DEMO_PASSWORD))
+    second = exchange_code(client, code_from(location, request), request, secret=secret).json
+    jwks = client.get("/jwks").json
+    assert verify_token(second["id_token"], jwks).claims["sid"] == verify_token(first["id_token"], jwks).claims["sid"]
+
+    account = client.get("/account/")
+    assert client.post("/account/logout", data={"csrf_token": csrf_token(account.text)}).status_code == 303
+
+    for tokens in (first, second):
+        assert_invalid_grant(refresh(client, registered, secret, tokens["refresh_token"]))
