@@ -176,3 +176,20 @@ def _revoke_access_tokens(db: Session, *conditions) -> None:
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def purge_expired(db: Session) -> tuple[int, int]:
+    """Delete what can no longer be used or tell anything: refresh tokens of families past
+    their absolute lifetime (a used token of a live family stays, to recognise its reuse) and
+    access-token records past their expiry. Returns (refresh tokens, access tokens) deleted.
+    The caller commits."""
+    from sqlalchemy import delete
+
+    now = utcnow()
+    refresh = db.execute(
+        delete(RefreshToken).where(RefreshToken.family_expires_at <= now).execution_options(synchronize_session=False)
+    ).rowcount
+    access = db.execute(
+        delete(IssuedToken).where(IssuedToken.expires_at <= now).execution_options(synchronize_session=False)
+    ).rowcount
+    return refresh, access

@@ -210,3 +210,23 @@ def test_deleting_a_client_revokes_its_refresh_tokens(idp, app, client, make_mem
     with app.app_context():
         (record,) = get_session().scalars(select(RefreshToken)).all()
         assert record.revoked_at is not None
+
+
+@pytest.mark.settings(tokens={"refresh_token_idle_seconds": 1000, "refresh_token_absolute_seconds": 2000})
+def test_purge_deletes_only_tokens_that_can_no_longer_be_used(idp, app, client, make_member, make_client, moving_clock):
+    from idp.models import IssuedToken, RefreshToken
+
+    member = make_member()
+    registered, secret = make_client(
+        scopes=["openid", "offline_access"], grant_types=["authorization_code", "refresh_token"]
+    )
+    sign_in(client, member, registered, secret, scope="openid offline_access")
+    assert "deleted 0 refresh tokens and 0 access-token records" in assert_succeeded(idp("tokens", "purge")).stdout
+
+    moving_clock.advance(601)  # the access token expired; the refresh-token chain lives on
+    assert "deleted 0 refresh tokens and 1 access-token records" in assert_succeeded(idp("tokens", "purge")).stdout
+    moving_clock.advance(1400)
+    assert "deleted 1 refresh tokens" in assert_succeeded(idp("tokens", "purge")).stdout
+    with app.app_context():
+        db = get_session()
+        assert db.scalars(select(RefreshToken)).all() == [] and db.scalars(select(IssuedToken)).all() == []
