@@ -675,7 +675,8 @@ class ScenarioContext:
     def scenario_introspection(self) -> dict:
         if "introspection_endpoint" not in self.discovery:
             return self.skipped("not available in this build (no introspection_endpoint in discovery)")
-        client = self.client("RS256")
+        # A registered resource server's credentials when the seed made one (idp answers only those).
+        client = self.setup.get("resource_server") or self.client("RS256")
         spec = RequestSpec(
             "POST",
             oidc_client.path_of(self.discovery["introspection_endpoint"]),

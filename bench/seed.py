@@ -30,6 +30,7 @@ from idpbench.identities import (
 
 from idp import create_app
 from idp.db import get_session
+from idp.runtime import runtime
 
 
 def _discovery(app) -> dict:
@@ -63,11 +64,20 @@ def seed_clients(out: Path) -> None:
                 ),
             )
             clients[alg] = {"client_id": client.client_id, "client_secret": secret}
+        resource_server = None
+        if "introspection_endpoint" in discovery:
+            # Introspection answers registered resource servers, for the default audience here.
+            from idp.services import resource_servers
+
+            audience = runtime(app).settings.tokens.access_token_audience
+            server, server_secret = resource_servers.create(db, "bench resource server", audience)
+            resource_server = {"client_id": server.introspection_id, "client_secret": server_secret}
         db.commit()
     out.write_text(
         json.dumps(
             {
                 "clients": clients,
+                "resource_server": resource_server,
                 "redirect_uri": REDIRECT_URI,
                 "scope": " ".join(scopes),
                 "grant_types": grant_types,

@@ -104,6 +104,33 @@ class TokenSettings:
     default_id_token_signing_alg: str = doc(
         "Signing algorithm for clients registered without one: RS256 or ES256.", "RS256"
     )
+    # --- refresh tokens, client assertions (issue 9) ---
+    access_token_signing_alg: str = doc(
+        "Signing algorithm of access tokens: RS256 (what most resource servers expect) or ES256 "
+        "(smaller tokens, faster signing).",
+        "RS256",
+    )
+    refresh_token_idle_seconds: int = doc(
+        "A refresh token not used for this long expires (each use rotates it and starts the idle time again).",
+        1209600,
+    )
+    refresh_token_absolute_seconds: int = doc(
+        "However often it is used, a chain of refresh tokens ends this long after the sign-in "
+        "that started it; the member must sign in again.",
+        2592000,
+    )
+    client_assertion_max_lifetime_seconds: int = doc(
+        "private_key_jwt (RFC 7523): the longest `exp - now` (and `exp - iat`) a client "
+        "assertion may have; longer ones are refused.",
+        300,
+    )
+    jwks_uri_timeout_seconds: int = doc(
+        "How long to wait for a client's jwks_uri to answer before its assertion is refused.", 3
+    )
+    jwks_uri_max_bytes: int = doc("The largest JWKS accepted from a client's jwks_uri.", 65536)
+    jwks_uri_cache_seconds: int = doc(
+        "How long a client's fetched JWKS is reused (an unknown kid fetches it again at once).", 300
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,17 @@ class KeySettings:
         "After `idp keys rotate`, how long the previous keys stay in the JWKS so tokens they "
         "signed still verify. Must exceed the longest token lifetime.",
         86400,
+    )
+    # --- rotation ahead of use, per-process cache (issue 9) ---
+    publish_ahead_seconds: int = doc(
+        "After `idp keys rotate`, the new key is in the JWKS at once but signs only after "
+        "this long, so relying parties that cache the JWKS (it says max-age=300) know it first.",
+        600,
+    )
+    cache_seconds: int = doc(
+        "How long each process reuses the signing keys it read (imported, with the JWKS body "
+        "precomputed) before reading them again: a rotation made elsewhere shows within this.",
+        5,
     )
 
 
@@ -527,6 +565,23 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("tokens.default_id_token_signing_alg: must be RS256 or ES256")
     if not tokens.access_token_audience:
         raise ConfigError("tokens.access_token_audience: must not be empty")
+    if tokens.access_token_signing_alg not in {"RS256", "ES256"}:
+        raise ConfigError("tokens.access_token_signing_alg: must be RS256 or ES256")
+    for name in (
+        "refresh_token_idle_seconds",
+        "refresh_token_absolute_seconds",
+        "client_assertion_max_lifetime_seconds",
+        "jwks_uri_timeout_seconds",
+        "jwks_uri_max_bytes",
+    ):
+        if getattr(tokens, name) <= 0:
+            raise ConfigError(f"tokens.{name}: must be more than 0")
+    if tokens.refresh_token_absolute_seconds < tokens.refresh_token_idle_seconds:
+        raise ConfigError("tokens.refresh_token_absolute_seconds: must be at least refresh_token_idle_seconds")
+    if tokens.jwks_uri_cache_seconds < 0 or settings.keys.publish_ahead_seconds < 0:
+        raise ConfigError("tokens.jwks_uri_cache_seconds and keys.publish_ahead_seconds: must be 0 or more")
+    if not 0 <= settings.keys.cache_seconds <= 60:
+        raise ConfigError("keys.cache_seconds: must be between 0 and 60")
 
     session = settings.session
     for name in ("idle_timeout_seconds", "absolute_timeout_seconds", "interaction_ttl_seconds"):

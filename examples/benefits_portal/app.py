@@ -267,22 +267,77 @@ def check_response_issuer(returned_issuer: str | None, issuer: str, metadata: Ma
         raise SignInRejected("invalid_issuer", f"the authorization response names issuer {returned_issuer!r}")
 
 
+# Refresh tokens stay on the server (this process), never in the cookie session: the
+# session holds only a random handle to its entry. A real portal keeps them in its database.
+_refresh_tokens: dict[str, str] = {}
+_refresh_lock = threading.Lock()
+
+
 def start_member_session(member: dict[str, str], token: Mapping[str, Any]) -> None:
+    forget_refresh_token()
     # Nothing from before sign-in (such as Authlib's state entries) carries over.
     session.clear()
     session["member"] = member
-    session["access_token"] = token["access_token"]
-    session["access_token_expires_at"] = token.get("expires_at")
+    _keep_tokens(token)
     session["csrf_token"] = secrets.token_urlsafe(32)
 
 
+def _keep_tokens(token: Mapping[str, Any]) -> None:
+    session["access_token"] = token["access_token"]
+    expires_in = token.get("expires_in")
+    session["access_token_expires_at"] = token.get("expires_at") or (
+        int(time.time()) + int(expires_in) if expires_in else None
+    )
+    if token.get("refresh_token"):
+        handle = session.get("refresh_handle") or secrets.token_urlsafe(32)
+        with _refresh_lock:
+            _refresh_tokens[handle] = token["refresh_token"]
+        session["refresh_handle"] = handle
+
+
+def forget_refresh_token() -> None:
+    """Drop this session's refresh token (signing out calls this too)."""
+    handle = session.pop("refresh_handle", None)
+    if handle:
+        with _refresh_lock:
+            _refresh_tokens.pop(handle, None)
+
+
+def refresh_access_token() -> bool:
+    """The access token expired: trade the refresh token for new tokens (RFC 6749 §6). idp
+    rotates refresh tokens, so the new one replaces the old at once. False when there is
+    none or idp refuses it (revoked: signed out, password changed, ...)."""
+    with _refresh_lock:
+        refresh_token = _refresh_tokens.get(session.get("refresh_handle", ""))
+    if not refresh_token:
+        return False
+    portal = current_portal()
+    try:
+        answer = requests.post(
+            portal.provider_metadata()["token_endpoint"],
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(portal.client_id, current_app.config["PORTAL_CLIENT_SECRET"]),
+            timeout=10,
+        )
+    except (requests.RequestException, ProviderUnavailable) as error:
+        log.warning("refresh failed, idp unavailable: %s", error)
+        return False
+    if answer.status_code != 200:
+        log.info("refresh refused: %s", answer.text[:200])
+        return False
+    _keep_tokens(answer.json())
+    return True
+
+
 def signed_in_member() -> dict[str, str] | None:
-    """The member of this session, or None. The session ends with its access token."""
+    """The member of this session, or None. The session ends with its access token, unless
+    its refresh token gets a new one."""
     member = session.get("member")
     if member is None:
         return None
     expires_at = session.get("access_token_expires_at")
-    if expires_at is not None and expires_at <= time.time():
+    if expires_at is not None and expires_at <= time.time() and not refresh_access_token():
+        forget_refresh_token()
         session.clear()
         return None
     return member

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -9,7 +10,7 @@ import click
 from idp.cli.base import echo_json, echo_record, echo_table, json_option, provider_app, record_operator_action
 from idp.cli.main_group import main
 from idp.db import get_session
-from idp.models.client import ID_TOKEN_SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
+from idp.models.client import CONFIDENTIAL_AUTH_METHODS, ID_TOKEN_SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
 from idp.runtime import runtime
 from idp.services import clients as client_service
 
@@ -20,6 +21,67 @@ def clients() -> None:
 
 
 CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_party", "name"]
+
+
+# --- token lifecycle options (issue 9), shared by create and update -------------------------
+
+
+def token_lifecycle_options(command):
+    options = [
+        click.option(
+            "--jwks-file",
+            type=click.File("r"),
+            help="private_key_jwt: a file with its public JWKS (update: an empty file, e.g. /dev/null, removes it).",
+        ),
+        click.option("--jwks-uri", help='private_key_jwt: where it publishes its public JWKS (update: "" removes it).'),
+        click.option(
+            "--audience",
+            "audiences",
+            multiple=True,
+            help="A registered resource-server audience it may ask for (`resource`); repeat for more.",
+        ),
+        click.option(
+            "--access-token-ttl",
+            "access_token_ttl",
+            type=int,
+            help="Its access-token lifetime in seconds (0: tokens.access_token_ttl_seconds).",
+        ),
+        click.option(
+            "--always-refresh/--refresh-with-offline-access",
+            "always_refresh",
+            default=None,
+            help="Issue a refresh token with every code exchange, or only when offline_access is granted.",
+        ),
+        click.option(
+            "--secret-stdin",
+            is_flag=True,
+            help="Read the client secret from standard input (a client moved from another provider).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _lifecycle_values(
+    jwks_file,
+    jwks_uri: str | None,
+    audiences: tuple[str, ...],
+    access_token_ttl: int | None,
+    always_refresh,
+    secret_stdin: bool,
+) -> dict[str, Any]:
+    secret = None
+    if secret_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    return {
+        "jwks": jwks_file.read() if jwks_file is not None else None,
+        "jwks_uri": jwks_uri,
+        "audiences": list(audiences) or None,
+        "access_token_ttl_seconds": access_token_ttl,
+        "always_issue_refresh_token": always_refresh,
+        "secret": secret,
+    }
 
 
 @clients.command("create")
@@ -38,6 +100,7 @@ CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_part
 )
 @click.option("--client-id", help="Choose the client id (default: random).")
 @click.option("--require-acr", "required_acr", metavar="ACR", help="The level every sign-in for it must reach.")
+@token_lifecycle_options
 @json_option
 def clients_create(
     name: str,
@@ -52,11 +115,14 @@ def clients_create(
     client_id: str | None,
     required_acr: str | None,
     as_json: bool,
+    **lifecycle: Any,
 ) -> None:
     """Register a client. A confidential client's secret is printed once, now."""
     with provider_app() as app:
         settings = runtime(app).settings
-        optional: dict[str, Any] = {}
+        optional: dict[str, Any] = {
+            key: value for key, value in _lifecycle_values(**lifecycle).items() if value is not None
+        }
         if scope or scope_list:
             optional["scopes"] = [*(scope_list or "").split(), *scope]
         if grant_type:
@@ -77,20 +143,27 @@ def clients_create(
         record_operator_action(db, "client_registered", client_id=client.client_id)
         db.commit()
         described = client_service.describe(client)
-    _echo_new_client(described, secret, as_json)
+    _echo_new_client(described, secret, as_json, secret_given="secret" in optional)
 
 
-def _echo_new_client(described: dict[str, Any], secret: str | None, as_json: bool) -> None:
+def _echo_new_client(described: dict[str, Any], secret: str | None, as_json: bool, secret_given: bool = False) -> None:
     warning = "The client secret will not be shown again: store it now."
+    if secret_given:
+        # The operator chose it (--secret-stdin): never echo it back.
+        secret = None
     if as_json:
         echo_json({**described, "client_secret": secret} if secret else described)
         if secret:
             click.echo(warning, err=True)
         return
     click.echo(f"client_id:     {described['client_id']}")
-    if secret:
+    if secret_given:
+        click.echo("client_secret: the one given on standard input")
+    elif secret:
         click.echo(f"client_secret: {secret}")
         click.echo(warning)
+    elif described["token_endpoint_auth_method"] == "private_key_jwt":
+        click.echo("private_key_jwt client: no secret; it signs assertions with its registered keys")
     else:
         click.echo("public client: no secret; it must use PKCE")
 
@@ -129,10 +202,31 @@ def clients_show(client_id: str, as_json: bool) -> None:
     metavar="ACR",
     help='The level every sign-in for it must reach; "" for none.',
 )
+@click.option("--redirect-uri", "redirect_uri", multiple=True, help="Replaces the redirect URIs; repeat for more.")
+@click.option("--grant-type", multiple=True, help="Replaces the allowed grant types; repeat for more.")
+@click.option("--auth-method", type=click.Choice(CONFIDENTIAL_AUTH_METHODS), help="Token endpoint authentication.")
+@token_lifecycle_options
 @json_option
-def clients_update(client_id: str, name: str | None, required_acr: str | None, as_json: bool) -> None:
-    """Change a client's registration."""
-    changes = client_service.ClientChanges(name=name, required_acr=required_acr)
+def clients_update(
+    client_id: str,
+    name: str | None,
+    required_acr: str | None,
+    redirect_uri: tuple[str, ...],
+    grant_type: tuple[str, ...],
+    auth_method: str | None,
+    as_json: bool,
+    **lifecycle: Any,
+) -> None:
+    """Change a client's registration (options not given stay as they are)."""
+    values = _lifecycle_values(**lifecycle)
+    changes = client_service.ClientChanges(
+        name=name,
+        required_acr=required_acr,
+        redirect_uris=list(redirect_uri) or None,
+        grant_types=list(grant_type) or None,
+        token_endpoint_auth_method=auth_method,
+        **values,
+    )
     with provider_app():
         db = get_session()
         client = client_service.get_client(db, client_id)

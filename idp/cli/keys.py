@@ -16,7 +16,7 @@ def keys() -> None:
     """Signing keys for ID tokens and access tokens."""
 
 
-KEY_COLUMNS = ["kid", "alg", "state", "created_at", "retired_at"]
+KEY_COLUMNS = ["kid", "alg", "state", "created_at", "sign_from", "retired_at"]
 
 
 @keys.command("list")
@@ -46,17 +46,55 @@ def keys_ensure() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Retire the active keys and make new ones.
+    """Announce new keys: published in /jwks at once, signing after keys.publish_ahead_seconds.
 
-    Retired keys stay in /jwks for keys.retired_key_publish_seconds, so tokens they signed
-    still verify until they expire.
+    The keys they replace sign until then, and stay published for
+    keys.retired_key_publish_seconds after, so tokens they signed still verify until they expire.
     """
     with provider_app() as app:
+        settings = runtime(app).settings
         db = get_session()
-        made = key_service.rotate_keys(db, key_box(app))
+        made = key_service.rotate_keys(db, key_box(app), settings.keys.publish_ahead_seconds)
         record_operator_action(db, "keys_rotated", kids=[key.kid for key in made])
         db.commit()
-        publish_seconds = runtime(app).settings.keys.retired_key_publish_seconds
+        ahead = settings.keys.publish_ahead_seconds
+        publish_seconds = settings.keys.retired_key_publish_seconds
     for key in made:
-        click.echo(f"new active {key.alg} key {key.kid}")
-    click.echo(f"previous keys retired; they stay published in /jwks for {publish_seconds} seconds")
+        when = key.sign_from.isoformat() if key.sign_from else "now"
+        click.echo(f"new {key.alg} key {key.kid}: published now, signing from {when}")
+    click.echo(
+        f"previous keys stop signing in {ahead} seconds; they stay published in /jwks for {publish_seconds} seconds after"
+    )
+
+
+@keys.command("retire")
+@click.argument("kid")
+def keys_retire(kid: str) -> None:
+    """Stop signing with KID now (say, it may have leaked). It stays published until the tokens
+    it signed expire; an announced successor signs at once, or a new key is made."""
+    with provider_app() as app:
+        db = get_session()
+        retired, successor = key_service.retire_key(db, key_box(app), kid)
+        record_operator_action(
+            db, "key_retired", kid=retired.kid, successor=successor.kid if successor is not None else None
+        )
+        db.commit()
+        alg = retired.alg
+    click.echo(f"retired {alg} key {kid}")
+    if successor is not None:
+        click.echo(f"{alg} key {successor.kid} signs from now")
+
+
+@keys.command("prune")
+def keys_prune() -> None:
+    """Delete retired keys once every token they signed has expired."""
+    with provider_app() as app:
+        db = get_session()
+        pruned = key_service.prune_keys(db, runtime(app).settings.tokens)
+        if pruned:
+            record_operator_action(db, "keys_pruned", kids=pruned)
+        db.commit()
+    for kid in pruned:
+        click.echo(f"deleted key {kid}")
+    if not pruned:
+        click.echo("no retired key is past the lifetime of the tokens it signed")

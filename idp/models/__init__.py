@@ -9,18 +9,20 @@ from idp.models.flows import (
     Interaction,
     PasswordResetToken,
 )
-from idp.models.grants import AuthorizationCode, Consent, IssuedToken
+from idp.models.grants import AuthorizationCode, ClientAssertionJti, Consent, IssuedToken, RefreshToken
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
 from idp.models.outbound import OutboundJob
 from idp.models.passkeys import Passkey, PasskeyChallenge
+from idp.models.resource_server import ResourceServer
 
 __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "BrowserSession",
     "Client",
+    "ClientAssertionJti",
     "Consent",
     "EmailCode",
     "EmailVerificationToken",
@@ -33,6 +35,8 @@ __all__ = [
     "PasskeyChallenge",
     "PasswordResetToken",
     "RecoveryCode",
+    "RefreshToken",
+    "ResourceServer",
     "SecondFactor",
     "SigningKey",
 ]

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
-from sqlalchemy import Boolean, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
@@ -14,9 +14,9 @@ from idp.db import Base
 from idp.security.tokens import matches_digest
 
 PUBLIC_CLIENT_AUTH_METHOD = "none"
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 TOKEN_ENDPOINT_AUTH_METHODS = (*CONFIDENTIAL_AUTH_METHODS, PUBLIC_CLIENT_AUTH_METHOD)
-SUPPORTED_GRANT_TYPES = ("authorization_code",)
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 ID_TOKEN_SIGNING_ALGS = ("RS256", "ES256")
 
 
@@ -55,9 +55,21 @@ class Client(Base, ClientMixin):
     # idp.services.assurance.LEVELS), as if the client asked for it as essential; None: any.
     required_acr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # --- token lifecycle (issue 9) ---
+    # private_key_jwt: the client's public keys, inline (a JWKS as JSON) or by URL.
+    jwks_json: Mapped[str | None] = mapped_column(Text)
+    jwks_uri: Mapped[str | None] = mapped_column(Text)
+    # Registered resource-server audiences (RFC 8707 `resource`) it may get tokens for,
+    # besides tokens.access_token_audience.
+    audiences_json: Mapped[str] = mapped_column(Text, default="[]")
+    # Its own access-token lifetime (None: tokens.access_token_ttl_seconds).
+    access_token_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Registered policy: a refresh token with every code exchange, without offline_access.
+    always_issue_refresh_token: Mapped[bool] = mapped_column(Boolean, default=False)
 
     redirect_uris = JsonList("redirect_uris_json")
     grant_types = JsonList("grant_types_json")
+    audiences = JsonList("audiences_json")
 
     @property
     def is_public(self) -> bool:

@@ -37,6 +37,8 @@ class AuthorizationCode(Base):
     acr: Mapped[str | None] = mapped_column(String(64))
     amr_json: Mapped[str] = mapped_column(Text, default="[]")
     session_sid: Mapped[str | None] = mapped_column(String(64))
+    # RFC 8707: the registered audience the request named with `resource` (None: the default).
+    resource: Mapped[str | None] = mapped_column(String(200))
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     consumed_at: Mapped[datetime | None]
@@ -78,16 +80,70 @@ class IssuedToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     jti: Mapped[str] = mapped_column(String(64), unique=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    # None for a client_credentials token: the client acts for itself.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     authorization_code_id: Mapped[int | None] = mapped_column(
         ForeignKey("authorization_codes.id", ondelete="SET NULL"), index=True
     )
     scope: Mapped[str] = mapped_column(Text)
+    # The sign-in session and refresh-token family it came from, so ending either revokes it.
+    session_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    family_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    audience: Mapped[str | None] = mapped_column(String(200))
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
+    member: Mapped[Member | None] = relationship(lazy="joined")
+
+
+class RefreshToken(Base):
+    """One refresh token (RFC 6749 §6), stored as a digest. Every use rotates it: the row is
+    marked used and a new one joins its family (RFC 9700 §4.14.2). A used token presented
+    again revokes the whole family. The sign-in it came from (auth_time, acr, amr, sid)
+    travels with it so refreshed ID tokens keep them."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    session_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str | None] = mapped_column(String(200))
+    auth_time: Mapped[datetime]
+    acr: Mapped[str | None] = mapped_column(String(64))
+    amr_json: Mapped[str] = mapped_column(Text, default="[]")
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Idle lifetime: unused this long, the token expires.
+    expires_at: Mapped[datetime]
+    # Absolute lifetime of the family, counted from the sign-in's first token.
+    family_expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
     member: Mapped[Member] = relationship(lazy="joined")
+
+    @property
+    def authentication(self) -> AuthenticationContext:
+        return AuthenticationContext(
+            auth_time=self.auth_time, acr=self.acr, amr=tuple(json.loads(self.amr_json)), sid=self.session_sid
+        )
+
+
+class ClientAssertionJti(Base):
+    """A `jti` of a client assertion (RFC 7523) already accepted, kept until the assertion
+    expires: the unique constraint refuses a replay, in every process at once."""
+
+    __tablename__ = "client_assertion_jtis"
+    __table_args__ = (UniqueConstraint("client_id", "jti"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Consent(Base):

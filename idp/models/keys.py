@@ -25,4 +25,8 @@ class SigningKey(Base):
     # The private JWK, encrypted with a key derived from server.secret_key (AES-GCM).
     private_jwk_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Published from creation, but signs only from this time (`keys.publish_ahead_seconds`
+    # after `idp keys rotate`), so relying parties have fetched it first. None: at once.
+    sign_from: Mapped[datetime | None]
+    # When it stops (or stopped) signing; may be in the future while a successor is announced.
     retired_at: Mapped[datetime | None]

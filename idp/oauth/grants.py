@@ -6,7 +6,12 @@ Differences from Authlib's defaults, each deliberate:
   the first use issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4);
 - ``redirect_uri`` is required at the authorization endpoint (no default fallback);
 - PKCE allows S256 only, is required for public clients (and, by setting, for all);
-- ``auth_time``, ``acr``, ``amr`` and ``sid`` come from the member's real sign-in.
+- ``auth_time``, ``acr``, ``amr`` and ``sid`` come from the member's real sign-in;
+- ``offline_access`` is kept only with consent (OpenID Connect Core §11);
+- RFC 8707 ``resource`` picks the audience among registered resource servers.
+
+Also here: the refresh_token grant (rotation and reuse detection, idp.services.refresh_tokens)
+and the client_credentials grant (a client acting for itself: no refresh token, no ID token).
 """
 
 from __future__ import annotations
@@ -14,25 +19,83 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Request,
+    UnauthorizedClientError,
+    grants,
+    list_to_scope,
+    scope_to_list,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
+from flask import g
 from sqlalchemy import select, update
 
 from idp.clock import utcnow
 from idp.db import get_session
-from idp.models import AuthorizationCode, Client, Member
+from idp.models import AuthorizationCode, Client, Member, RefreshToken
+from idp.models import client as client_model
 from idp.models.authentication import AuthenticationContext
 from idp.oauth.claims import claims_for_scope
-from idp.oauth.tokens import issue_access_token, revoke_tokens_from_code
-from idp.runtime import runtime, settings
-from idp.security.jose import load_private_key
+from idp.oauth.tokens import (
+    OFFLINE_ACCESS,
+    issue_access_token,
+    refresh_lifetimes,
+    refreshed_id_token,
+    revoke_tokens_from_code,
+    signer_for,
+    tokens_for_code,
+)
+from idp.runtime import settings
 from idp.security.tokens import digest
-from idp.services import keys as key_service
+from idp.services import audit, refresh_tokens
+from idp.services import resource_servers as resource_server_service
+
+# How clients may authenticate at the token endpoint (one per client, its registration).
+TOKEN_ENDPOINT_AUTH_METHODS = list(client_model.TOKEN_ENDPOINT_AUTH_METHODS)
+CONFIDENTIAL_ONLY = list(client_model.CONFIDENTIAL_AUTH_METHODS)
+# Scopes that mean nothing without a member (client_credentials).
+MEMBER_SCOPES = {"openid", "profile", "email", "phone", "membership", OFFLINE_ACCESS}
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
+
+    error = "invalid_target"
+
+
+def requested_audience(request: OAuth2Request, client: Client) -> str | None:
+    """The audience the request's ``resource`` parameters select (None: the default)."""
+    payload = request.payload
+    values = payload.datalist.get("resource", []) if hasattr(payload, "datalist") else []
+    if not values and payload.data.get("resource"):
+        values = [payload.data["resource"]]
+    try:
+        return resource_server_service.audience_for(
+            get_session(), client, list(values), settings().tokens.access_token_audience
+        )
+    except resource_server_service.InvalidTarget as problem:
+        raise InvalidTargetError(str(problem)) from None
+
+
+def granted_scope(client: Client, scope: str, prompt: str | None) -> str:
+    """offline_access stays only when the member consents to it (OpenID Connect Core §11):
+    asked with prompt=consent (so the consent page was shown), or a first-party client, whose
+    registration stands for that consent; and only for clients that may refresh."""
+    scopes = scope_to_list(scope) or []
+    if OFFLINE_ACCESS in scopes:
+        consented = client.first_party or "consent" in (prompt or "").split()
+        if not consented or not client.check_grant_type("refresh_token"):
+            scopes = [item for item in scopes if item != OFFLINE_ACCESS]
+    return list_to_scope(scopes)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
     # 256 bits of randomness in URL-safe characters.
     AUTHORIZATION_CODE_LENGTH = 43
 
@@ -55,7 +118,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             client_id=request.client.client_id,
             member_id=request.user.id,
             redirect_uri=request.payload.redirect_uri,
-            scope=request.scope,
+            scope=granted_scope(request.client, request.scope, request.payload.data.get("prompt")),
             nonce=request.payload.data.get("nonce"),
             code_challenge=request.payload.data.get("code_challenge"),
             code_challenge_method=request.payload.data.get("code_challenge_method"),
@@ -63,6 +126,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             acr=authentication.acr,
             amr_json=json.dumps(list(authentication.amr)),
             session_sid=authentication.sid,
+            resource=requested_audience(request, request.client),
             issued_at=now,
             expires_at=now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
         )
@@ -106,8 +170,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Member:
         return authorization_code.member
 
+    def validate_token_request(self):
+        super().validate_token_request()
+        # RFC 8707 §2.2: at the token endpoint `resource` may only repeat what was authorized.
+        code: AuthorizationCode = self.request.authorization_code
+        asked = requested_audience(self.request, self.request.client)
+        if asked is not None and asked != (code.resource or settings().tokens.access_token_audience):
+            raise InvalidTargetError("The 'resource' differs from the one authorized.")
+
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        return issue_access_token(settings(), self.request.client, user, scope, self.request.authorization_code)
+        return tokens_for_code(settings(), self.request.client, user, scope, self.request.authorization_code)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -162,14 +234,20 @@ class IdpOpenIDCode(OpenIDCode):
     def get_client_algorithm(self, client: Client) -> str:
         return client.id_token_signed_response_alg or settings().tokens.default_id_token_signing_alg
 
-    def _private_jwk(self, client: Client) -> dict:
-        return key_service.signing_key(get_session(), runtime().secrets.signing_keys, self.get_client_algorithm(client))
+    def _signer(self, client: Client):
+        # The header's kid and the signature must come from one key, even if the key cache
+        # refreshes between the two calls: chosen once per request.
+        chosen = g.get("id_token_signer")
+        if chosen is None or chosen.alg != self.get_client_algorithm(client):
+            chosen = signer_for(self.get_client_algorithm(client))
+            g.id_token_signer = chosen
+        return chosen
 
     def resolve_client_private_key(self, client: Client):
-        return load_private_key(self._private_jwk(client))
+        return self._signer(client).key
 
     def get_encode_header(self, client: Client) -> dict:
-        return {"alg": self.get_client_algorithm(client), "kid": self._private_jwk(client)["kid"], "typ": "JWT"}
+        return {"alg": self.get_client_algorithm(client), "kid": self._signer(client).kid, "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict:
         current = settings()
@@ -195,3 +273,119 @@ class IdpOpenIDCode(OpenIDCode):
 
 def userinfo_claims(user: Member, scope: str) -> dict:
     return claims_for_scope(user, scope)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation on every use and reuse detection (RFC 9700 §4.14.2).
+
+    The checks that can fail without burning the token run first (client, expiry, scope,
+    resource); then the token is claimed atomically; only the one request that claims it gets
+    new tokens. A token presented after it was rotated revokes its family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def validate_token_request(self):
+        client = self._validate_request_client()
+        self.request.client = client
+        token = self.request.form.get("refresh_token")
+        if not token:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        db = get_session()
+        record = refresh_tokens.find(db, token)
+        if record is None or record.client_id != client.client_id:
+            raise InvalidGrantError("The refresh token is unknown, expired or revoked.")
+        if record.used_at is not None and record.revoked_at is None:
+            self._reused(db, record)
+        if not refresh_tokens.is_live(record) or not record.member.can_sign_in:
+            raise InvalidGrantError("The refresh token is unknown, expired or revoked.")
+        asked = scope_to_list(self.request.payload.scope) or []
+        if not set(asked).issubset(set(scope_to_list(record.scope) or [])):
+            # A refresh never widens what the member granted (RFC 6749 §6).
+            raise InvalidScopeError("The requested scope exceeds the scope granted.")
+        asked_audience = requested_audience(self.request, client)
+        if asked_audience is not None and asked_audience != (
+            record.audience or settings().tokens.access_token_audience
+        ):
+            raise InvalidTargetError("The 'resource' differs from the one authorized.")
+        if not refresh_tokens.claim(db, record):
+            self._reused(db, record)
+        self.request.refresh_token = record
+
+    @staticmethod
+    def _reused(db, record: RefreshToken):
+        revoked = refresh_tokens.revoke_family(db, record.family_id, record.session_sid)
+        audit.record(
+            db,
+            "refresh_token_reused",
+            "failure",
+            member_id=record.member_id,
+            client_id=record.client_id,
+            revoked=revoked,
+        )
+        db.commit()
+        raise InvalidGrantError("The refresh token is unknown, expired or revoked.")
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> Member:
+        return refresh_token.member
+
+    def issue_token(self, user: Member, refresh_token: RefreshToken) -> dict:
+        current = settings()
+        client = self.request.client
+        scope = self.request.payload.scope or refresh_token.scope
+        context = refresh_token.authentication
+        new_refresh, record = refresh_tokens.issue(
+            get_session(),
+            client_id=client.client_id,
+            member_id=user.id,
+            # RFC 6749 §6: the new refresh token has exactly the old one's scope.
+            scope=refresh_token.scope,
+            audience=refresh_token.audience,
+            authentication=context,
+            lifetimes=refresh_lifetimes(current),
+            family_id=refresh_token.family_id,
+            family_expires_at=refresh_token.family_expires_at,
+        )
+        token = issue_access_token(
+            current,
+            client,
+            user,
+            scope,
+            authentication=context,
+            audience=refresh_token.audience,
+            family_id=record.family_id,
+        )
+        token["refresh_token"] = new_refresh
+        if "openid" in (scope_to_list(scope) or []):
+            token["id_token"] = refreshed_id_token(current, client, user, context, token["access_token"])
+        return token
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        # Claimed (used_at) before the new tokens were made; kept to recognise reuse.
+        get_session().commit()
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """A confidential client acting for itself (RFC 6749 §4.4): an access token for the scopes
+    and audiences it is registered for; no refresh token, no ID token."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_ONLY
+
+    def validate_token_request(self):
+        client = self.authenticate_token_endpoint_client()
+        if client.is_public or not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("The client may not use 'grant_type=client_credentials'.")
+        self.request.client = client
+        asked = scope_to_list(self.request.payload.scope) or []
+        allowed = [scope for scope in client.allowed_scopes if scope not in MEMBER_SCOPES]
+        if any(scope not in allowed for scope in asked):
+            raise InvalidScopeError("The requested scope is not allowed for this client.")
+        self.request.granted_scope = list_to_scope(asked or allowed)
+        self.request.audience = requested_audience(self.request, client)
+
+    def create_token_response(self):
+        token = issue_access_token(
+            settings(), self.request.client, None, self.request.granted_scope, audience=self.request.audience
+        )
+        get_session().commit()
+        return 200, token, self.TOKEN_RESPONSE_HEADER

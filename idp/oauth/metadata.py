@@ -8,6 +8,9 @@ from idp.security.jose import SUPPORTED_SIGNING_ALGS
 from idp.services.assurance import ACR_VALUES
 from idp.services.clients import SUPPORTED_SCOPES
 
+# What private_key_jwt assertions may be signed with (asymmetric only: no HS*, no none).
+CLIENT_ASSERTION_ALGS = ("RS256", "PS256", "ES256")
+
 
 def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
     return {
@@ -23,6 +26,13 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
         "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ASSERTION_ALGS),
+        "revocation_endpoint": f"{issuer}/revoke",
+        "revocation_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(CLIENT_ASSERTION_ALGS),
+        # Resource servers authenticate with the credentials `idp resource-servers create` gives.
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(CLAIMS_SUPPORTED),
         "claims_parameter_supported": False,

@@ -17,12 +17,16 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import Client
+from idp.oauth.client_auth import PRIVATE_KEY_JWT, PrivateKeyJWT
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
+    ClientCredentialsGrant,
     IdpOpenIDCode,
+    RefreshTokenGrant,
     S256CodeChallenge,
     userinfo_claims,
 )
+from idp.oauth.revocation import IdpRevocationEndpoint
 from idp.oauth.tokens import AccessTokenValidator
 from idp.runtime import runtime
 
@@ -92,6 +96,10 @@ def init_app(app: Flask) -> IdpAuthorizationServer:
     server.register_grant(
         AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdpOpenIDCode(require_nonce=False)]
     )
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT())
+    server.register_endpoint(IdpRevocationEndpoint)
     server.register_extension(IdpIssuerParameter())
     protector = ResourceProtector()
     protector.register_token_validator(

@@ -30,9 +30,30 @@ def load_private_key(private_jwk: dict[str, Any]):
 
 
 def sign_jwt(private_jwk: dict[str, Any], claims: dict[str, Any], typ: str = "JWT") -> str:
-    key = import_key(private_jwk)
-    header = {"alg": private_jwk["alg"], "kid": private_jwk["kid"], "typ": typ}
-    return jwt.encode(header, claims, key, algorithms=[private_jwk["alg"]])
+    return sign_jwt_with(import_key(private_jwk), private_jwk["kid"], private_jwk["alg"], claims, typ)
+
+
+def sign_jwt_with(key, kid: str, alg: str, claims: dict[str, Any], typ: str = "JWT") -> str:
+    """Sign with an already imported key (importing an RSA key costs more than signing)."""
+    header = {"alg": alg, "kid": kid, "typ": typ}
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def import_jwk(jwk: dict[str, Any]):
+    """A key object from a JWK, to keep and sign or verify with many times."""
+    return import_key(jwk)
+
+
+def import_key_set(public_jwks: dict[str, Any]):
+    """A key set object from a JWKS, to keep and verify with many times. Raises InvalidJWT
+    when the JWKS is not one."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    try:
+        return KeySet.import_key_set(public_jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as error:
+        raise InvalidJWT(f"not a usable JWKS: {error}") from None
 
 
 def dumps_jwk(jwk: dict[str, Any]) -> str:
@@ -49,12 +70,17 @@ def verify_jwt(token: str, public_jwks: dict[str, Any]) -> tuple[dict[str, Any],
     Only the algorithms we sign with are accepted, so `none` and HMAC tokens are refused.
     Claim checks (iss, exp, typ) are the caller's.
     """
+    return verify_jwt_with(token, import_key_set(public_jwks))
+
+
+def verify_jwt_with(
+    token: str, key_set, algorithms: tuple[str, ...] = SUPPORTED_SIGNING_ALGS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``verify_jwt`` with a key set already imported (see ``import_key_set``)."""
     from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
 
     try:
-        key_set = KeySet.import_key_set(public_jwks)
-        decoded = jwt.decode(token, key_set, algorithms=list(SUPPORTED_SIGNING_ALGS))
-    except (JoseError, ValueError, TypeError) as error:
+        decoded = jwt.decode(token, key_set, algorithms=list(algorithms))
+    except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as error:
         raise InvalidJWT(str(error)) from None
     return dict(decoded.header), dict(decoded.claims)

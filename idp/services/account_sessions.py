@@ -3,11 +3,12 @@
 "Sign out everywhere" ends every browser session of the member (this one too), revokes
 every access token issued to them, so /userinfo and introspection refuse those tokens at
 once, and raises the member's security epoch, so "remember this browser" cookies stop
-skipping the second factor. (Resource servers that verify access tokens offline accept them until they expire,
-``tokens.access_token_ttl_seconds``; idp issues no refresh tokens.) Remembered consents are
+skipping the second factor, and revokes their refresh tokens. (Resource servers that verify access tokens
+offline accept them until they expire, ``tokens.access_token_ttl_seconds``.) Ending one session
+revokes the refresh tokens issued in it. Remembered consents are
 not touched: that is what "Connected apps" is for.
 
-Revoking an app deletes the consent, revokes the tokens issued to that client for this
+Revoking an app deletes the consent, revokes the tokens (access and refresh) issued to that client for this
 member and burns the client's unexchanged codes, so the next authorization asks again.
 """
 
@@ -28,7 +29,7 @@ from idp.models import (
     Consent,
     Member,
 )
-from idp.services import audit, browser_sessions, credentials
+from idp.services import audit, browser_sessions, credentials, refresh_tokens
 from idp.services.audit import RequestOrigin
 from idp.settings import SessionSettings
 
@@ -85,6 +86,8 @@ def end_session(db: Session, member_id: int, sid: str, origin: RequestOrigin) ->
         .execution_options(synchronize_session=False)
     )
     ended = result.rowcount == 1
+    if ended:
+        refresh_tokens.revoke_for_session(db, sid)
     audit.record(db, "session_ended", "success" if ended else "not_found", origin, member_id=member_id)
     db.commit()
     return ended
@@ -102,6 +105,7 @@ def sign_out_everywhere(db: Session, member_id: int, origin: RequestOrigin) -> i
     )
     ended = credentials.end_sessions(db, member_id)
     revoked = credentials.revoke_access_tokens(db, member_id=member_id)
+    refresh_tokens.revoke_for_member(db, member_id)
     audit.record(db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked)
     db.commit()
     return ended
@@ -137,6 +141,7 @@ def revoke_app(db: Session, member_id: int, client_id: str, origin: RequestOrigi
         db.rollback()
         return False
     revoked = credentials.revoke_access_tokens(db, member_id=member_id, client_id=client_id)
+    refresh_tokens.revoke_for_client(db, member_id, client_id)
     # Marked consumed: an exchange attempt now counts as reuse and is refused.
     db.execute(
         update(AuthorizationCode)

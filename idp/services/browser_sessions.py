@@ -66,14 +66,18 @@ def save(
         )
         db.commit()
         return None
+    sid = None
     if record_id is not None:
-        # Rotation: the old identifier stops working at once (session fixation defence).
+        # Rotation: the old identifier stops working at once (session fixation defence). The
+        # public session id stays: ID tokens and refresh tokens name the session by it, and
+        # ending the session must still find what was issued in it before the rotation.
+        sid = db.scalar(select(BrowserSession.sid).where(BrowserSession.id == record_id))
         db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
     cookie_value = random_token(32)
     db.add(
         BrowserSession(
             id_digest=digest(cookie_value),
-            sid=random_token(16),
+            sid=sid or random_token(16),
             member_id=member_id,
             data_json=json.dumps(data),
             created_at=now,

@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from idp.clock import utcnow
 from idp.errors import NotFound, ValidationFailed
-from idp.models import AuthorizationCode, Client, Consent
+from idp.models import AuthorizationCode, Client, Consent, RefreshToken
 from idp.models.client import (
     CONFIDENTIAL_AUTH_METHODS,
     ID_TOKEN_SIGNING_ALGS,
@@ -22,7 +23,7 @@ from idp.security.tokens import digest, random_token
 from idp.services import credentials
 from idp.services.assurance import LEVELS
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "membership", "benefits:read", "offline_access")
 _CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{3,64}$")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
@@ -40,6 +41,16 @@ class NewClient:
     client_id: str | None = None
     # The level every sign-in for this client must reach (one of assurance.LEVELS), or None.
     required_acr: str | None = None
+    # --- token lifecycle (issue 9) ---
+    # private_key_jwt: its public keys, a JWKS as JSON text, or the URL it publishes them at.
+    jwks: str | None = None
+    jwks_uri: str | None = None
+    # Registered resource-server audiences it may ask for with `resource`.
+    audiences: list[str] = field(default_factory=list)
+    access_token_ttl_seconds: int | None = None
+    always_issue_refresh_token: bool = False
+    # A known secret (a client moved from another provider); None: a new random one.
+    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,22 @@ class ClientChanges:
     name: str | None = None
     # An acr of assurance.LEVELS, or "" for no requirement.
     required_acr: str | None = None
+    # --- token lifecycle (issue 9) ---
+    redirect_uris: list[str] | None = None
+    grant_types: list[str] | None = None
+    token_endpoint_auth_method: str | None = None
+    # "" removes the registered keys.
+    jwks: str | None = None
+    jwks_uri: str | None = None
+    audiences: list[str] | None = None
+    # 0 goes back to tokens.access_token_ttl_seconds.
+    access_token_ttl_seconds: int | None = None
+    always_issue_refresh_token: bool | None = None
+    secret: str | None = None
+
+
+MIN_KNOWN_SECRET_LENGTH = 32
+MAX_ACCESS_TOKEN_TTL_SECONDS = 3600
 
 
 def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
@@ -74,16 +101,19 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
     for scope in new.scopes:
         if scope not in SUPPORTED_SCOPES:
             raise ValidationFailed("scope", f"{scope!r} is not supported ({', '.join(SUPPORTED_SCOPES)})")
-    for grant_type in new.grant_types:
-        if grant_type not in SUPPORTED_GRANT_TYPES:
-            raise ValidationFailed(
-                "grant_type", f"{grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})"
-            )
+    _check_grant_types(new.grant_types, method)
     if new.id_token_signed_response_alg not in ID_TOKEN_SIGNING_ALGS:
         raise ValidationFailed("id_token_alg", f"must be one of {', '.join(ID_TOKEN_SIGNING_ALGS)}")
     _check_required_acr(new.required_acr)
+    _check_keys(method, new.jwks, new.jwks_uri)
+    _check_audiences(db, new.audiences)
+    _check_access_token_ttl(new.access_token_ttl_seconds)
 
-    secret = None if new.public else random_token(32)
+    secret = None
+    if method in SECRET_AUTH_METHODS:
+        secret = _checked_known_secret(new.secret) if new.secret is not None else random_token(32)
+    elif new.secret is not None:
+        raise ValidationFailed("secret", f"a client using {method!r} has no secret")
     client = Client(
         client_id=client_id,
         client_secret_hash=digest(secret) if secret else None,
@@ -93,9 +123,14 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
         id_token_signed_response_alg=new.id_token_signed_response_alg,
         first_party=new.first_party,
         required_acr=new.required_acr or None,
+        jwks_json=new.jwks or None,
+        jwks_uri=new.jwks_uri or None,
+        access_token_ttl_seconds=new.access_token_ttl_seconds or None,
+        always_issue_refresh_token=new.always_issue_refresh_token,
     )
     client.redirect_uris = list(dict.fromkeys(new.redirect_uris))
     client.grant_types = list(dict.fromkeys(new.grant_types))
+    client.audiences = list(dict.fromkeys(new.audiences))
     db.add(client)
     db.flush()
     return client, secret
@@ -115,8 +150,127 @@ def update_client(db: Session, client: Client, changes: ClientChanges) -> list[s
         if (changes.required_acr or None) != client.required_acr:
             client.required_acr = changes.required_acr or None
             changed.append("required_acr")
+    changed += _update_token_lifecycle(db, client, changes)
     db.flush()
     return changed
+
+
+# --- token lifecycle (issue 9) ---------------------------------------------------------------
+
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def _update_token_lifecycle(db: Session, client: Client, changes: ClientChanges) -> list[str]:
+    """The redirect URIs, grants, authentication, keys, audiences, lifetime and secret."""
+    changed = []
+    if changes.redirect_uris is not None:
+        if not changes.redirect_uris:
+            raise ValidationFailed("redirect_uri", "at least one is required")
+        for uri in changes.redirect_uris:
+            validate_redirect_uri(uri)
+        if list(dict.fromkeys(changes.redirect_uris)) != client.redirect_uris:
+            client.redirect_uris = list(dict.fromkeys(changes.redirect_uris))
+            changed.append("redirect_uris")
+    method = changes.token_endpoint_auth_method or client.token_endpoint_auth_method
+    if method != client.token_endpoint_auth_method:
+        if client.is_public or method == PUBLIC_CLIENT_AUTH_METHOD:
+            raise ValidationFailed("auth_method", "a client cannot change between public and confidential")
+        if method not in CONFIDENTIAL_AUTH_METHODS:
+            raise ValidationFailed("auth_method", f"must be one of {', '.join(CONFIDENTIAL_AUTH_METHODS)}")
+    grant_types = changes.grant_types if changes.grant_types is not None else client.grant_types
+    _check_grant_types(grant_types, method)
+    jwks = client.jwks_json if changes.jwks is None else (changes.jwks or None)
+    jwks_uri = client.jwks_uri if changes.jwks_uri is None else (changes.jwks_uri or None)
+    _check_keys(method, jwks, jwks_uri)
+    if method != client.token_endpoint_auth_method:
+        client.token_endpoint_auth_method = method
+        changed.append("token_endpoint_auth_method")
+        if method not in SECRET_AUTH_METHODS:
+            client.client_secret_hash = None
+    if list(dict.fromkeys(grant_types)) != client.grant_types:
+        client.grant_types = list(dict.fromkeys(grant_types))
+        changed.append("grant_types")
+    if (jwks, jwks_uri) != (client.jwks_json, client.jwks_uri):
+        client.jwks_json, client.jwks_uri = jwks, jwks_uri
+        changed.append("jwks")
+    if changes.audiences is not None:
+        _check_audiences(db, changes.audiences)
+        if list(dict.fromkeys(changes.audiences)) != client.audiences:
+            client.audiences = list(dict.fromkeys(changes.audiences))
+            changed.append("audiences")
+    if changes.access_token_ttl_seconds is not None:
+        _check_access_token_ttl(changes.access_token_ttl_seconds)
+        if (changes.access_token_ttl_seconds or None) != client.access_token_ttl_seconds:
+            client.access_token_ttl_seconds = changes.access_token_ttl_seconds or None
+            changed.append("access_token_ttl_seconds")
+    if changes.always_issue_refresh_token is not None and (
+        changes.always_issue_refresh_token != client.always_issue_refresh_token
+    ):
+        client.always_issue_refresh_token = changes.always_issue_refresh_token
+        changed.append("always_issue_refresh_token")
+    if changes.secret is not None:
+        if client.token_endpoint_auth_method not in SECRET_AUTH_METHODS:
+            raise ValidationFailed("secret", f"a client using {client.token_endpoint_auth_method!r} has no secret")
+        client.client_secret_hash = digest(_checked_known_secret(changes.secret))
+        changed.append("secret")
+    if client.token_endpoint_auth_method in SECRET_AUTH_METHODS and client.client_secret_hash is None:
+        raise ValidationFailed("secret", "a client using a client secret needs one: give --secret-stdin")
+    return changed
+
+
+def _check_grant_types(grant_types: list[str], method: str) -> None:
+    for grant_type in grant_types:
+        if grant_type not in SUPPORTED_GRANT_TYPES:
+            raise ValidationFailed(
+                "grant_type", f"{grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})"
+            )
+    if not grant_types:
+        raise ValidationFailed("grant_type", "at least one is required")
+    if method == PUBLIC_CLIENT_AUTH_METHOD and "client_credentials" in grant_types:
+        raise ValidationFailed("grant_type", "a public client cannot use client_credentials (it has no credentials)")
+
+
+def _check_keys(method: str, jwks: str | None, jwks_uri: str | None) -> None:
+    from idp.services.client_keys import ClientKeysUnavailable, parse_jwks
+
+    if method != "private_key_jwt":
+        if jwks or jwks_uri:
+            raise ValidationFailed("jwks", "keys are only for a client using private_key_jwt")
+        return
+    if bool(jwks) == bool(jwks_uri):
+        raise ValidationFailed("jwks", "private_key_jwt needs either --jwks or --jwks-uri (one of them)")
+    if jwks:
+        try:
+            parse_jwks(jwks)
+        except ClientKeysUnavailable as problem:
+            raise ValidationFailed("jwks", str(problem)) from None
+    else:
+        parts = urlsplit(jwks_uri)
+        loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        if not (parts.scheme == "https" and parts.hostname) and not loopback:
+            raise ValidationFailed("jwks_uri", f"{jwks_uri!r}: https is required (http only for loopback addresses)")
+
+
+def _check_audiences(db: Session, audiences: list[str]) -> None:
+    from idp.services.resource_servers import is_registered
+
+    for audience in audiences:
+        if not is_registered(db, audience):
+            raise ValidationFailed("audience", f"{audience!r} is not a registered resource server")
+
+
+def _check_access_token_ttl(seconds: int | None) -> None:
+    if seconds is not None and not 0 <= seconds <= MAX_ACCESS_TOKEN_TTL_SECONDS:
+        raise ValidationFailed(
+            "access_token_ttl", f"must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds (0: the default)"
+        )
+
+
+def _checked_known_secret(secret: str) -> str:
+    secret = secret.strip()
+    if len(secret) < MIN_KNOWN_SECRET_LENGTH:
+        raise ValidationFailed("secret", f"must be at least {MIN_KNOWN_SECRET_LENGTH} characters")
+    return secret
 
 
 def _check_required_acr(acr: str | None) -> None:
@@ -130,6 +284,8 @@ def validate_redirect_uri(uri: str) -> None:
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or "#" in uri:
         raise ValidationFailed("redirect_uri", f"{uri!r} must be absolute and have no fragment")
+    if "*" in parts.netloc:
+        raise ValidationFailed("redirect_uri", f"{uri!r}: a wildcard host is not allowed (exact URIs only)")
     if parts.scheme == "http":
         if parts.hostname not in _LOOPBACK_HOSTS and parts.netloc.split(":")[0] not in _LOOPBACK_HOSTS:
             raise ValidationFailed("redirect_uri", f"{uri!r}: http is allowed only for loopback addresses")
@@ -159,14 +315,20 @@ def delete_client(db: Session, client_id: str) -> None:
     db.execute(delete(Consent).where(Consent.client_id == client_id))
     db.execute(delete(AuthorizationCode).where(AuthorizationCode.client_id == client_id))
     credentials.revoke_access_tokens(db, client_id=client_id)
+    db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.client_id == client_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     db.delete(client)
     db.flush()
 
 
 def reset_secret(db: Session, client: Client) -> str:
     """A new secret for a confidential client (used by the demo seed when its copy is lost)."""
-    if client.is_public:
-        raise ValidationFailed("client_id", "a public client has no secret")
+    if client.token_endpoint_auth_method not in SECRET_AUTH_METHODS:
+        raise ValidationFailed("client_id", "this client has no secret")
     secret = random_token(32)
     client.client_secret_hash = digest(secret)
     db.flush()
@@ -185,5 +347,10 @@ def describe(client: Client) -> dict:
         "first_party": client.first_party,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "required_acr": client.required_acr,
+        "jwks": "registered" if client.jwks_json else None,
+        "jwks_uri": client.jwks_uri,
+        "audiences": client.audiences,
+        "access_token_ttl_seconds": client.access_token_ttl_seconds,
+        "always_issue_refresh_token": client.always_issue_refresh_token,
         "created_at": client.created_at.isoformat(),
     }

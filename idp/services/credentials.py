@@ -1,5 +1,5 @@
 """What changing a password does everywhere, in one place: the new hash; every browser session
-ended (but the one the member is changing it from); issued access tokens revoked; open reset
+ended (but the one the member is changing it from); issued access and refresh tokens revoked; open reset
 links void; "remember this browser" cookies void (the security epoch); the password lockout
 cleared; and, once committed, a notice to the member."""
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.models import BrowserSession, IssuedToken, Member, PasswordResetToken
 from idp.security.passwords import hash_password
-from idp.services import lockout, notifications, single_use_links
+from idp.services import lockout, notifications, refresh_tokens, single_use_links
 from idp.services.audit import RequestOrigin
 
 
@@ -52,6 +52,7 @@ def replace_password(db: Session, member: Member, new_password: str, keep_sessio
     member.security_epoch = (member.security_epoch or 0) + 1
     void_reset_links(db, member.id)
     revoke_access_tokens(db, member_id=member.id)
+    refresh_tokens.revoke_for_member(db, member.id)
     # The lockout's failures were someone's guesses at the old password.
     lockout.clear_member(db, member.id)
     return end_sessions(db, member.id, keep_session_id)

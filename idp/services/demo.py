@@ -41,6 +41,10 @@ PORTAL_CLIENT = clients.NewClient(
     scopes=["openid", "profile", "email", "membership", "benefits:read"],
     # Third-party on purpose: the demo then shows the consent page too.
     first_party=False,
+    # It keeps members signed in past the access token's lifetime with refresh tokens,
+    # issued by its registration (no offline_access: the portal is used while the member is there).
+    grant_types=["authorization_code", "refresh_token"],
+    always_issue_refresh_token=True,
 )
 PORTAL_ENV_FILE_NAME = "benefits_portal.env"
 PORTAL_SECRET_VARIABLE = "PORTAL_CLIENT_SECRET"

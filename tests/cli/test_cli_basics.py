@@ -84,7 +84,7 @@ def test_settings_come_from_the_idp_config_file(database_url: str, tmp_path: Pat
     made = assert_succeeded(CliRunner().invoke(main, ["keys", "ensure"], env=env, catch_exceptions=False))
     assert made.stdout.count("created") == 2
     listed = assert_succeeded(CliRunner().invoke(main, ["keys", "list"], env=env, catch_exceptions=False))
-    assert listed.stdout.count("active") == 2
+    assert listed.stdout.count("signing") == 2
 
 
 @pytest.mark.parametrize(

@@ -167,13 +167,14 @@ def test_an_unknown_client_is_one_line(idp, command):
         (("--redirect-uri", "http://rp.example.test/cb"), ("--redirect-uri", "loopback")),
         (("--redirect-uri", "https://rp.example.test/cb#frag"), ("--redirect-uri", "fragment")),
         (("--scope", "openid", "--scope", "admin"), ("--scope", "'admin' is not supported")),
-        (("--scopes", "openid offline_access"), ("--scope", "'offline_access' is not supported")),
+        (("--scopes", "openid everything"), ("--scope", "'everything' is not supported")),
         (
             ("--public", "--auth-method", "client_secret_post"),
             ("--auth-method", "a public client authenticates with 'none'"),
         ),
         (("--auth-method", "none"), ("--auth-method", "must be one of client_secret_basic")),
-        (("--grant-type", "client_credentials"), ("--grant-type", "'client_credentials' is not supported")),
+        (("--grant-type", "password"), ("--grant-type", "'password' is not supported")),
+        (("--public", "--grant-type", "client_credentials"), ("--grant-type", "a public client cannot use")),
         (("--client-id", "a b"), ("--client-id", "must be 3-64 characters")),
     ],
 )

@@ -22,6 +22,9 @@ def register_portal(idp_app, portal_url: str) -> str:
                 scopes=["openid", "profile", "email", "membership", "benefits:read"],
                 first_party=False,
                 client_id=PORTAL_CLIENT_ID,
+                # As `idp demo seed` registers it: refresh tokens by its registered policy.
+                grant_types=["authorization_code", "refresh_token"],
+                always_issue_refresh_token=True,
             ),
         )
         db.commit()

@@ -21,7 +21,7 @@ def test_discovery_fields(client):
     assert metadata["jwks_uri"] == f"{ISSUER}/jwks"
     assert metadata["response_types_supported"] == ["code"]
     assert metadata["response_modes_supported"] == ["query"]
-    assert metadata["grant_types_supported"] == ["authorization_code"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
     assert metadata["subject_types_supported"] == ["public"]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
@@ -29,7 +29,13 @@ def test_discovery_fields(client):
         "client_secret_basic",
         "client_secret_post",
         "none",
+        "private_key_jwt",
     ]
+    assert metadata["revocation_endpoint"] == f"{ISSUER}/revoke"
+    assert metadata["introspection_endpoint"] == f"{ISSUER}/introspect"
+    assert "private_key_jwt" in metadata["revocation_endpoint_auth_methods_supported"]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert "offline_access" in metadata["scopes_supported"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
     assert {"openid", "profile", "email", "phone", "membership"} <= set(metadata["scopes_supported"])
     assert "none" not in metadata["id_token_signing_alg_values_supported"]
@@ -50,7 +56,14 @@ def test_discovery_follows_the_issuer_setting_exactly(client):
     """Discovery §4.3: the issuer in the document is exactly the configured one."""
     metadata = client.get("/.well-known/openid-configuration", base_url="https://login.example.test").json
     assert metadata["issuer"] == "https://login.example.test"
-    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ):
         assert metadata[name].startswith("https://login.example.test/"), name
 
 

@@ -320,7 +320,7 @@ def test_confidential_client_trying_none_is_invalid_client(client, member, confi
 # --- Grant types and response headers ------------------------------------------------------
 
 
-@pytest.mark.parametrize("grant_type", ["password", "client_credentials", "refresh_token", "implicit", "bogus"])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "bogus"])
 def test_unsupported_grant_type(client, confidential, grant_type):
     rp, secret = confidential
     response = client.post(
@@ -415,3 +415,12 @@ def test_client_id_with_nul_is_invalid_client(client, confidential):
         "/token", data={"grant_type": "authorization_code", "code": "x\x00"}, headers=_basic("a\x00b", secret)
     )
     _assert_error(basic, "invalid_client", status=401)
+
+
+@pytest.mark.parametrize("grant_type", ["client_credentials", "refresh_token"])
+def test_a_grant_the_client_is_not_registered_for_is_unauthorized_client(client, confidential, grant_type):
+    rp, secret = confidential
+    response = client.post(
+        "/token", data={"grant_type": grant_type, "refresh_token": "z"}, headers=_basic(rp.client_id, secret)
+    )
+    _assert_error(response, "unauthorized_client")

@@ -12,7 +12,7 @@ import requests
 from werkzeug.serving import make_server
 
 from idp import create_app
-from idp.db import get_engine
+from idp.db import get_engine, get_session
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import csrf_token
 from tests.helpers.portal import portal_for, register_portal
@@ -126,3 +126,32 @@ def test_portal_refuses_a_callback_whose_code_was_tampered_with(portal, make_mem
 
     assert refused.status_code == 400
     assert "Sign-in failed" in refused.text
+
+
+def test_the_portal_refreshes_an_expired_access_token_until_idp_revokes_it(portal, live_idp, make_member):
+    portal_client, _ = portal
+    member = make_member(email="rina@example.test")
+    authorize_url = portal_client.get("/login").headers["Location"]
+    parts = urlsplit(_sign_in_at_idp(authorize_url, "rina@example.test", DEMO_PASSWORD))
+    assert portal_client.get(f"{parts.path}?{parts.query}").status_code == 302
+    with portal_client.session_transaction() as stored:
+        first_access_token = stored["access_token"]
+        assert "refresh_token" not in stored  # kept on the portal's server, not in the cookie
+        stored["access_token_expires_at"] = 0  # as if its lifetime had passed
+
+    balances = portal_client.get("/balances")
+
+    assert balances.status_code == 200 and "JHT" in balances.text
+    with portal_client.session_transaction() as stored:
+        assert stored["access_token"] != first_access_token
+        stored["access_token_expires_at"] = 0
+
+    # idp revokes the member's refresh tokens (a password change, say): the portal's session ends.
+    from idp.services.refresh_tokens import revoke_for_member
+
+    app, _ = live_idp
+    with app.app_context():
+        db = get_session()
+        revoke_for_member(db, member.id)
+        db.commit()
+    assert portal_client.get("/balances").status_code == 302

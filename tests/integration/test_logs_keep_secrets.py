@@ -63,7 +63,16 @@ def seed(config: dict) -> tuple[str, str, str, str]:
                     secret_encrypted=runtime(app).secrets.totp_seeds.encrypt(seed_value.encode()),
                 )
             )
-            client, secret = create_client(db, NewClient(name="Klaim", redirect_uris=[REDIRECT_URI], first_party=True))
+            client, secret = create_client(
+                db,
+                NewClient(
+                    name="Klaim",
+                    redirect_uris=[REDIRECT_URI],
+                    first_party=True,
+                    grant_types=["authorization_code", "refresh_token"],
+                    always_issue_refresh_token=True,
+                ),
+            )
             db.commit()
             return member.email, seed_value, client.client_id, secret
     finally:
@@ -181,6 +190,22 @@ def test_a_members_day_leaves_no_secret_in_the_log_and_an_id_on_every_line(
             )
             assert userinfo.status_code == 200
 
+            # A refresh (rotating the refresh token), a reuse of the spent one, a revocation.
+            secrets["refresh token"] = tokens["refresh_token"]
+
+            def token_call(path: str, data: dict):
+                return requests.post(
+                    f"{base}{path}", headers={"Authorization": f"Basic {basic}"}, timeout=10, data=data
+                )
+
+            refreshed = token_call("/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+            assert refreshed.status_code == 200, refreshed.text
+            secrets["rotated refresh token"] = refreshed.json()["refresh_token"]
+            secrets["refreshed access token"] = refreshed.json()["access_token"]
+            reused = token_call("/token", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+            assert reused.status_code == 400
+            assert token_call("/revoke", {"token": secrets["refreshed access token"]}).status_code == 200
+
             # A forgotten password, reset through the mailed link.
             browser = requests.Session()
             forgot = browser.get(f"{base}/recovery/forgot", timeout=10)
@@ -213,7 +238,14 @@ def test_a_members_day_leaves_no_secret_in_the_log_and_an_id_on_every_line(
 
     ours = [entry for entry in entries if entry["logger"].startswith("idp")]
     audit_events = {entry["audit"]["event"] for entry in ours if "audit" in entry}
-    assert {"sign_in", "second_factor", "password_reset_requested", "password_reset"} <= audit_events
+    assert {
+        "sign_in",
+        "second_factor",
+        "password_reset_requested",
+        "password_reset",
+        "refresh_token_reused",
+        "token_revoked",
+    } <= audit_events
     for entry in ours:
         assert entry.get("request_id") or entry.get("job_id"), entry
     jobs = [entry for entry in ours if entry.get("job_id")]

@@ -26,8 +26,9 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import Client
 from idp.oauth.acr import requested_acr
+from idp.oauth.grants import InvalidTargetError
 from idp.runtime import settings
-from idp.services import assurance
+from idp.services import assurance, resource_servers
 from idp.services import consent as consent_service
 from idp.services.assurance import Requirement
 from idp.web.signin.record import SignedIn
@@ -56,6 +57,8 @@ class PendingRequest:
     prompts: set[str] = field(default_factory=set)
     max_age: int | None = None
     requirement: Requirement = field(default_factory=Requirement)
+    # RFC 8707: every `resource` value of the request.
+    resources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,17 @@ def level_is_known(request: PendingRequest) -> None:
     request.requirement = requested_acr(request.params, request.client.required_acr, settings().security.require_mfa)
 
 
+def resource_is_allowed(request: PendingRequest) -> None:
+    """RFC 8707 §2: `resource` names a registered resource server this client may use (one),
+    else invalid_target, before the member is asked to do anything."""
+    try:
+        resource_servers.audience_for(
+            get_session(), request.client, request.resources, settings().tokens.access_token_audience
+        )
+    except resource_servers.InvalidTarget as problem:
+        raise InvalidTargetError(str(problem)) from None
+
+
 def signed_in(request: PendingRequest) -> str | None:
     return SIGN_IN if request.signed_in is None else None
 
@@ -144,6 +158,7 @@ CHECKS: tuple[Check, ...] = (
     prompt_is_understood,
     max_age_is_understood,
     level_is_known,
+    resource_is_allowed,
     signed_in,
     no_new_sign_in_asked,
     sign_in_recent_enough,
@@ -160,6 +175,7 @@ def decide(grant, signed_in_now: SignedIn | None) -> Decision:
         client=grant.request.client,
         scope=grant.request.scope,
         signed_in=signed_in_now,
+        resources=list(grant.request.payload.datalist.get("resource", [])),
     )
     for check in CHECKS:
         interaction = check(request)

@@ -17,7 +17,7 @@ from idp.db import get_session
 from idp.models import Client
 
 PUBLIC_ENDPOINTS = {"oidc.discovery", "oidc.jwks"}
-CLIENT_ENDPOINTS = {"oidc.token", "oidc.userinfo"}
+CLIENT_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.revocation"}
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify, request
 
 from idp.db import get_session
 from idp.oauth.metadata import provider_metadata
@@ -21,11 +21,19 @@ def discovery():
 
 @bp.get("/jwks")
 def jwks():
+    """The published keys: the body is serialized once per key set and process (see
+    services/keys.py), with an ETag, so a relying party revalidating gets a 304."""
     current = runtime()
-    body = key_service.published_jwks(
-        get_session(), current.settings.keys.retired_key_publish_seconds, current.secrets.signing_keys
+    published = key_service.published(
+        get_session(),
+        current.settings.keys.retired_key_publish_seconds,
+        current.settings.keys.cache_seconds,
+        current.secrets.signing_keys,
     )
-    response = jsonify(body)
+    if request.if_none_match.contains(published.etag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(published.body, mimetype="application/jwk-set+json")
+    response.set_etag(published.etag)
     response.headers["Cache-Control"] = "public, max-age=300"
-    response.mimetype = "application/jwk-set+json"
     return response

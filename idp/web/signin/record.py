@@ -119,5 +119,13 @@ def this_session_sid() -> str | None:
 
 
 def sign_out() -> None:
-    """End this browser's session on the server, not just the cookie."""
+    """End this browser's session on the server, not just the cookie, and the refresh tokens
+    issued in it (idp.services.refresh_tokens.revoke_for_session)."""
+    from idp.services import refresh_tokens
+
+    sid = this_session_sid()
+    if sid:
+        db = get_session()
+        refresh_tokens.revoke_for_session(db, sid)
+        db.commit()
     session.destroy()
