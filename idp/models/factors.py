@@ -12,6 +12,13 @@ from idp.db import Base
 
 FACTOR_TOTP = "totp"
 FACTOR_EMAIL = "email"
+FACTOR_SMS = "sms"
+
+# The ways a code is sent (EmailCode.channel): a sign-in code by email or SMS, and the code
+# that verifies a mobile number before it is used for sign-in codes.
+CHANNEL_EMAIL = "email"
+CHANNEL_SMS = "sms"
+CHANNEL_SMS_VERIFY = "sms_verify"
 
 
 class SecondFactor(Base):
@@ -46,7 +53,8 @@ class RecoveryCode(Base):
 
 
 class EmailCode(Base):
-    """A one-time sign-in code sent by email, bound to one sign-in transaction (interaction)."""
+    """A one-time code sent to the member (by email, or by SMS: ``channel``), bound to one
+    sign-in transaction (interaction) or account-page check. The table kept its first name."""
 
     __tablename__ = "email_codes"
 
@@ -60,3 +68,6 @@ class EmailCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
+    channel: Mapped[str] = mapped_column(String(16), default=CHANNEL_EMAIL, server_default=CHANNEL_EMAIL)
+    # The outbound job that delivers it (an SMS), so the page can say when delivery is delayed.
+    delivery_job_id: Mapped[int | None] = mapped_column(Integer)
