@@ -1,9 +1,10 @@
-"""The profile pages of the account area: contact details and language, email change (applied
-only once the new address is confirmed by its link) and password change."""
+"""The profile pages of the account area: contact details and language, verifying the mobile
+number with a code sent to it by SMS, email change (applied only once the new address is
+confirmed by its link) and password change."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -16,15 +17,28 @@ from wtforms.validators import DataRequired, Length
 
 from idp.db import get_session
 from idp.errors import ValidationFailed
+from idp.extensions import limiter
 from idp.i18n import remember_locale
-from idp.runtime import settings
-from idp.services import profile
+from idp.models.factors import FACTOR_SMS
+from idp.runtime import runtime, settings
+from idp.security.tokens import random_token
+from idp.services import phone_verification, profile
+from idp.services import second_factor as factors
+from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
 from idp.services.profile import CurrentPasswordWrong, SameEmail
 from idp.web.account.access import account_page, member_required, signed_in
 from idp.web.confirm_links import ConfirmedLink
-from idp.web.forms import current_password_field, email_field, new_password_field, password_again_field
+from idp.web.forms import (
+    ActionForm,
+    OneTimeCodeForm,
+    current_password_field,
+    email_field,
+    new_password_field,
+    password_again_field,
+)
+from idp.web.ratelimits import second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed, this_session_record_id
 
@@ -91,6 +105,9 @@ def _profile_page(contact: ContactForm, language: LanguageForm, status: int = 20
         contact_form=contact,
         language_form=language,
         pending_email=profile.pending_email_change(get_session(), member),
+        phone_to_verify=factors.phone_verification_possible(member),
+        masked_phone=mask_phone(member.phone),
+        action_form=ActionForm(),
         **context,
     )
 
@@ -123,6 +140,104 @@ def language():
     # The pages follow at once (the session's language wins over the browser's).
     remember_locale(form.locale.data)
     flash("language_saved", "done")
+    return redirect(url_for("account_profile.index"), 303)
+
+
+# --- verifying the mobile number ----------------------------------------------------------
+
+# The transaction this session's verification codes are bound to.
+_PHONE_TRANSACTION_KEY = "phone_verification_transaction"
+
+
+def _needs_fresh_check(member) -> bool:
+    """With codes by SMS on, a new number becomes the factor once verified: only after the
+    Security page's fresh check (a stolen session cannot move the factor to its own phone)."""
+    from idp.web.account.security import is_fresh
+
+    return FACTOR_SMS in factors.active_kinds(get_session(), member.id) and not is_fresh()
+
+
+def _phone_page(status: int = 200, **context):
+    member = signed_in().member
+    context.setdefault("form", OneTimeCodeForm())
+    return account_page(
+        "account/phone_verify.html",
+        status=status,
+        masked_phone=mask_phone(member.phone),
+        delivery=phone_verification.code_sent(get_session(), member, session.get(_PHONE_TRANSACTION_KEY)),
+        code_minutes=max(settings().sms.code_ttl_seconds // 60, 1),
+        send_form=ActionForm(),
+        post_code=url_for("account_profile.phone_verify"),
+        post_send=url_for("account_profile.phone_send"),
+        **context,
+    )
+
+
+@bp.get("/phone")
+@member_required
+def phone():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member):
+        return redirect(url_for("account_profile.index"), 303)
+    return _phone_page()
+
+
+@bp.post("/phone/send")
+@member_required
+@limiter.limit(sms_code_limit)
+def phone_send():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member) or not ActionForm().validate_on_submit():
+        return redirect(url_for("account_profile.index"), 303)
+    if _needs_fresh_check(member):
+        return redirect(url_for("account_security.verify", next=url_for("account_profile.phone")), 303)
+    if factors.current_lock(get_session(), member.id) is not None:
+        return _phone_page(status=423, error="locked")
+    transaction = session.get(_PHONE_TRANSACTION_KEY) or f"phone:{random_token(16)}"
+    session[_PHONE_TRANSACTION_KEY] = transaction
+    current = runtime()
+    try:
+        phone_verification.send_code(
+            get_session(), member, transaction, current.secrets, current.settings.sms, requester()
+        )
+    except factors.CodeTooSoon as too_soon:
+        return _phone_page(status=429, error="sms_too_soon", retry_at=too_soon.retry_at)
+    except factors.SmsBudgetUsedUp:
+        return _phone_page(status=429, error="sms_budget")
+    return redirect(url_for("account_profile.phone"), 303)
+
+
+@bp.post("/phone")
+@member_required
+@limiter.limit(second_factor_limit)
+def phone_verify():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member):
+        return redirect(url_for("account_profile.index"), 303)
+    form = OneTimeCodeForm()
+    transaction = session.get(_PHONE_TRANSACTION_KEY)
+    if not form.validate_on_submit() or not transaction:
+        return _phone_page(status=400, form=form, error="code_invalid" if transaction else "code_none")
+    code, form.code.data = form.code.data, ""
+    current = runtime()
+    try:
+        result = phone_verification.verify(
+            get_session(),
+            member,
+            transaction,
+            code,
+            current.secrets,
+            current.settings.security,
+            current.settings.sms,
+            current.settings.lockout,
+            requester(),
+        )
+    except AccountLocked as locked:
+        return _phone_page(status=423, form=form, error="locked", locked=locked)
+    if not result.ok:
+        return _phone_page(status=401, form=form, error=f"code_{result.reason}")
+    session.pop(_PHONE_TRANSACTION_KEY, None)
+    flash("phone_verified", "done")
     return redirect(url_for("account_profile.index"), 303)
 
 

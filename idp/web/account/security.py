@@ -1,6 +1,7 @@
 """The Security page of the account area: second factors and recovery codes.
 
-A member sees their factors, adds an authenticator app or emailed codes, regenerates
+A member sees their factors, adds an authenticator app, emailed codes or codes by SMS (to
+the number verified on the profile page), regenerates
 recovery codes and removes factors. Each change needs a *fresh check*: a second factor
 passed within ``security.fresh_check_minutes`` (the sign-in's own, or the check page here);
 a member without a factor needs a sign-in that recent instead. Every change is audited and
@@ -17,21 +18,22 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.extensions import limiter
-from idp.models.factors import FACTOR_EMAIL
+from idp.models.factors import FACTOR_EMAIL, FACTOR_SMS
 from idp.runtime import runtime, settings
 from idp.security.tokens import random_token
 from idp.services import assurance, interactions
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY
+from idp.services.assurance import METHOD_EMAIL, METHOD_RECOVERY, METHOD_SMS
+from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.account.access import account_page, member_required, signed_in, start_sign_in_for
 from idp.web.forms import ActionForm, OneTimeCodeForm, RecoveryCodeForm, SendEmailCodeForm, TotpSetupForm
-from idp.web.ratelimits import email_code_limit, second_factor_limit
+from idp.web.ratelimits import email_code_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.record import second_factor_passed
-from idp.web.signin.second_factor import challenge_context, check_submitted_code
+from idp.web.signin.second_factor import challenge_context, check_submitted_code, send_sms_code
 
 bp = Blueprint("account_security", __name__, url_prefix="/account/security")
 
@@ -96,6 +98,9 @@ def index():
         recovery_codes_left=factors.unused_recovery_codes(db, member.id) if active else 0,
         email_possible=factors.email_factor_possible(member) and FACTOR_EMAIL not in kinds,
         masked_email=mask_email(member.email),
+        sms_possible=factors.sms_factor_possible(member) and FACTOR_SMS not in kinds,
+        phone_to_verify=factors.phone_verification_possible(member) and FACTOR_SMS not in kinds,
+        masked_phone=mask_phone(member.phone),
         fresh=is_fresh(),
         action_form=ActionForm(),
         require_mfa=settings().security.require_mfa,
@@ -160,6 +165,24 @@ def email_enable():
         flash("email_unavailable", FLASH_CATEGORY)
         return _back_to_index()
     return _after_adding(member, "email_added")
+
+
+@bp.post("/sms")
+@member_required
+@fresh_check_required
+def sms_enable():
+    member = signed_in().member
+    if not ActionForm().validate_on_submit():
+        return _back_to_index()
+    db = get_session()
+    if FACTOR_SMS in factors.active_kinds(db, member.id):
+        return _back_to_index()
+    try:
+        factors.enable_sms_factor(db, member, requester())
+    except factors.SmsFactorUnavailable:
+        flash("sms_unavailable", FLASH_CATEGORY)
+        return _back_to_index()
+    return _after_adding(member, "sms_added")
 
 
 def _after_adding(member, message_id: str):
@@ -239,6 +262,9 @@ def _verify_urls() -> dict[str, str]:
         "post_email": url_for("account_security.verify_code", method="email", next=nxt),
         "post_send": url_for("account_security.verify_send", next=nxt),
         "post_recovery": url_for("account_security.verify_code", method="recovery", next=nxt),
+        "page_sms": url_for("account_security.verify", method="sms", next=nxt),
+        "post_sms": url_for("account_security.verify_code", method="sms", next=nxt),
+        "post_send_sms": url_for("account_security.verify_send_sms", next=nxt),
     }
 
 
@@ -263,15 +289,34 @@ def verify_send():
         return redirect(url_for("account_security.verify", next=_next_url()), 303)
     if factors.current_lock(db, member.id) is not None:
         return _verify_page(METHOD_EMAIL, plan, status=423)
-    transaction = session.get(_CODE_TRANSACTION_KEY)
-    if not transaction:
-        transaction = f"account:{random_token(16)}"
-        session[_CODE_TRANSACTION_KEY] = transaction
+    transaction = _code_transaction()
     try:
         factors.send_email_code(db, member, transaction, None, runtime().secrets, settings().security, requester())
     except factors.EmailCodeTooSoon as too_soon:
         return _verify_page(METHOD_EMAIL, plan, error="email_too_soon", retry_at=too_soon.retry_at, status=429)
     return redirect(url_for("account_security.verify", method="email", next=_next_url()), 303)
+
+
+def _code_transaction() -> str:
+    """The transaction this session's check codes are bound to, made on first need."""
+    transaction = session.get(_CODE_TRANSACTION_KEY)
+    if not transaction:
+        transaction = f"account:{random_token(16)}"
+        session[_CODE_TRANSACTION_KEY] = transaction
+    return transaction
+
+
+@bp.post("/verify/sms/send")
+@member_required
+@limiter.limit(sms_code_limit)
+def verify_send_sms():
+    plan = _plan()
+    if METHOD_SMS not in plan.methods or not ActionForm().validate_on_submit():
+        return redirect(url_for("account_security.verify", next=_next_url()), 303)
+    error = send_sms_code(signed_in().member, _code_transaction())
+    if error is not None:
+        return _verify_page(METHOD_SMS, plan, **error)
+    return redirect(url_for("account_security.verify", method="sms", next=_next_url()), 303)
 
 
 @bp.post("/verify/<method>")

@@ -1,5 +1,6 @@
 """Self-activation pages: prove the membership record, choose email and password, confirm
-the email by its link. Then the member signs in like anyone else.
+the email by its link. Then the member signs in like anyone else. When the record has a
+mobile number, the member may verify it here too, with a code sent to it by SMS.
 
 The verified record is remembered in this browser's server-side session for a few minutes
 (never in a hidden field), so step 2 cannot be reached for a record without passing step 1.
@@ -17,8 +18,11 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.extensions import limiter
-from idp.runtime import settings
-from idp.services import activation
+from idp.models import Member
+from idp.runtime import runtime, settings
+from idp.security.tokens import random_token
+from idp.services import activation, phone_verification
+from idp.services import second_factor as factors
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
@@ -27,14 +31,15 @@ from idp.services.activation import (
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,
     NIK_PATTERN,
+    mask_phone,
     normalize_identifier,
 )
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
 from idp.web.confirm_links import ConfirmedLink
-from idp.web.forms import email_field, new_password_field, password_again_field
+from idp.web.forms import ActionForm, OneTimeCodeForm, email_field, new_password_field, password_again_field
 from idp.web.pages import page
-from idp.web.ratelimits import activation_limit
+from idp.web.ratelimits import activation_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed
 
@@ -186,7 +191,7 @@ def _account_page(form: AccountForm, status: int = 200, **context):
 @bp.get("/sent")
 def sent():
     can_resend = _remembered("activation_sent") is not None
-    return _page("activation/sent.html", form=ResendForm(), can_resend=can_resend)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=can_resend, **_phone_offer())
 
 
 @bp.post("/resend")
@@ -198,7 +203,103 @@ def resend():
         return redirect(url_for("activation.sent"), 303)
     activation.resend(get_session(), member_id, _ttl(), requester())
     # The same answer whether or not a mail went out (still pending, within the mail limit).
-    return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True, **_phone_offer())
+
+
+# --- the record's mobile number, verified by a code sent to it --------------------------------
+
+_PHONE_TRANSACTION_KEY = "activation_phone_transaction"
+
+
+def _phone_member() -> Member | None:
+    """The member of this browser's activation (after step 2), when their record has a mobile
+    number still to verify."""
+    member_id = _remembered("activation_sent")
+    member = get_session().get(Member, member_id) if member_id is not None else None
+    return member if member is not None and factors.phone_verification_possible(member) else None
+
+
+def _phone_offer() -> dict:
+    member = _phone_member()
+    return {"phone_to_verify": member is not None, "masked_phone": mask_phone(member.phone) if member else ""}
+
+
+def _phone_page(member: Member, status: int = 200, **context):
+    context.setdefault("form", OneTimeCodeForm())
+    delivery = phone_verification.code_sent(get_session(), member, session.get(_PHONE_TRANSACTION_KEY))
+    return _page(
+        "activation/phone.html",
+        status=status,
+        masked_phone=mask_phone(member.phone),
+        delivery=delivery,
+        code_minutes=max(settings().sms.code_ttl_seconds // 60, 1),
+        send_form=ActionForm(),
+        post_code=url_for("activation.phone_verify"),
+        post_send=url_for("activation.phone_send"),
+        **context,
+    )
+
+
+@bp.get("/phone")
+def phone():
+    member = _phone_member()
+    if member is None:
+        return redirect(url_for("activation.sent"), 303)
+    return _phone_page(member)
+
+
+@bp.post("/phone/send")
+@limiter.limit(sms_code_limit)
+def phone_send():
+    member = _phone_member()
+    if member is None or not ActionForm().validate_on_submit():
+        return redirect(url_for("activation.sent"), 303)
+    if factors.current_lock(get_session(), member.id) is not None:
+        return _phone_page(member, status=423, error="locked")
+    transaction = session.get(_PHONE_TRANSACTION_KEY) or f"activation-phone:{random_token(16)}"
+    session[_PHONE_TRANSACTION_KEY] = transaction
+    current = runtime()
+    try:
+        phone_verification.send_code(
+            get_session(), member, transaction, current.secrets, current.settings.sms, requester()
+        )
+    except factors.CodeTooSoon as too_soon:
+        return _phone_page(member, status=429, error="sms_too_soon", retry_at=too_soon.retry_at)
+    except factors.SmsBudgetUsedUp:
+        return _phone_page(member, status=429, error="sms_budget")
+    return redirect(url_for("activation.phone"), 303)
+
+
+@bp.post("/phone")
+@limiter.limit(second_factor_limit)
+def phone_verify():
+    member = _phone_member()
+    if member is None:
+        return redirect(url_for("activation.sent"), 303)
+    form = OneTimeCodeForm()
+    transaction = session.get(_PHONE_TRANSACTION_KEY)
+    if not form.validate_on_submit() or not transaction:
+        return _phone_page(member, status=400, form=form, error="code_invalid" if transaction else "code_none")
+    code, form.code.data = form.code.data, ""
+    current = runtime()
+    try:
+        result = phone_verification.verify(
+            get_session(),
+            member,
+            transaction,
+            code,
+            current.secrets,
+            current.settings.security,
+            current.settings.sms,
+            current.settings.lockout,
+            requester(),
+        )
+    except AccountLocked as locked:
+        return _phone_page(member, status=423, form=form, error="locked", locked=locked)
+    if not result.ok:
+        return _phone_page(member, status=401, form=form, error=f"code_{result.reason}")
+    session.pop(_PHONE_TRANSACTION_KEY, None)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=True, phone_verified=True, **_phone_offer())
 
 
 # --- the link in the mail ----------------------------------------------------------------------
