@@ -13,7 +13,7 @@ is in the audit trail); `idp serve` logs as the server does.
 from __future__ import annotations
 
 # Each module adds its commands to ``main``.
-from idp.cli import audit, clients, database, demo, keys, mail, members, server  # noqa: F401
+from idp.cli import audit, clients, database, demo, keys, mail, members, server, sms  # noqa: F401
 from idp.cli.main_group import main
 from idp.cli.server import ProviderServer
 

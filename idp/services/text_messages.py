@@ -91,10 +91,9 @@ def _body(brand: str, code: str, purpose: str) -> str:
     return f"{brand}: {words}" if brand else words
 
 
-def test_text() -> str:
+def test_text(brand_name: str) -> str:
     """The text of ``idp sms test``: no code, the program's name."""
-    brand = runtime().settings.ui.brand_name or "idp"
-    return f"{brand}: test message from idp (idp sms test). Members get their codes the same way."
+    return f"{brand_name or 'idp'}: test message from idp (idp sms test). Members get their codes the same way."
 
 
 # --- sending --------------------------------------------------------------------------------
