@@ -79,9 +79,6 @@ def members_create(
         record_operator_action(db, "member_created", member_id=member.id)
         db.commit()
         described = member_service.describe(member)
-        # What support asks first when codes do not arrive: which factors, and whether the
-        # number codes by SMS go to is verified (phone_verified, above).
-        described["second_factors"] = sorted(factor_service.active_kinds(get_session(), member.id))
     if as_json:
         echo_json(described)
     else:

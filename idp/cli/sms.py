@@ -37,5 +37,7 @@ def sms_test(number: str) -> None:
     except SmsNotSent as error:
         raise OneLineFailure(f"sms not sent to {e164} through {gateway.describe()}: {error}", EXIT_CONFIG) from None
     except OSError as error:  # the outbox folder cannot be written
-        raise OneLineFailure(f"sms not written to {gateway.describe()}: {error.strerror or error}", EXIT_CONFIG) from None
+        raise OneLineFailure(
+            f"sms not written to {gateway.describe()}: {error.strerror or error}", EXIT_CONFIG
+        ) from None
     click.echo(f"sms sent to {e164} through {gateway.describe()}")

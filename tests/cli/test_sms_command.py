@@ -40,5 +40,3 @@ def test_idp_sms_test_refuses_what_is_not_a_number(idp, gateway_env):
 def test_idp_sms_test_with_the_outbox_writes_the_text(idp, cli_env):
     result = assert_succeeded(idp("sms", "test", PHONE))
     assert "through the outbox folder" in result.stdout
-
-
