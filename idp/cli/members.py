@@ -213,18 +213,13 @@ def members_list(text: str | None, limit: int, as_json: bool) -> None:
 @click.argument("identifier")
 @json_option
 def members_show(identifier: str, as_json: bool) -> None:
-    """Show a member by email or membership number, as typed at sign-in: the record, whether
-    the email and the mobile number are verified, and the kinds of second factor set up."""
-    from idp.services import second_factor as factor_service
-
+    """Show a member by email or membership number, as typed at sign-in (phone_verified: the
+    number codes by SMS go to was verified by the member)."""
     with provider_app():
         member = member_service.find(get_session(), identifier)
         if member is None:
             raise NotFound(f"no member {identifier!r}")
         described = member_service.describe(member)
-        # What support asks first when codes do not arrive: which factors, and whether the
-        # number codes by SMS go to is verified (phone_verified, above).
-        described["second_factors"] = sorted(factor_service.active_kinds(get_session(), member.id))
     if as_json:
         echo_json(described)
     else:

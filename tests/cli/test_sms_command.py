@@ -51,15 +51,14 @@ def test_idp_sms_test_with_the_outbox_writes_the_text(idp, cli_env):
 # --- what support sees and resets ---------------------------------------------------------------
 
 
-def test_members_show_says_whether_the_number_is_verified_and_which_factors(idp, app, make_member):
+def test_members_show_says_whether_the_number_is_verified(idp, app, make_member):
     unverified = make_member(phone=PHONE)
     shown = json.loads(assert_succeeded(idp("members", "show", unverified.membership_number, "--json")).stdout)
-    assert shown["phone"] == PHONE and shown["phone_verified"] is False and shown["second_factors"] == []
+    assert shown["phone"] == PHONE and shown["phone_verified"] is False
 
     member, _ = member_with_sms_factor(app, make_member, phone="+6281298765432")
     shown = assert_succeeded(idp("members", "show", member.membership_number)).stdout
     assert re.search(r"phone_verified:\s+yes\n", shown), shown
-    assert re.search(r"second_factors:\s+sms\n", shown), shown
 
 
 def test_reset_mfa_removes_the_sms_factor_and_the_next_sign_in_asks_for_none(idp, app, make_member, rp):
