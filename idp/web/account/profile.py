@@ -4,7 +4,7 @@ confirmed by its link) and password change."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, session, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -20,19 +20,18 @@ from idp.errors import ValidationFailed
 from idp.extensions import limiter
 from idp.i18n import remember_locale
 from idp.models.factors import FACTOR_SMS
-from idp.runtime import runtime, settings
-from idp.security.tokens import random_token
-from idp.services import phone_verification, profile
+from idp.runtime import settings
+from idp.services import profile
 from idp.services import second_factor as factors
 from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
 from idp.services.profile import CurrentPasswordWrong, SameEmail
+from idp.web import phone_codes
 from idp.web.account.access import account_page, member_required, signed_in
 from idp.web.confirm_links import ConfirmedLink
 from idp.web.forms import (
     ActionForm,
-    OneTimeCodeForm,
     current_password_field,
     email_field,
     new_password_field,
@@ -159,17 +158,11 @@ def _needs_fresh_check(member) -> bool:
 
 def _phone_page(status: int = 200, **context):
     member = signed_in().member
-    context.setdefault("form", OneTimeCodeForm())
+    urls = {"post_code": url_for("account_profile.phone_verify"), "post_send": url_for("account_profile.phone_send")}
     return account_page(
         "account/phone_verify.html",
         status=status,
-        masked_phone=mask_phone(member.phone),
-        delivery=phone_verification.code_sent(get_session(), member, session.get(_PHONE_TRANSACTION_KEY)),
-        code_minutes=max(settings().sms.code_ttl_seconds // 60, 1),
-        send_form=ActionForm(),
-        post_code=url_for("account_profile.phone_verify"),
-        post_send=url_for("account_profile.phone_send"),
-        **context,
+        **phone_codes.page_context(member, _PHONE_TRANSACTION_KEY, **urls, **context),
     )
 
 
@@ -191,19 +184,9 @@ def phone_send():
         return redirect(url_for("account_profile.index"), 303)
     if _needs_fresh_check(member):
         return redirect(url_for("account_security.verify", next=url_for("account_profile.phone")), 303)
-    if factors.current_lock(get_session(), member.id) is not None:
-        return _phone_page(status=423, error="locked")
-    transaction = session.get(_PHONE_TRANSACTION_KEY) or f"phone:{random_token(16)}"
-    session[_PHONE_TRANSACTION_KEY] = transaction
-    current = runtime()
-    try:
-        phone_verification.send_code(
-            get_session(), member, transaction, current.secrets, current.settings.sms, requester()
-        )
-    except factors.CodeTooSoon as too_soon:
-        return _phone_page(status=429, error="sms_too_soon", retry_at=too_soon.retry_at)
-    except factors.SmsBudgetUsedUp:
-        return _phone_page(status=429, error="sms_budget")
+    refused = phone_codes.send(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(**refused)
     return redirect(url_for("account_profile.phone"), 303)
 
 
@@ -214,29 +197,9 @@ def phone_verify():
     member = signed_in().member
     if not factors.phone_verification_possible(member):
         return redirect(url_for("account_profile.index"), 303)
-    form = OneTimeCodeForm()
-    transaction = session.get(_PHONE_TRANSACTION_KEY)
-    if not form.validate_on_submit() or not transaction:
-        return _phone_page(status=400, form=form, error="code_invalid" if transaction else "code_none")
-    code, form.code.data = form.code.data, ""
-    current = runtime()
-    try:
-        result = phone_verification.verify(
-            get_session(),
-            member,
-            transaction,
-            code,
-            current.secrets,
-            current.settings.security,
-            current.settings.sms,
-            current.settings.lockout,
-            requester(),
-        )
-    except AccountLocked as locked:
-        return _phone_page(status=423, form=form, error="locked", locked=locked)
-    if not result.ok:
-        return _phone_page(status=401, form=form, error=f"code_{result.reason}")
-    session.pop(_PHONE_TRANSACTION_KEY, None)
+    refused = phone_codes.verify(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(**refused)
     flash("phone_verified", "done")
     return redirect(url_for("account_profile.index"), 303)
 

@@ -153,36 +153,31 @@ def totp_confirm():
 @member_required
 @fresh_check_required
 def email_enable():
-    member = signed_in().member
-    if not ActionForm().validate_on_submit():
-        return _back_to_index()
-    db = get_session()
-    if FACTOR_EMAIL in factors.active_kinds(db, member.id):
-        return _back_to_index()
-    try:
-        factors.enable_email_factor(db, member, requester())
-    except factors.EmailFactorUnavailable:
-        flash("email_unavailable", FLASH_CATEGORY)
-        return _back_to_index()
-    return _after_adding(member, "email_added")
+    return _turn_on(FACTOR_EMAIL, factors.enable_email_factor, factors.EmailFactorUnavailable)
 
 
 @bp.post("/sms")
 @member_required
 @fresh_check_required
 def sms_enable():
+    return _turn_on(FACTOR_SMS, factors.enable_sms_factor, factors.SmsFactorUnavailable)
+
+
+def _turn_on(kind: str, enable: Callable, unavailable: type[Exception]):
+    """Codes sent to the member (by email, by SMS) as a factor: ``<kind>_added``, or
+    ``<kind>_unavailable`` without a verified address or number."""
     member = signed_in().member
     if not ActionForm().validate_on_submit():
         return _back_to_index()
     db = get_session()
-    if FACTOR_SMS in factors.active_kinds(db, member.id):
+    if kind in factors.active_kinds(db, member.id):
         return _back_to_index()
     try:
-        factors.enable_sms_factor(db, member, requester())
-    except factors.SmsFactorUnavailable:
-        flash("sms_unavailable", FLASH_CATEGORY)
+        enable(db, member, requester())
+    except unavailable:
+        flash(f"{kind}_unavailable", FLASH_CATEGORY)
         return _back_to_index()
-    return _after_adding(member, "sms_added")
+    return _after_adding(member, f"{kind}_added")
 
 
 def _after_adding(member, message_id: str):

@@ -19,9 +19,8 @@ from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.extensions import limiter
 from idp.models import Member
-from idp.runtime import runtime, settings
-from idp.security.tokens import random_token
-from idp.services import activation, phone_verification
+from idp.runtime import settings
+from idp.services import activation
 from idp.services import second_factor as factors
 from idp.services.activation import (
     STEP_TTL_SECONDS,
@@ -36,8 +35,9 @@ from idp.services.identifiers import (
 )
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
+from idp.web import phone_codes
 from idp.web.confirm_links import ConfirmedLink
-from idp.web.forms import ActionForm, OneTimeCodeForm, email_field, new_password_field, password_again_field
+from idp.web.forms import ActionForm, email_field, new_password_field, password_again_field
 from idp.web.pages import page
 from idp.web.ratelimits import activation_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
@@ -225,18 +225,11 @@ def _phone_offer() -> dict:
 
 
 def _phone_page(member: Member, status: int = 200, **context):
-    context.setdefault("form", OneTimeCodeForm())
-    delivery = phone_verification.code_sent(get_session(), member, session.get(_PHONE_TRANSACTION_KEY))
+    urls = {"post_code": url_for("activation.phone_verify"), "post_send": url_for("activation.phone_send")}
     return _page(
         "activation/phone.html",
         status=status,
-        masked_phone=mask_phone(member.phone),
-        delivery=delivery,
-        code_minutes=max(settings().sms.code_ttl_seconds // 60, 1),
-        send_form=ActionForm(),
-        post_code=url_for("activation.phone_verify"),
-        post_send=url_for("activation.phone_send"),
-        **context,
+        **phone_codes.page_context(member, _PHONE_TRANSACTION_KEY, **urls, **context),
     )
 
 
@@ -254,19 +247,9 @@ def phone_send():
     member = _phone_member()
     if member is None or not ActionForm().validate_on_submit():
         return redirect(url_for("activation.sent"), 303)
-    if factors.current_lock(get_session(), member.id) is not None:
-        return _phone_page(member, status=423, error="locked")
-    transaction = session.get(_PHONE_TRANSACTION_KEY) or f"activation-phone:{random_token(16)}"
-    session[_PHONE_TRANSACTION_KEY] = transaction
-    current = runtime()
-    try:
-        phone_verification.send_code(
-            get_session(), member, transaction, current.secrets, current.settings.sms, requester()
-        )
-    except factors.CodeTooSoon as too_soon:
-        return _phone_page(member, status=429, error="sms_too_soon", retry_at=too_soon.retry_at)
-    except factors.SmsBudgetUsedUp:
-        return _phone_page(member, status=429, error="sms_budget")
+    refused = phone_codes.send(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(member, **refused)
     return redirect(url_for("activation.phone"), 303)
 
 
@@ -276,29 +259,9 @@ def phone_verify():
     member = _phone_member()
     if member is None:
         return redirect(url_for("activation.sent"), 303)
-    form = OneTimeCodeForm()
-    transaction = session.get(_PHONE_TRANSACTION_KEY)
-    if not form.validate_on_submit() or not transaction:
-        return _phone_page(member, status=400, form=form, error="code_invalid" if transaction else "code_none")
-    code, form.code.data = form.code.data, ""
-    current = runtime()
-    try:
-        result = phone_verification.verify(
-            get_session(),
-            member,
-            transaction,
-            code,
-            current.secrets,
-            current.settings.security,
-            current.settings.sms,
-            current.settings.lockout,
-            requester(),
-        )
-    except AccountLocked as locked:
-        return _phone_page(member, status=423, form=form, error="locked", locked=locked)
-    if not result.ok:
-        return _phone_page(member, status=401, form=form, error=f"code_{result.reason}")
-    session.pop(_PHONE_TRANSACTION_KEY, None)
+    refused = phone_codes.verify(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(member, **refused)
     return _page("activation/sent.html", form=ResendForm(), can_resend=True, phone_verified=True, **_phone_offer())
 
 

@@ -30,7 +30,7 @@ from idp.db import get_session
 from idp.errors import InteractionExpired
 from idp.extensions import limiter
 from idp.models import Interaction, Member
-from idp.models.factors import CHANNEL_SMS
+from idp.models.factors import CHANNEL_SMS, FACTOR_EMAIL, FACTOR_SMS
 from idp.models.flows import INTERACTION_SECOND_FACTOR
 from idp.oauth.server import get_server
 from idp.runtime import runtime, settings
@@ -410,31 +410,25 @@ def enrol_totp(uid: str):
 
 @bp.post("/<uid>/enrol/email")
 def enrol_email(uid: str):
-    interaction, member, plan = _step(uid)
-    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["email"]:
-        return redirect(url_for("second_factor.challenge", uid=uid), 303)
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("second_factor.enrol", uid=uid), 303)
-    db = get_session()
-    factors.enable_email_factor(db, member, requester())
-    codes = factors.first_recovery_codes(db, member, requester())
-    next_url = url_for("second_factor.email_page", uid=uid)
-    if codes:
-        return _recovery_codes_page(interaction, codes, next_url)
-    return redirect(next_url, 303)
+    return _enrol_sent_codes(uid, FACTOR_EMAIL, factors.enable_email_factor, "second_factor.email_page")
 
 
 @bp.post("/<uid>/enrol/sms")
 def enrol_sms(uid: str):
+    return _enrol_sent_codes(uid, FACTOR_SMS, factors.enable_sms_factor, "second_factor.sms_page")
+
+
+def _enrol_sent_codes(uid: str, kind: str, enable, code_page: str):
+    """Codes sent to the member (by email, by SMS) as the factor set up now; then its page."""
     interaction, member, plan = _step(uid)
-    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member).get("sms"):
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member).get(kind):
         return redirect(url_for("second_factor.challenge", uid=uid), 303)
     if not ActionForm().validate_on_submit():
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
     db = get_session()
-    factors.enable_sms_factor(db, member, requester())
+    enable(db, member, requester())
     codes = factors.first_recovery_codes(db, member, requester())
-    next_url = url_for("second_factor.sms_page", uid=uid)
+    next_url = url_for(code_page, uid=uid)
     if codes:
         return _recovery_codes_page(interaction, codes, next_url)
     return redirect(next_url, 303)
