@@ -733,7 +733,6 @@ def _validate_serve(serve: ServeSettings) -> None:
 
 
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
-    from limits import parse_many
 
     if ratelimit.on_storage_error not in {"deny", "allow"}:
         raise ConfigError("ratelimit.on_storage_error: must be deny or allow")
@@ -749,12 +748,7 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "token_per_client",
         "email_per_identifier",
     ):
-        value = getattr(ratelimit, name)
-        try:
-            if not parse_many(value):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"ratelimit.{name}: {value!r} is not a rate limit like '10 per minute'") from None
+        _check_rate_limit(f"ratelimit.{name}", getattr(ratelimit, name))
 
 
 SMS_BACKENDS = ("outbox", "http", "none")
@@ -766,9 +760,17 @@ def sms_backend(sms: SmsSettings, development: bool) -> str:
     return sms.backend or ("outbox" if development else "none")
 
 
-def _validate_sms(sms: SmsSettings, development: bool) -> None:
+def _check_rate_limit(name: str, value: str) -> None:
     from limits import parse_many
 
+    try:
+        if not parse_many(value):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a rate limit like '10 per minute'") from None
+
+
+def _validate_sms(sms: SmsSettings, development: bool) -> None:
     if sms.backend and sms.backend not in SMS_BACKENDS:
         raise ConfigError("sms.backend: must be outbox, http or none (or empty)")
     if sms.acr not in SMS_LEVELS:
@@ -784,12 +786,7 @@ def _validate_sms(sms: SmsSettings, development: bool) -> None:
     if not 10 <= sms.code_resend_seconds <= sms.code_ttl_seconds:
         raise ConfigError("sms.code_resend_seconds: must be between 10 and code_ttl_seconds")
     for name in ("sign_in_per_number", "verification_per_number"):
-        value = getattr(sms, name)
-        try:
-            if not parse_many(value):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"sms.{name}: {value!r} is not a rate limit like '10 per hour'") from None
+        _check_rate_limit(f"sms.{name}", getattr(sms, name))
     try:
         body = json.loads(sms.http_body_template)
     except ValueError:
