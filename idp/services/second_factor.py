@@ -4,7 +4,8 @@ Enrolment, verification and removal, as plain functions over a database session.
 - a TOTP code is accepted once per member and time step, and never for a step older than
   the last one accepted: ``last_used_step`` moves forward with one conditional UPDATE, so two
   processes racing with the same code cannot both win;
-- a code sent by email or SMS (and the code that verifies a mobile number) is 6 digits, bound to one sign-in transaction, single use, short-lived,
+- a code sent by email or SMS (and the code that verifies a mobile number) is 6 digits,
+  bound to one sign-in transaction (a text's also to its number), single use, short-lived,
   stored as a keyed digest, allowed ``max_tries`` wrong entries, and voided by a newer one;
 - recovery codes are single use, stored as digests, and regenerating them voids the old set;
 - every code check is counted by the second-factor lockout (``check_code``).
