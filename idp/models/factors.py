@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
@@ -38,6 +38,8 @@ class SecondFactor(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # The factor the member chose to be asked for first (at most one per member).
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RecoveryCode(Base):

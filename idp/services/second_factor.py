@@ -134,6 +134,36 @@ def usable_methods(db: Session, member: Member) -> list[str]:
     return methods
 
 
+# The method each kind of factor is passed with.
+METHOD_OF_KIND = {FACTOR_TOTP: METHOD_TOTP, FACTOR_EMAIL: METHOD_EMAIL, FACTOR_SMS: METHOD_SMS}
+
+
+def preferred_method(db: Session, member: Member, offered: list[str]) -> str | None:
+    """The method of the factor the member chose to be asked for first, when it is among
+    ``offered`` (a factor that cannot be used now, or does not reach the level, is skipped)."""
+    for factor in active_factors(db, member.id):
+        if factor.preferred and METHOD_OF_KIND.get(factor.kind) in offered:
+            return METHOD_OF_KIND[factor.kind]
+    return None
+
+
+def set_preferred(db: Session, member: Member, factor_id: int, origin: RequestOrigin) -> SecondFactor | None:
+    """Make one of the member's factors the one the challenge opens with (the others lose the
+    mark). None when the member has no such factor."""
+    factor = next((f for f in active_factors(db, member.id) if f.id == factor_id), None)
+    if factor is None:
+        return None
+    db.execute(
+        update(SecondFactor)
+        .where(SecondFactor.member_id == member.id)
+        .values(preferred=SecondFactor.id == factor.id)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(db, "second_factor_preferred", "success", origin, member_id=member.id, kind=factor.kind)
+    db.commit()
+    return factor
+
+
 # --- authenticator apps -----------------------------------------------------------------------
 
 

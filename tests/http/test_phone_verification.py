@@ -21,6 +21,7 @@ from tests.helpers.sms import (
     member_with_sms_factor,
     submit_phone_code,
     texts,
+    verify_phone_on_profile,
 )
 
 pytestmark = pytest.mark.settings(ratelimit={"email_code_per_ip": "100 per minute"})
@@ -264,3 +265,56 @@ def test_activation_offers_no_verification_without_the_record_check(app, client,
     asked = client.post("/activate/phone/send", data={"csrf_token": csrf_token(page.text)})
     assert asked.status_code == 303 and asked.headers["Location"] == "/activate/sent"
     assert texts(app) == []
+
+
+# --- which factor comes first -------------------------------------------------------------------
+
+
+def test_the_member_chooses_codes_by_sms_to_be_asked_for_before_the_app(app, make_member, rp):
+    from tests.helpers.second_factor import enrol_totp, next_step
+
+    member = make_member(phone=PHONE, locale="en")
+    browser = app.test_client()
+    sign_in_to_account(browser, member)
+    verify_phone_on_profile(app, browser)
+    enrol_totp(browser)  # the first factor: fresh from the sign-in
+    next_step()
+    page = browser.get("/account/security/")
+    assert 'data-testid="prefer-factor-form"' not in page.text  # one factor: no order to choose
+    with app.app_context():
+        from idp.services import second_factor
+        from idp.services.audit import RequestOrigin
+
+        db = get_session()
+        second_factor.enable_sms_factor(db, db.get(Member, member.id), RequestOrigin())
+    page = browser.get("/account/security/")
+    (sms_id,) = re.findall(r'data-kind="sms" data-factor-id="(\d+)"', page.text)
+    challenge = app.test_client()
+    uid = to_challenge(challenge, AuthorizationRequest(rp.client_id), member)
+    first = challenge.get(f"/interaction/{uid}/second-factor")
+    assert first.status_code == 200 and 'data-method="totp"' in first.text  # the strongest by default
+    assert 'data-testid="send-sms-code"' in first.text
+
+    chosen = browser.post(f"/account/security/factors/{sms_id}/prefer", data={"csrf_token": csrf_token(page.text)})
+    assert chosen.status_code == 303
+    page = browser.get("/account/security/")
+    assert 'data-testid="factor_preferred"' in page.text and 'data-testid="factor-preferred"' in page.text
+    other = app.test_client()
+    uid = to_challenge(other, AuthorizationRequest(rp.client_id), member)
+    first = other.get(f"/interaction/{uid}/second-factor")
+    assert first.status_code == 303 and first.headers["Location"].endswith("/sms-code")
+    assert 'data-testid="use-totp"' in other.get(f"/interaction/{uid}/sms-code").text
+
+
+def test_only_ones_own_factor_can_be_preferred(app, make_member):
+    owner, _ = member_with_sms_factor(app, make_member)
+    with app.app_context():
+        (factor,) = get_session().scalars(select(SecondFactor)).all()
+        factor_id = factor.id
+    intruder = make_member(locale="en")
+    browser = app.test_client()
+    sign_in_to_account(browser, intruder)
+    page = browser.get("/account/security/")
+    browser.post(f"/account/security/factors/{factor_id}/prefer", data={"csrf_token": csrf_token(page.text)})
+    with app.app_context():
+        assert get_session().get(SecondFactor, factor_id).preferred is False

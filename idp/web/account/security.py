@@ -227,6 +227,20 @@ def remove(factor_id: int):
     return _back_to_index()
 
 
+# --- which factor comes first ----------------------------------------------------------------
+
+
+@bp.post("/factors/<int:factor_id>/prefer")
+@member_required
+def prefer(factor_id: int):
+    """Ask for this factor first at sign-in (the others stay offered on the same page). No
+    fresh check: it changes the order, not what can pass."""
+    member = signed_in().member
+    if ActionForm().validate_on_submit() and factors.set_preferred(get_session(), member, factor_id, requester()):
+        flash("factor_preferred", FLASH_CATEGORY)
+    return _back_to_index()
+
+
 # --- the fresh check page -------------------------------------------------------------------
 
 
@@ -243,7 +257,7 @@ def verify():
         return start_sign_in_for(_next_url())
     method = request.args.get("method")
     if method not in plan.methods:
-        method = plan.methods[0]
+        method = factors.preferred_method(get_session(), signed_in().member, plan.methods) or plan.methods[0]
     return _verify_page(method, plan)
 
 

@@ -194,10 +194,13 @@ def challenge(uid: str):
     interaction, member, plan = _step(uid)
     if plan.must_enrol:
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
-    if METHOD_TOTP in plan.methods:
+    offered = [*plan.methods, *plan.proof_methods]
+    preferred = factors.preferred_method(get_session(), member, offered)
+    if METHOD_TOTP in plan.methods and preferred in (None, METHOD_TOTP):
         return _challenge_page(interaction, member, METHOD_TOTP, plan)
-    # The first code that can be sent (strongest first), else a recovery code.
-    for method in [*plan.methods, *plan.proof_methods]:
+    # The member's preferred way, else the first code that can be sent (strongest first),
+    # else a recovery code.
+    for method in [preferred, *offered] if preferred else offered:
         if method == METHOD_EMAIL:
             return redirect(url_for("second_factor.email_page", uid=uid), 303)
         if method == METHOD_SMS:
