@@ -101,7 +101,7 @@ class HttpSmsGateway:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         request = urllib.request.Request(config.http_url, data=self.body(message), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=config.http_timeout_seconds) as answer:
+            with _OPENER.open(request, timeout=config.http_timeout_seconds) as answer:
                 status = answer.status
         except urllib.error.HTTPError as error:
             # The gateway's answer body may echo the message: it is not read.
@@ -121,6 +121,16 @@ class HttpSmsGateway:
         metrics.dependency_error("sms")
         raise SmsNotSent(error) from None
 
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A gateway's redirect is an error, never followed: following it would repeat the
+    credentials and the code to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 _PLACEHOLDER = re.compile(r"\{(?:to|text|sender)\}")
 

@@ -49,6 +49,8 @@ class SmsGateway:
                 body = b'{"ok": true}' if status < 300 else b'{"error": "unavailable", "echo": "secret text"}'
                 try:
                     self.send_response(status)
+                    if 300 <= status < 400:
+                        self.send_header("Location", f"http://127.0.0.1:{gateway.port}/elsewhere")
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()

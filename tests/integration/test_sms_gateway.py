@@ -85,6 +85,15 @@ def test_an_error_answer_is_not_sent_and_names_only_the_status(gateway, caplog):
     assert_no_code_logged(caplog, "123456")
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed_with_the_credentials(gateway, status):
+    gateway.status = status
+    with pytest.raises(SmsNotSent) as refused:
+        http_gateway(gateway).send(MESSAGE)
+    assert str(refused.value) == f"HTTP {status}"
+    assert [request.path for request in gateway.received] == ["/v1/messages"]
+
+
 def test_a_gateway_that_hangs_is_given_up_after_the_timeout(gateway):
     gateway.hang_seconds = 3
     started = time.monotonic()
