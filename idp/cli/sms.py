@@ -9,7 +9,7 @@ from idp.cli.main_group import main
 from idp.errors import ValidationFailed
 from idp.services.identifiers import normalize_phone
 from idp.services.sms import SmsNotSent, TextMessage, build_sms_gateway
-from idp.services.text_messages import test_text
+from idp.services.text_messages import sms_test_text
 
 
 @main.group("sms")
@@ -31,7 +31,7 @@ def sms_test(number: str) -> None:
     gateway = build_sms_gateway(settings.sms, settings.server.instance_path, settings.server.development)
     if gateway is None:
         raise OneLineFailure("sms is off (sms.backend = none): nothing to test", EXIT_CONFIG)
-    message = TextMessage(to=e164, text=test_text(settings.ui.brand_name), purpose="sms_test")
+    message = TextMessage(to=e164, text=sms_test_text(settings.ui.brand_name), purpose="sms_test")
     try:
         gateway.send(message)
     except SmsNotSent as error:

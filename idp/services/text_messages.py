@@ -91,7 +91,7 @@ def _body(brand: str, code: str, purpose: str) -> str:
     return f"{brand}: {words}" if brand else words
 
 
-def test_text(brand_name: str) -> str:
+def sms_test_text(brand_name: str) -> str:
     """The text of ``idp sms test``: no code, the program's name."""
     return f"{brand_name or 'idp'}: test message from idp (idp sms test). Members get their codes the same way."
 

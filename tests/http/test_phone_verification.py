@@ -117,7 +117,9 @@ def test_a_changed_number_is_unverified_and_not_used_for_codes(app, make_member,
     assert texts(app, OTHER_PHONE) == []
 
 
-def test_with_codes_by_sms_a_new_number_is_verified_only_after_the_fresh_check(app, make_member, moving_clock):
+def test_with_codes_by_sms_the_number_changes_and_is_verified_only_after_the_fresh_check(
+    app, make_member, moving_clock
+):
     member, _ = member_with_sms_factor(app, make_member, locale="en")
     with app.app_context():
         from idp.services import second_factor
@@ -127,8 +129,15 @@ def test_with_codes_by_sms_a_new_number_is_verified_only_after_the_fresh_check(a
         second_factor.enable_email_factor(db, db.get(Member, member.id), RequestOrigin())
     browser = app.test_client()
     signed_in_with_sms(app, browser, member)
+    # Just after the SMS check the number may change (it is unverified then).
+    assert save_phone(browser, OTHER_PHONE).headers["Location"] == "/account/profile"
+    assert stored(app, member).phone == OTHER_PHONE and stored(app, member).phone_verified is False
     moving_clock.advance(11 * 60)  # past security.fresh_check_minutes
-    save_phone(browser, OTHER_PHONE)
+    # Later, changing the number codes by SMS go to is a change of a factor: the fresh check first.
+    changed = save_phone(browser, "+6281311112222")
+    assert changed.status_code == 303 and changed.headers["Location"].startswith("/account/security/verify")
+    assert stored(app, member).phone == OTHER_PHONE
+    # And so is verifying the new number (it becomes the factor's).
     profile = browser.get("/account/profile")
     sent = browser.post("/account/profile/phone/send", data={"csrf_token": csrf_token(profile.text)})
     assert sent.status_code == 303 and sent.headers["Location"].startswith("/account/security/verify")

@@ -119,6 +119,9 @@ def contact():
     language = LanguageForm(data={"locale": member.locale})
     if not form.validate_on_submit():
         return _profile_page(form, language, status=400, contact_error="address" if form.address.errors else "invalid")
+    if _changes_the_sms_number(member, form.phone.data) and _needs_fresh_check(member):
+        # Codes by SMS go to this number: changing it is a change of a second factor.
+        return redirect(url_for("account_security.verify", next=url_for("account_profile.index")), 303)
     try:
         profile.update_contact(get_session(), member, form.phone.data, form.address.data, requester())
     except ValidationFailed as invalid:
@@ -154,6 +157,13 @@ def _needs_fresh_check(member) -> bool:
     from idp.web.account.security import is_fresh
 
     return FACTOR_SMS in factors.active_kinds(get_session(), member.id) and not is_fresh()
+
+
+def _changes_the_sms_number(member, typed: str | None) -> bool:
+    try:
+        return profile.clean_phone(typed) != member.phone
+    except ValidationFailed:
+        return False  # refused by update_contact, with its message
 
 
 def _phone_page(status: int = 200, **context):
