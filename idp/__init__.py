@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
 
     from idp.runtime import Runtime, SecretsAtRest, install, runtime
     from idp.services.mailer import build_mailer
+    from idp.services.sms import build_sms_gateway
 
     install(
         app,
@@ -64,9 +65,13 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
             settings=settings,
             secrets=SecretsAtRest.from_secret(secret_key),
             mailer=build_mailer(settings.mail, settings.server.instance_path),
+            sms_gateway=build_sms_gateway(settings.sms, settings.server.instance_path, settings.server.development),
         ),
     )
     _init_extensions(app, settings)
+    from idp.services import assurance
+
+    assurance.set_sms_level(settings.sms.acr)
 
     from idp import web
     from idp.errors import register_error_handlers

@@ -28,7 +28,7 @@ class SecretsAtRest:
 
     signing_keys: SecretBox  # private signing keys (AES-GCM)
     totp_seeds: SecretBox  # authenticator-app seeds (AES-GCM)
-    code_digest_key: bytes  # HMAC key of the digests of emailed sign-in codes
+    code_digest_key: bytes  # HMAC key of the digests of sent codes (email, SMS)
     outbound_payloads: SecretBox  # the input of queued jobs (AES-GCM)
 
     @classmethod
@@ -47,6 +47,14 @@ class Mailer(Protocol):
     def send(self, email: Any) -> None: ...
 
 
+class SmsGateway(Protocol):
+    """idp.services.sms's OutboxSmsGateway or HttpSmsGateway."""
+
+    def send(self, message: Any) -> None: ...
+
+    def describe(self) -> str: ...
+
+
 class Waker(Protocol):
     """idp.services.outbound.Worker: woken when work is queued in this process."""
 
@@ -62,12 +70,21 @@ class MailBudget(Protocol):
     def allow(self, recipient_key: str) -> bool: ...
 
 
+class TextBudget(Protocol):
+    """idp.services.text_messages.SmsBudget: texts per number and purpose."""
+
+    def allow(self, purpose: str, number: str) -> bool: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
     secrets: SecretsAtRest
     mailer: Mailer
     mail_budget: MailBudget | None = None
+    # None when SMS is off (sms.backend none); the budget counts texts per number and purpose.
+    sms_gateway: SmsGateway | None = None
+    sms_budget: TextBudget | None = None
     outbound_worker: Waker | None = None
     # idp.oauth.server.IdpAuthorizationServer, set by its init_app (which imports this module,
     # so this one names it only in words: dependencies point one way).

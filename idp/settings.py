@@ -9,6 +9,7 @@ Unknown keys, values of the wrong type and unsafe production values raise
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
@@ -311,6 +312,61 @@ class OutboundSettings:
     )
 
 
+# A body that most JSON gateways take as is; each string value may name {to}, {text} and
+# {sender}, replaced after the template is parsed (so no value can change the JSON's shape).
+DEFAULT_SMS_BODY_TEMPLATE = '{"to": "{to}", "from": "{sender}", "text": "{text}"}'
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    backend: str = doc(
+        "How text messages (SMS sign-in codes, number verification) are sent: outbox writes each "
+        "to outbox_dir (development, tests); http posts JSON to http_url (a gateway); none: no "
+        "SMS (the SMS factor and number verification are not offered). Empty: outbox in "
+        "development mode, none otherwise.",
+        "",
+    )
+    outbox_dir: str = doc("Folder for the outbox backend. Empty means <instance_path>/sms-outbox.", "")
+    http_url: str = doc("The gateway's https URL that takes one message per POST (backend http).", "")
+    http_auth: str = doc(
+        "How idp authenticates to the gateway: bearer (Authorization: Bearer http_token), basic "
+        "(http_username and http_password) or none.",
+        "bearer",
+    )
+    http_token: str = doc("The bearer token (prefer the environment variable to the file).", "")
+    http_username: str = doc("User name for basic authentication.", "")
+    http_password: str = doc("Password for basic authentication (prefer the environment variable).", "")
+    http_body_template: str = doc(
+        "The JSON body of each POST; in its string values {to} (E.164), {text} and {sender} are "
+        "replaced, so the body fits the gateway (see docs/sms.md for common providers).",
+        DEFAULT_SMS_BODY_TEMPLATE,
+    )
+    http_timeout_seconds: int = doc(
+        "How long to wait for the gateway (1 to 30); a gateway that does not answer in time is "
+        "tried again later through the queue.",
+        10,
+    )
+    sender: str = doc("The sender id or number the gateway sends from, for {sender}; empty if it needs none.", "")
+    acr: str = doc(
+        "The level a password and an SMS code reach: urn:idp:acr:pwd+email (as emailed codes: "
+        "NIST SP 800-63B calls SMS a restricted authenticator) or urn:idp:acr:mfa (as an app).",
+        "urn:idp:acr:pwd+email",
+    )
+    code_ttl_seconds: int = doc("How long an SMS code works (60 to 600).", 300)
+    code_max_tries: int = doc("Wrong entries allowed for one SMS code before it is void (1 to 10).", 5)
+    code_resend_seconds: int = doc("The shortest time between two SMS codes for one sign-in or check.", 60)
+    sign_in_per_number: str = doc(
+        "SMS sign-in codes sent to one number (only ever asked for after the right password, or "
+        "by the member signed in), counted apart from every other purpose.",
+        "10 per hour; 30 per day",
+    )
+    verification_per_number: str = doc(
+        "Codes sent to one number to verify it (asked for by the signed-in member, or at "
+        "activation after the record check), counted apart from sign-in codes.",
+        "5 per hour; 10 per day",
+    )
+
+
 @dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
@@ -396,6 +452,7 @@ class Settings:
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -646,6 +703,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
 
     _validate_ui(settings.ui)
+    _validate_sms(settings.sms, settings.server.development)
 
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
@@ -668,6 +726,8 @@ def _production_problems(settings: Settings) -> list[str]:
         problems.append("database.url: required outside development mode (use PostgreSQL)")
     if settings.mail.backend != "smtp":
         problems.append("mail.backend: must be smtp outside development mode")
+    if settings.sms.backend == "outbox":
+        problems.append("sms.backend: must be http or none outside development mode")
     return problems
 
 
@@ -732,7 +792,6 @@ def _validate_serve(serve: ServeSettings) -> None:
 
 
 def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
-    from limits import parse_many
 
     if ratelimit.on_storage_error not in {"deny", "allow"}:
         raise ConfigError("ratelimit.on_storage_error: must be deny or allow")
@@ -748,9 +807,59 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "token_per_client",
         "email_per_identifier",
     ):
-        value = getattr(ratelimit, name)
-        try:
-            if not parse_many(value):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"ratelimit.{name}: {value!r} is not a rate limit like '10 per minute'") from None
+        _check_rate_limit(f"ratelimit.{name}", getattr(ratelimit, name))
+
+
+SMS_BACKENDS = ("outbox", "http", "none")
+SMS_LEVELS = ("urn:idp:acr:pwd+email", "urn:idp:acr:mfa")
+
+
+def sms_backend(sms: SmsSettings, development: bool) -> str:
+    """The backend in force: the configured one, or (empty) outbox in development, else none."""
+    return sms.backend or ("outbox" if development else "none")
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    from limits import parse_many
+
+    try:
+        if not parse_many(value):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a rate limit like '10 per minute'") from None
+
+
+def _validate_sms(sms: SmsSettings, development: bool) -> None:
+    if sms.backend and sms.backend not in SMS_BACKENDS:
+        raise ConfigError("sms.backend: must be outbox, http or none (or empty)")
+    if sms.acr not in SMS_LEVELS:
+        raise ConfigError(f"sms.acr: must be one of {', '.join(SMS_LEVELS)}")
+    if sms.http_auth not in {"bearer", "basic", "none"}:
+        raise ConfigError("sms.http_auth: must be bearer, basic or none")
+    if not 1 <= sms.http_timeout_seconds <= 30:
+        raise ConfigError("sms.http_timeout_seconds: must be between 1 and 30")
+    if not 60 <= sms.code_ttl_seconds <= 600:
+        raise ConfigError("sms.code_ttl_seconds: must be between 60 and 600")
+    if not 1 <= sms.code_max_tries <= 10:
+        raise ConfigError("sms.code_max_tries: must be between 1 and 10")
+    if not 10 <= sms.code_resend_seconds <= sms.code_ttl_seconds:
+        raise ConfigError("sms.code_resend_seconds: must be between 10 and code_ttl_seconds")
+    for name in ("sign_in_per_number", "verification_per_number"):
+        _check_rate_limit(f"sms.{name}", getattr(sms, name))
+    try:
+        body = json.loads(sms.http_body_template)
+    except ValueError:
+        raise ConfigError("sms.http_body_template: is not JSON") from None
+    if not isinstance(body, dict) or "{text}" not in sms.http_body_template or "{to}" not in sms.http_body_template:
+        raise ConfigError("sms.http_body_template: must be a JSON object naming {to} and {text}")
+    if sms_backend(sms, development) != "http":
+        return
+    url = urlsplit(sms.http_url)
+    if url.scheme not in {"https", "http"} or not url.netloc:
+        raise ConfigError("sms.http_url: must be an absolute https URL when sms.backend is http")
+    if url.scheme == "http" and not development:
+        raise ConfigError("sms.http_url: must use https outside development mode")
+    if sms.http_auth == "bearer" and not sms.http_token:
+        raise ConfigError("sms.http_token: required when sms.http_auth is bearer")
+    if sms.http_auth == "basic" and not (sms.http_username and sms.http_password):
+        raise ConfigError("sms.http_username and sms.http_password: required when sms.http_auth is basic")

@@ -13,7 +13,19 @@ is in the audit trail); `idp serve` logs as the server does.
 from __future__ import annotations
 
 # Each module adds its commands to ``main``.
-from idp.cli import audit, clients, database, demo, keys, mail, members, resource_servers, server, tokens  # noqa: F401
+from idp.cli import (  # noqa: F401
+    audit,
+    clients,
+    database,
+    demo,
+    keys,
+    mail,
+    members,
+    resource_servers,
+    server,
+    sms,
+    tokens,
+)
 from idp.cli.main_group import main
 from idp.cli.server import ProviderServer
 

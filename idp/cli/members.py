@@ -213,7 +213,8 @@ def members_list(text: str | None, limit: int, as_json: bool) -> None:
 @click.argument("identifier")
 @json_option
 def members_show(identifier: str, as_json: bool) -> None:
-    """Show a member by email or membership number, as typed at sign-in."""
+    """Show a member by email or membership number, as typed at sign-in (phone_verified: the
+    number codes by SMS go to was verified by the member)."""
     with provider_app():
         member = member_service.find(get_session(), identifier)
         if member is None:

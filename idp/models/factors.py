@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
@@ -14,6 +14,13 @@ FACTOR_TOTP = "totp"
 FACTOR_EMAIL = "email"
 # A passkey (WebAuthn); what WebAuthn needs besides is in models/passkeys.py.
 FACTOR_PASSKEY = "passkey"
+FACTOR_SMS = "sms"
+
+# The ways a code is sent (EmailCode.channel): a sign-in code by email or SMS, and the code
+# that verifies a mobile number before it is used for sign-in codes.
+CHANNEL_EMAIL = "email"
+CHANNEL_SMS = "sms"
+CHANNEL_SMS_VERIFY = "sms_verify"
 
 
 class SecondFactor(Base):
@@ -33,6 +40,8 @@ class SecondFactor(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # The factor the member chose to be asked for first (at most one per member).
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RecoveryCode(Base):
@@ -48,7 +57,8 @@ class RecoveryCode(Base):
 
 
 class EmailCode(Base):
-    """A one-time sign-in code sent by email, bound to one sign-in transaction (interaction)."""
+    """A one-time code sent to the member (by email, or by SMS: ``channel``), bound to one
+    sign-in transaction (interaction) or account-page check. The table kept its first name."""
 
     __tablename__ = "email_codes"
 
@@ -62,3 +72,6 @@ class EmailCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
+    channel: Mapped[str] = mapped_column(String(16), default=CHANNEL_EMAIL, server_default=CHANNEL_EMAIL)
+    # The outbound job that delivers it (an SMS), so the page can say when delivery is delayed.
+    delivery_job_id: Mapped[int | None] = mapped_column(Integer)

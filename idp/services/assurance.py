@@ -16,6 +16,9 @@ satisfies every level before it::
                             its own with user verification. The browser binds a passkey to
                             idp's origin, so no fake page can relay it (NIST SP 800-63B §5.2.5).
 
+A code by SMS reaches urn:idp:acr:pwd+email unless the operator sets ``sms.acr`` to
+urn:idp:acr:mfa (NIST SP 800-63B treats the phone network as a restricted authenticator).
+
 Methods: each way of proving oneself, with the level it reaches and its ``amr`` values
 (RFC 8176), in ``METHODS``. Adding a factor means adding its line there (and a level to
 ``LEVELS`` when it reaches a new one).
@@ -30,6 +33,7 @@ What a request requires (``Requirement``) comes from three sources:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +54,7 @@ METHOD_RECOVERY = "recovery"
 METHOD_PASSKEY = "passkey"
 # A passkey on its own (discoverable, user verified): the sign-in without a password.
 METHOD_PASSKEY_SIGN_IN = "passkey_sign_in"
+METHOD_SMS = "sms"
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,26 @@ METHODS: dict[str, Method] = {
     ),
     METHOD_TOTP: Method(METHOD_TOTP, ACR_PASSWORD_AUTHENTICATOR, ("pwd", "otp", "mfa"), factor="totp", several=True),
     METHOD_EMAIL: Method(METHOD_EMAIL, ACR_PASSWORD_EMAIL_CODE, ("pwd", "otp", "mfa"), factor="email"),
+    # RFC 8176 "sms": confirmation by text message. The level of an emailed code by default
+    # (NIST SP 800-63B §5.1.3.3 calls the phone network "restricted"); sms.acr may raise it.
+    METHOD_SMS: Method(METHOD_SMS, ACR_PASSWORD_EMAIL_CODE, ("pwd", "sms", "mfa"), factor="sms"),
     METHOD_RECOVERY: Method(METHOD_RECOVERY, ACR_PASSWORD_AUTHENTICATOR, ("pwd", "mfa")),
     METHOD_PASSKEY_SIGN_IN: Method(METHOD_PASSKEY_SIGN_IN, ACR_PHISHING_RESISTANT, ("pop", "user", "mfa")),
 }
 # The second factors, strongest first (what a member can enrol and be challenged with).
 SECOND_FACTOR_METHODS = tuple(method for method in METHODS.values() if method.factor is not None)
+
+
+# The levels an operator may give SMS codes (sms.acr).
+SMS_LEVELS = (ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_AUTHENTICATOR)
+
+
+def set_sms_level(acr: str) -> None:
+    """The level SMS codes reach in this installation (``sms.acr``, set by ``create_app``):
+    the operator's policy, one per process like the rest of ``METHODS``."""
+    if acr not in SMS_LEVELS:
+        raise ValueError(f"SMS codes cannot reach {acr!r}")
+    METHODS[METHOD_SMS] = dataclasses.replace(METHODS[METHOD_SMS], acr=acr)
 
 
 class UnmetRequirement(Exception):

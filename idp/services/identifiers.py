@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
+
 from idp.security.tokens import digest
 
 MEMBERSHIP_NUMBER_PATTERN = re.compile(r"^[0-9]{11}$")
@@ -44,22 +46,60 @@ def normalize_email(raw: str) -> str:
     return email
 
 
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-INDONESIA_CALLING_CODE = "+62"
+INDONESIA_REGION = "ID"
 
 
 def normalize_phone(raw: str) -> str:
-    """A phone number in E.164 form (``+6281234567890``): NFKC, spaces, dashes, dots and
-    brackets dropped; a national Indonesian number (``0812…``) gets the +62 prefix.
-    ValueError when it is not a plausible international number."""
-    text = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    elif text.startswith("0"):
-        text = INDONESIA_CALLING_CODE + text[1:]
-    elif text.startswith("62"):
-        text = "+" + text
-    if not _E164.fullmatch(text) or not text[1:].isascii():
+    """A phone number in E.164 form (``+6281234567890``), parsed and validated by
+    ``phonenumbers``: a number without a country code is read as Indonesian, so ``0812…``,
+    ``+62 812…`` and ``62812…`` all become ``+62812…``. ValueError when it is not a valid
+    number."""
+    number = _parse_phone(raw)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_mobile_number(e164: str | None) -> bool:
+    """Whether a stored (E.164) number can receive text messages: a mobile number, or one
+    whose plan does not say (some countries' mobile and fixed numbers look alike)."""
+    if not e164:
+        return False
+    try:
+        number = _parse_phone(e164)
+    except ValueError:
+        return False
+    return phonenumbers.number_type(number) in _TEXTABLE
+
+
+_TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def _parse_phone(raw: str) -> phonenumbers.PhoneNumber:
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    if not text or len(text) > 32:
         raise ValueError("not a phone number like +6281234567890")
-    return text
+    if text.startswith("00"):
+        # The international prefix most of the world dials.
+        text = "+" + text[2:]
+    elif text.startswith("62") and not text.startswith("620"):
+        # A number written with the country code but without the plus (62812…).
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, INDONESIA_REGION)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number like +6281234567890") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a phone number like +6281234567890")
+    return number
+
+
+def mask_phone(e164: str | None) -> str:
+    """``+62 812••••890``: enough to recognise one's own number, not to copy it."""
+    if not e164:
+        return ""
+    try:
+        number = _parse_phone(e164)
+    except ValueError:
+        return ""
+    national = str(number.national_number)
+    shown = national[:3] + "\u2022" * max(len(national) - 6, 2) + national[-3:]
+    return f"+{number.country_code} {shown}"

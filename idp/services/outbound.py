@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +49,7 @@ HANDLERS: dict[str, str] = {
     "mail": "idp.services.notifications:deliver",
     "password_reset": "idp.services.recovery:request_reset_now",
     "address_offer": "idp.services.email_verification:offer_now",
+    "sms": "idp.services.text_messages:deliver",
 }
 
 
@@ -55,8 +57,9 @@ class GiveUp(Exception):
     """A handler raises this when retrying cannot help (the job is failed at once)."""
 
 
-def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
-    """Store a job (committed at once, in a session of its own) and wake this process's worker."""
+def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> int:
+    """Store a job (committed at once, in a session of its own) and wake this process's worker.
+    Returns the job's id (a page may later say whether it is done: ``job_state``)."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     current = runtime()
@@ -70,9 +73,26 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
     with new_session() as db:
         db.add(job)
         db.commit()
+        job_id = job.id
     metrics.outbound_job(kind, "queued")
     if current.outbound_worker is not None:
         current.outbound_worker.wake()
+    return job_id
+
+
+@dataclass(frozen=True)
+class JobState:
+    state: str  # pending, done or failed
+    retrying: bool  # pending after a failed try: it waits for the next one
+
+
+def job_state(db: Session, job_id: int) -> JobState | None:
+    """Where a queued job stands, for a page that tells the member (an SMS delayed by a gateway
+    outage); None when there is no such job."""
+    job = db.get(OutboundJob, job_id)
+    if job is None:
+        return None
+    return JobState(state=job.state, retrying=job.state == JOB_PENDING and job.last_error is not None)
 
 
 def run_due(app: Flask, limit: int = 100) -> int:

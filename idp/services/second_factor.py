@@ -1,10 +1,11 @@
-"""Second factors: authenticator apps (TOTP), emailed codes, passkeys and recovery codes.
+"""Second factors: authenticator apps (TOTP), codes sent by email or SMS, passkeys and recovery codes.
 
 Enrolment, verification and removal, as plain functions over a database session. The rules:
 - a TOTP code is accepted once per member and time step, and never for a step older than
   the last one accepted: ``last_used_step`` moves forward with one conditional UPDATE, so two
   processes racing with the same code cannot both win;
-- an emailed code is 6 digits, bound to one sign-in transaction, single use, short-lived,
+- a code sent by email or SMS (and the code that verifies a mobile number) is 6 digits,
+  bound to one sign-in transaction (a text's also to its number), single use, short-lived,
   stored as a keyed digest, allowed ``max_tries`` wrong entries, and voided by a newer one;
 - recovery codes are single use, stored as digests, and regenerating them voids the old set;
 - a passkey (WebAuthn, the ceremonies in ``idp.services.passkeys``) is enrolled and removed
@@ -24,8 +25,17 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.errors import IdpError
 from idp.models import EmailCode, Member, RecoveryCode, SecondFactor
-from idp.models.factors import FACTOR_EMAIL, FACTOR_PASSKEY, FACTOR_TOTP
+from idp.models.factors import (
+    CHANNEL_EMAIL,
+    CHANNEL_SMS,
+    CHANNEL_SMS_VERIFY,
+    FACTOR_EMAIL,
+    FACTOR_PASSKEY,
+    FACTOR_SMS,
+    FACTOR_TOTP,
+)
 from idp.models.lockout import PASSWORD_FAILURES, SECOND_FACTOR_FAILURES
+from idp.models.outbound import JOB_DONE, JOB_FAILED
 from idp.runtime import SecretsAtRest
 from idp.security import totp
 from idp.security.crypto import SecretBox
@@ -37,11 +47,19 @@ from idp.security.tokens import (
     random_digits,
     random_recovery_code,
 )
-from idp.services import audit, lockout, notifications, passkeys
-from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_PASSKEY_SIGN_IN, METHOD_RECOVERY, METHOD_TOTP
+from idp.services import assurance, audit, lockout, notifications, outbound, passkeys, text_messages
+from idp.services.assurance import (
+    METHOD_EMAIL,
+    METHOD_PASSKEY,
+    METHOD_PASSKEY_SIGN_IN,
+    METHOD_RECOVERY,
+    METHOD_SMS,
+    METHOD_TOTP,
+)
 from idp.services.audit import RequestOrigin
+from idp.services.identifiers import is_mobile_number
 from idp.services.lockout import Guard, Verdict
-from idp.settings import LockoutSettings, SecuritySettings
+from idp.settings import LockoutSettings, SecuritySettings, SmsSettings
 
 RECOVERY_CODE_COUNT = 10
 EMAIL_CODE_DIGITS = 6
@@ -56,8 +74,24 @@ class EmailCodeTooSoon(IdpError, status=429, message_id="email_code_too_soon"):
         self.retry_at = retry_at
 
 
+# Every sent code's resend interval (emailed codes came first: the name stayed).
+CodeTooSoon = EmailCodeTooSoon
+
+
 class EmailFactorUnavailable(IdpError, message_id="email_factor_unavailable"):
     """Emailed codes need a verified email address."""
+
+
+class SmsFactorUnavailable(IdpError, message_id="sms_factor_unavailable"):
+    """Codes by SMS need SMS to be on and a verified mobile number (verification: a number)."""
+
+
+class SmsBudgetUsedUp(IdpError, status=429, message_id="sms_budget_used_up"):
+    """The number has had as many texts for this purpose as its budget allows for now."""
+
+
+# check_code's method for the code that verifies a member's number (not a sign-in method).
+PHONE_VERIFICATION = "phone_verification"
 
 
 class TooManyFactors(IdpError, message_id="too_many_factors"):
@@ -100,7 +134,8 @@ def email_factor_possible(member: Member) -> bool:
 
 def possible_kinds(member: Member) -> set[str]:
     """The kinds of factor this member could enrol now."""
-    return {FACTOR_TOTP, FACTOR_PASSKEY} | ({FACTOR_EMAIL} if email_factor_possible(member) else set())
+    kinds = {FACTOR_TOTP, FACTOR_PASSKEY} | ({FACTOR_EMAIL} if email_factor_possible(member) else set())
+    return kinds | ({FACTOR_SMS} if sms_factor_possible(member) else set())
 
 
 def usable_methods(db: Session, member: Member) -> list[str]:
@@ -111,11 +146,46 @@ def usable_methods(db: Session, member: Member) -> list[str]:
         methods.append(METHOD_PASSKEY)
     if FACTOR_TOTP in kinds:
         methods.append(METHOD_TOTP)
+    sent = []
     if FACTOR_EMAIL in kinds and email_factor_possible(member):
-        methods.append(METHOD_EMAIL)
+        sent.append(METHOD_EMAIL)
+    if FACTOR_SMS in kinds and sms_factor_possible(member):
+        sent.append(METHOD_SMS)
+    # Strongest first: an operator may rank SMS codes above emailed ones (sms.acr).
+    methods.extend(sorted(sent, key=lambda method: -assurance.rank(assurance.METHODS[method].acr)))
     if kinds and unused_recovery_codes(db, member.id):
         methods.append(METHOD_RECOVERY)
     return methods
+
+
+# The method each kind of factor is passed with.
+METHOD_OF_KIND = {FACTOR_TOTP: METHOD_TOTP, FACTOR_EMAIL: METHOD_EMAIL, FACTOR_SMS: METHOD_SMS}
+
+
+def preferred_method(db: Session, member: Member, offered: list[str]) -> str | None:
+    """The method of the factor the member chose to be asked for first, when it is among
+    ``offered`` (a factor that cannot be used now, or does not reach the level, is skipped)."""
+    for factor in active_factors(db, member.id):
+        if factor.preferred and METHOD_OF_KIND.get(factor.kind) in offered:
+            return METHOD_OF_KIND[factor.kind]
+    return None
+
+
+def set_preferred(db: Session, member: Member, factor_id: int, origin: RequestOrigin) -> SecondFactor | None:
+    """Make one of the member's factors the one the challenge opens with (the others lose the
+    mark). None when the member has no such factor."""
+    factor = next((f for f in active_factors(db, member.id) if f.id == factor_id), None)
+    if factor is None:
+        return None
+    db.execute(
+        update(SecondFactor)
+        .where(SecondFactor.member_id == member.id)
+        .values(preferred=SecondFactor.id == factor.id)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(db, "second_factor_preferred", "success", origin, member_id=member.id, kind=factor.kind)
+    db.commit()
+    return factor
 
 
 # --- authenticator apps -----------------------------------------------------------------------
@@ -310,18 +380,42 @@ def sign_in_with_passkey(
     return PasskeySignIn(member)
 
 
-# --- emailed codes --------------------------------------------------------------------------
+# --- sent codes: by email, by SMS ------------------------------------------------------------
+#
+# One set of rules for every code idp sends (``EmailCode`` rows, by ``channel``): 6 digits,
+# a keyed digest at rest bound to the transaction (and, for a text, to the number it went
+# to), a short lifetime, ``max_tries`` wrong entries, a resend interval, and the newest code
+# of a transaction voids the older ones of its channel.
+
+
+@dataclass(frozen=True)
+class CodeRules:
+    ttl_seconds: int
+    max_tries: int
+    resend_seconds: int
+
+
+def email_code_rules(security: SecuritySettings) -> CodeRules:
+    return CodeRules(security.email_code_ttl_seconds, security.email_code_max_tries, security.email_code_resend_seconds)
+
+
+def sms_code_rules(sms: SmsSettings) -> CodeRules:
+    return CodeRules(sms.code_ttl_seconds, sms.code_max_tries, sms.code_resend_seconds)
 
 
 def enable_email_factor(db: Session, member: Member, origin: RequestOrigin) -> SecondFactor:
     """Emailed codes as a factor (the address is already verified). Idempotent."""
     if not email_factor_possible(member):
         raise EmailFactorUnavailable("no verified email address")
+    return _enable_sent_code_factor(db, member, FACTOR_EMAIL, origin)
+
+
+def _enable_sent_code_factor(db: Session, member: Member, kind: str, origin: RequestOrigin) -> SecondFactor:
     for factor in active_factors(db, member.id):
-        if factor.kind == FACTOR_EMAIL:
+        if factor.kind == kind:
             return factor
     now = utcnow()
-    factor = SecondFactor(member_id=member.id, kind=FACTOR_EMAIL, created_at=now, confirmed_at=now)
+    factor = SecondFactor(member_id=member.id, kind=kind, created_at=now, confirmed_at=now)
     return _enrolled(db, member, factor, origin)
 
 
@@ -338,29 +432,39 @@ def send_email_code(
     saying which site asked (``requested_by``, a client's name; None: idp's own pages).
     Raises EmailCodeTooSoon when the previous one is younger than the resend interval. Over
     the member's mail budget the mail is dropped silently, like every throttled mail."""
-    code = _issue_email_code(db, member, transaction, secrets.code_digest_key, security, origin)
+    rules = email_code_rules(security)
+    check_resend(db, member.id, transaction, CHANNEL_EMAIL, rules)
+    code, _ = issue_code(db, member.id, transaction, CHANNEL_EMAIL, secrets.code_digest_key, rules)
+    audit.record(db, "email_code_sent", "success", origin, member_id=member.id)
+    db.commit()
     email = notifications.email_code(member, code, requested_by, security.email_code_ttl_seconds, origin)
     notifications.send_within_budget(email, notifications.member_budget(member.id))
 
 
-def _issue_email_code(
-    db: Session, member: Member, transaction: str, key: bytes, security: SecuritySettings, origin: RequestOrigin
-) -> str:
-    ttl_seconds = security.email_code_ttl_seconds
-    resend_seconds = security.email_code_resend_seconds
-    now = utcnow()
+def check_resend(db: Session, member_id: int, transaction: str, channel: str, rules: CodeRules) -> None:
+    """Raise CodeTooSoon when this transaction's newest code of ``channel`` is younger than
+    the resend interval."""
     newest = db.scalar(
         select(func.max(EmailCode.created_at)).where(
-            EmailCode.member_id == member.id, EmailCode.transaction == transaction
+            EmailCode.member_id == member_id, EmailCode.transaction == transaction, EmailCode.channel == channel
         )
     )
-    if newest is not None and newest + timedelta(seconds=resend_seconds) > now:
-        raise EmailCodeTooSoon(newest + timedelta(seconds=resend_seconds))
+    if newest is not None and newest + timedelta(seconds=rules.resend_seconds) > utcnow():
+        raise CodeTooSoon(newest + timedelta(seconds=rules.resend_seconds))
+
+
+def issue_code(
+    db: Session, member_id: int, transaction: str, channel: str, key: bytes, rules: CodeRules, bound_to: str = ""
+) -> tuple[str, EmailCode]:
+    """A new code for the transaction, voiding its earlier live ones of the channel. The
+    caller checked the resend interval, records the audit event and commits."""
+    now = utcnow()
     db.execute(
         update(EmailCode)
         .where(
-            EmailCode.member_id == member.id,
+            EmailCode.member_id == member_id,
             EmailCode.transaction == transaction,
+            EmailCode.channel == channel,
             EmailCode.used_at.is_(None),
             EmailCode.voided_at.is_(None),
         )
@@ -368,42 +472,65 @@ def _issue_email_code(
         .execution_options(synchronize_session=False)
     )
     code = random_digits(EMAIL_CODE_DIGITS)
-    db.add(
-        EmailCode(
-            member_id=member.id,
-            transaction=transaction,
-            code_digest=_email_code_digest(key, transaction, code),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-            attempts=0,
-        )
+    record = EmailCode(
+        member_id=member_id,
+        transaction=transaction,
+        channel=channel,
+        code_digest=_code_digest(key, channel, transaction, code, bound_to),
+        created_at=now,
+        expires_at=now + timedelta(seconds=rules.ttl_seconds),
+        attempts=0,
     )
-    audit.record(db, "email_code_sent", "success", origin, member_id=member.id)
-    db.commit()
-    return code
+    db.add(record)
+    db.flush()
+    return code, record
+
+
+def latest_code(db: Session, member_id: int, transaction: str, channel: str) -> EmailCode | None:
+    """The transaction's newest code of the channel that was not voided (used or not)."""
+    return db.scalar(
+        select(EmailCode)
+        .where(
+            EmailCode.member_id == member_id,
+            EmailCode.transaction == transaction,
+            EmailCode.channel == channel,
+            EmailCode.voided_at.is_(None),
+        )
+        .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())
+        .limit(1)
+    )
 
 
 def email_code_sent(db: Session, member_id: int, transaction: str) -> bool:
     """Whether a code was sent for this transaction (and not voided since)."""
-    found = db.scalar(
-        select(EmailCode.id)
-        .where(EmailCode.member_id == member_id, EmailCode.transaction == transaction, EmailCode.voided_at.is_(None))
-        .limit(1)
-    )
-    return found is not None
+    return latest_code(db, member_id, transaction, CHANNEL_EMAIL) is not None
 
 
 def verify_email_code(db: Session, member_id: int, transaction: str, code: str, key: bytes, max_tries: int) -> str:
+    return verify_sent_code(db, member_id, transaction, CHANNEL_EMAIL, code, key, max_tries)
+
+
+def verify_sent_code(
+    db: Session,
+    member_id: int,
+    transaction: str,
+    channel: str,
+    code: str,
+    key: bytes,
+    max_tries: int,
+    bound_to: str = "",
+) -> str:
     """ "ok", or why not: "wrong", "expired", "exhausted" (too many tries) or "none" (no live
     code for this transaction). Each try is counted before the comparison."""
     now = utcnow()
+    live = (EmailCode.used_at.is_(None), EmailCode.voided_at.is_(None))
     record = db.scalar(
         select(EmailCode)
         .where(
             EmailCode.member_id == member_id,
             EmailCode.transaction == transaction,
-            EmailCode.used_at.is_(None),
-            EmailCode.voided_at.is_(None),
+            EmailCode.channel == channel,
+            *live,
         )
         .order_by(EmailCode.created_at.desc(), EmailCode.id.desc())
         .limit(1)
@@ -414,13 +541,7 @@ def verify_email_code(db: Session, member_id: int, transaction: str, code: str, 
         return "expired"
     counted = db.execute(
         update(EmailCode)
-        .where(
-            EmailCode.id == record.id,
-            EmailCode.attempts < max_tries,
-            EmailCode.used_at.is_(None),
-            EmailCode.voided_at.is_(None),
-            EmailCode.expires_at > now,
-        )
+        .where(EmailCode.id == record.id, EmailCode.attempts < max_tries, EmailCode.expires_at > now, *live)
         .values(attempts=EmailCode.attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -428,11 +549,12 @@ def verify_email_code(db: Session, member_id: int, transaction: str, code: str, 
     if counted.rowcount != 1:
         return "exhausted"
     typed = totp.normalize_code(code)
-    if typed is None or not constant_time_equals(_email_code_digest(key, transaction, typed), record.code_digest):
+    expected = record.code_digest
+    if typed is None or not constant_time_equals(_code_digest(key, channel, transaction, typed, bound_to), expected):
         return "wrong"
     used = db.execute(
         update(EmailCode)
-        .where(EmailCode.id == record.id, EmailCode.used_at.is_(None), EmailCode.voided_at.is_(None))
+        .where(EmailCode.id == record.id, *live)
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -440,9 +562,93 @@ def verify_email_code(db: Session, member_id: int, transaction: str, code: str, 
     return "ok" if used.rowcount == 1 else "none"
 
 
-def _email_code_digest(key: bytes, transaction: str, code: str) -> str:
-    # Bound to the transaction: the same digits for another sign-in are another digest.
-    return keyed_digest(key, f"{transaction}:{code}")
+def _code_digest(key: bytes, channel: str, transaction: str, code: str, bound_to: str = "") -> str:
+    # Bound to the transaction: the same digits for another sign-in are another digest; a text
+    # also to its number, so a code sent to a number proves nothing about another one.
+    if channel == CHANNEL_EMAIL:
+        return keyed_digest(key, f"{transaction}:{code}")
+    return keyed_digest(key, f"{channel}:{transaction}:{bound_to}:{code}")
+
+
+# --- codes by SMS ---------------------------------------------------------------------------
+
+
+def sms_factor_possible(member: Member) -> bool:
+    """Codes by SMS need SMS to be on and a verified mobile number."""
+    return (
+        text_messages.sms_available()
+        and bool(member.phone)
+        and member.phone_verified
+        and is_mobile_number(member.phone)
+    )
+
+
+def enable_sms_factor(db: Session, member: Member, origin: RequestOrigin) -> SecondFactor:
+    """Codes by SMS as a factor (the number is already verified). Idempotent."""
+    if not sms_factor_possible(member):
+        raise SmsFactorUnavailable("no verified mobile number")
+    return _enable_sent_code_factor(db, member, FACTOR_SMS, origin)
+
+
+def send_sms_code(
+    db: Session,
+    member: Member,
+    transaction: str,
+    channel: str,
+    secrets: SecretsAtRest,
+    sms: SmsSettings,
+    origin: RequestOrigin,
+) -> EmailCode:
+    """Issue a code for this transaction (voiding the earlier ones of the channel) and queue a
+    text with it to the member's number: a sign-in code (channel sms: the number must be
+    verified) or the code that verifies the number (channel sms_verify). Raises CodeTooSoon
+    inside the resend interval, SmsFactorUnavailable without a usable number, and
+    SmsBudgetUsedUp when the number's budget for this purpose is used up (nothing is sent)."""
+    number = member.phone
+    if channel == CHANNEL_SMS and not sms_factor_possible(member):
+        raise SmsFactorUnavailable("no verified mobile number")
+    if channel == CHANNEL_SMS_VERIFY and not phone_verification_possible(member):
+        raise SmsFactorUnavailable("no mobile number to verify")
+    rules = sms_code_rules(sms)
+    check_resend(db, member.id, transaction, channel, rules)
+    purpose = text_messages.PURPOSE_VERIFICATION if channel == CHANNEL_SMS_VERIFY else text_messages.PURPOSE_SIGN_IN
+    if not text_messages.within_budget(purpose, number):
+        audit.record(db, "sms_code_sent", "budget_used_up", origin, member_id=member.id, purpose=purpose)
+        db.commit()
+        raise SmsBudgetUsedUp(purpose)
+    code, record = issue_code(db, member.id, transaction, channel, secrets.code_digest_key, rules, bound_to=number)
+    audit.record(db, "sms_code_sent", "success", origin, member_id=member.id, purpose=purpose)
+    db.commit()
+    record.delivery_job_id = text_messages.queue_code(number, code, member.locale, purpose, record.id)
+    db.commit()
+    return record
+
+
+def phone_verification_possible(member: Member) -> bool:
+    """A number waiting to be verified, that can receive texts, with SMS on."""
+    return (
+        text_messages.sms_available()
+        and bool(member.phone)
+        and not member.phone_verified
+        and is_mobile_number(member.phone)
+    )
+
+
+def sms_delivery(db: Session, member_id: int, transaction: str | None, channel: str = CHANNEL_SMS) -> str | None:
+    """How the newest text of this transaction is doing, for the page: None (none sent),
+    "queued", "sent", "delayed" (the gateway failed; the queue tries again) or "failed"
+    (given up)."""
+    if transaction is None:
+        return None
+    record = latest_code(db, member_id, transaction, channel)
+    if record is None:
+        return None
+    state = outbound.job_state(db, record.delivery_job_id) if record.delivery_job_id else None
+    if state is None or state.state == JOB_DONE:
+        return "sent" if state is not None else "queued"
+    if state.state == JOB_FAILED:
+        return "failed"
+    return "delayed" if state.retrying else "queued"
 
 
 # --- recovery codes -------------------------------------------------------------------------
@@ -516,8 +722,10 @@ def check_code(
     policy: LockoutSettings,
     origin: RequestOrigin,
     relying_party: passkeys.RelyingParty | None = None,
+    sms: SmsSettings | None = None,
 ) -> CodeCheck:
-    """Check one second-factor code under the member's second-factor lockout. Raises
+    """Check one second-factor code under the member's second-factor lockout (a code that
+    verifies the member's number, ``PHONE_VERIFICATION``, too: it is a code sent to them). Raises
     AccountLocked, without looking at the code, while that counter is locked, and when this
     wrong code starts a lock (the member is told by mail). For a passkey the "code" is the
     browser's ``get()`` answer (JSON) to this transaction's challenge."""
@@ -538,12 +746,20 @@ def check_code(
             ok, reason = _check_passkey(
                 db, member, code, passkeys.CHALLENGE_SECOND_FACTOR, transaction, relying_party, origin
             )
+        elif method in (METHOD_SMS, PHONE_VERIFICATION) and transaction is not None and member.phone:
+            channel = CHANNEL_SMS if method == METHOD_SMS else CHANNEL_SMS_VERIFY
+            result = verify_sent_code(
+                db, member.id, transaction, channel, code, secrets.code_digest_key, sms.code_max_tries, member.phone
+            )
+            ok = result == "ok"
+            reason = None if ok else result
         else:
             ok = False
         if ok:
             return Verdict(ok=True, outcome="success")
         return Verdict(ok=False, outcome="failure", detail={"reason": reason})
 
+    sms = sms or SmsSettings()
     guard = replace(CODE_CHECK, detail={"method": method})
     verdict = lockout.guarded_check(db, guard, lockout.member_subject(member), policy, origin, check)
     return CodeCheck(ok=verdict.ok, reason=verdict.detail.get("reason"))

@@ -99,6 +99,10 @@ class SendEmailCodeForm(FlaskForm):
     submit = SubmitField(_l("Send a code to my email"))
 
 
+class SendSmsCodeForm(FlaskForm):
+    submit = SubmitField(_l("Send a code by SMS"))
+
+
 class TotpSetupForm(FlaskForm):
     label = StringField(
         _l("Name for this app (optional)"), validators=[Optional(), Length(max=100)], render_kw={"autocomplete": "off"}

@@ -23,6 +23,7 @@ from idp.extensions import limiter
 from idp.runtime import runtime, settings
 from idp.services import audit
 from idp.services.mail_budget import MailBudget
+from idp.services.text_messages import SmsBudget
 from idp.web.requester import requester
 from idp.web.unavailable import unavailable
 
@@ -39,6 +40,8 @@ login_limit = configured("login_per_ip")
 second_factor_limit = configured("second_factor_per_ip")
 forgot_password_limit = configured("forgot_password_per_ip")
 email_code_limit = configured("email_code_per_ip")
+# Texts are asked for like emailed codes, and limited alike (per number: sms.*_per_number).
+sms_code_limit = email_code_limit
 activation_limit = configured("activation_per_ip")
 token_limit = configured("token_per_client")
 
@@ -71,6 +74,13 @@ def init_app(app: Flask) -> None:
     # Mail budgets count in the same storage (shared by every process when it is Redis).
     runtime(app).mail_budget = MailBudget(
         ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys), on_storage_error=_storage_error_for_mail
+    )
+    # So do the texts per number and purpose.
+    runtime(app).sms_budget = SmsBudget(
+        ratelimit,
+        settings(app).sms,
+        hit=lambda item, *keys: limiter.limiter.hit(item, *keys),
+        on_storage_error=_storage_error_for_mail,
     )
     _watch_the_storage(app)
 

@@ -1,5 +1,6 @@
-"""The profile pages of the account area: contact details and language, email change (applied
-only once the new address is confirmed by its link) and password change."""
+"""The profile pages of the account area: contact details and language, verifying the mobile
+number with a code sent to it by SMS, email change (applied only once the new address is
+confirmed by its link) and password change."""
 
 from __future__ import annotations
 
@@ -17,15 +18,27 @@ from wtforms.validators import DataRequired, Length
 
 from idp.db import get_session
 from idp.errors import ValidationFailed
+from idp.extensions import limiter
 from idp.i18n import TIME_ZONE_LABELS, remember_locale, remember_time_zone
+from idp.models.factors import FACTOR_SMS
 from idp.runtime import settings
 from idp.services import profile
+from idp.services import second_factor as factors
+from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
 from idp.services.profile import CurrentPasswordWrong, SameEmail
+from idp.web import phone_codes
 from idp.web.account.access import account_page, member_required, signed_in
 from idp.web.confirm_links import ConfirmedLink
-from idp.web.forms import current_password_field, email_field, new_password_field, password_again_field
+from idp.web.forms import (
+    ActionForm,
+    current_password_field,
+    email_field,
+    new_password_field,
+    password_again_field,
+)
+from idp.web.ratelimits import second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed, this_session_record_id
 
@@ -104,6 +117,9 @@ def _profile_page(
         language_form=language or LanguageForm(data={"locale": member.locale}),
         time_zone_form=time_zone or TimeZoneForm(data={"time_zone": member.time_zone or _default_time_zone()}),
         pending_email=profile.pending_email_change(get_session(), member),
+        phone_to_verify=factors.phone_verification_possible(member),
+        masked_phone=mask_phone(member.phone),
+        action_form=ActionForm(),
         **context,
     )
 
@@ -120,6 +136,9 @@ def contact():
     form = ContactForm()
     if not form.validate_on_submit():
         return _profile_page(form, status=400, contact_error="address" if form.address.errors else "invalid")
+    if _changes_the_sms_number(member, form.phone.data) and _needs_fresh_check(member):
+        # Codes by SMS go to this number: changing it is a change of a second factor.
+        return redirect(url_for("account_security.verify", next=url_for("account_profile.index")), 303)
     try:
         profile.update_contact(get_session(), member, form.phone.data, form.address.data, requester())
     except ValidationFailed as invalid:
@@ -152,6 +171,75 @@ def time_zone():
     profile.set_time_zone(get_session(), member, form.time_zone.data, requester())
     remember_time_zone(form.time_zone.data)
     flash("time_zone_saved", "done")
+    return redirect(url_for("account_profile.index"), 303)
+
+
+# --- verifying the mobile number ----------------------------------------------------------
+
+# The transaction this session's verification codes are bound to.
+_PHONE_TRANSACTION_KEY = "phone_verification_transaction"
+
+
+def _needs_fresh_check(member) -> bool:
+    """With codes by SMS on, a new number becomes the factor once verified: only after the
+    Security page's fresh check (a stolen session cannot move the factor to its own phone)."""
+    from idp.web.account.security import is_fresh
+
+    return FACTOR_SMS in factors.active_kinds(get_session(), member.id) and not is_fresh()
+
+
+def _changes_the_sms_number(member, typed: str | None) -> bool:
+    try:
+        return profile.clean_phone(typed) != member.phone
+    except ValidationFailed:
+        return False  # refused by update_contact, with its message
+
+
+def _phone_page(status: int = 200, **context):
+    member = signed_in().member
+    urls = {"post_code": url_for("account_profile.phone_verify"), "post_send": url_for("account_profile.phone_send")}
+    return account_page(
+        "account/phone_verify.html",
+        status=status,
+        **phone_codes.page_context(member, _PHONE_TRANSACTION_KEY, **urls, **context),
+    )
+
+
+@bp.get("/phone")
+@member_required
+def phone():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member):
+        return redirect(url_for("account_profile.index"), 303)
+    return _phone_page()
+
+
+@bp.post("/phone/send")
+@member_required
+@limiter.limit(sms_code_limit)
+def phone_send():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member) or not ActionForm().validate_on_submit():
+        return redirect(url_for("account_profile.index"), 303)
+    if _needs_fresh_check(member):
+        return redirect(url_for("account_security.verify", next=url_for("account_profile.phone")), 303)
+    refused = phone_codes.send(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(**refused)
+    return redirect(url_for("account_profile.phone"), 303)
+
+
+@bp.post("/phone")
+@member_required
+@limiter.limit(second_factor_limit)
+def phone_verify():
+    member = signed_in().member
+    if not factors.phone_verification_possible(member):
+        return redirect(url_for("account_profile.index"), 303)
+    refused = phone_codes.verify(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(**refused)
+    flash("phone_verified", "done")
     return redirect(url_for("account_profile.index"), 303)
 
 

@@ -1,6 +1,7 @@
 """The Security page of the account area: second factors and recovery codes.
 
-A member sees their factors, adds an authenticator app, a passkey or emailed codes, regenerates
+A member sees their factors, adds an authenticator app, a passkey, emailed codes or codes by SMS
+(to the number verified on the profile page), regenerates
 recovery codes and removes factors. Each change needs a *fresh check*: a second factor
 passed within ``security.fresh_check_minutes`` (the sign-in's own, or the check page here);
 a member without a factor needs a sign-in that recent instead. Every change is audited and
@@ -17,22 +18,28 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from idp.clock import utcnow
 from idp.db import get_session
 from idp.extensions import limiter
-from idp.models.factors import FACTOR_EMAIL
+from idp.models.factors import FACTOR_EMAIL, FACTOR_SMS
 from idp.runtime import runtime, settings
 from idp.security.tokens import random_token
 from idp.services import assurance, interactions, passkeys
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_SMS
+from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.account.access import account_page, member_required, signed_in, start_sign_in_for
-from idp.web.forms import ActionForm, PasskeySetupForm, SendEmailCodeForm, TotpSetupForm
-from idp.web.ratelimits import email_code_limit, second_factor_limit
+from idp.web.forms import (
+    ActionForm,
+    PasskeySetupForm,
+    SendEmailCodeForm,
+    TotpSetupForm,
+)
+from idp.web.ratelimits import email_code_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.passkeys import options_response, refused_options, relying_party
 from idp.web.signin.record import second_factor_passed
-from idp.web.signin.second_factor import challenge_context, check_submitted_code, form_for, page_error
+from idp.web.signin.second_factor import challenge_context, check_submitted_code, form_for, page_error, send_sms_code
 
 bp = Blueprint("account_security", __name__, url_prefix="/account/security")
 
@@ -101,6 +108,9 @@ def index():
         masked_email=mask_email(member.email),
         # Where each passkey lives, from its backup state: synced, or on one device only.
         passkeys={passkey.factor_id: passkey for passkey in passkeys.passkeys_of(db, member.id)},
+        sms_possible=factors.sms_factor_possible(member) and FACTOR_SMS not in kinds,
+        phone_to_verify=factors.phone_verification_possible(member) and FACTOR_SMS not in kinds,
+        masked_phone=mask_phone(member.phone),
         fresh=is_fresh(),
         action_form=ActionForm(),
         require_mfa=settings().security.require_mfa,
@@ -153,18 +163,31 @@ def totp_confirm():
 @member_required
 @fresh_check_required
 def email_enable():
+    return _turn_on(FACTOR_EMAIL, factors.enable_email_factor, factors.EmailFactorUnavailable)
+
+
+@bp.post("/sms")
+@member_required
+@fresh_check_required
+def sms_enable():
+    return _turn_on(FACTOR_SMS, factors.enable_sms_factor, factors.SmsFactorUnavailable)
+
+
+def _turn_on(kind: str, enable: Callable, unavailable: type[Exception]):
+    """Codes sent to the member (by email, by SMS) as a factor: ``<kind>_added``, or
+    ``<kind>_unavailable`` without a verified address or number."""
     member = signed_in().member
     if not ActionForm().validate_on_submit():
         return _back_to_index()
     db = get_session()
-    if FACTOR_EMAIL in factors.active_kinds(db, member.id):
+    if kind in factors.active_kinds(db, member.id):
         return _back_to_index()
     try:
-        factors.enable_email_factor(db, member, requester())
-    except factors.EmailFactorUnavailable:
-        flash("email_unavailable", FLASH_CATEGORY)
+        enable(db, member, requester())
+    except unavailable:
+        flash(f"{kind}_unavailable", FLASH_CATEGORY)
         return _back_to_index()
-    return _after_adding(member, "email_added")
+    return _after_adding(member, f"{kind}_added")
 
 
 def _account_transaction(key: str) -> str:
@@ -276,6 +299,20 @@ def remove(factor_id: int):
     return _back_to_index()
 
 
+# --- which factor comes first ----------------------------------------------------------------
+
+
+@bp.post("/factors/<int:factor_id>/prefer")
+@member_required
+def prefer(factor_id: int):
+    """Ask for this factor first at sign-in (the others stay offered on the same page). No
+    fresh check: it changes the order, not what can pass."""
+    member = signed_in().member
+    if ActionForm().validate_on_submit() and factors.set_preferred(get_session(), member, factor_id, requester()):
+        flash("factor_preferred", FLASH_CATEGORY)
+    return _back_to_index()
+
+
 # --- the fresh check page -------------------------------------------------------------------
 
 
@@ -292,7 +329,7 @@ def verify():
         return start_sign_in_for(_next_url())
     method = request.args.get("method")
     if method not in plan.methods:
-        method = plan.methods[0]
+        method = factors.preferred_method(get_session(), signed_in().member, plan.methods) or plan.methods[0]
     return _verify_page(method, plan)
 
 
@@ -309,6 +346,9 @@ def _verify_urls() -> dict[str, str]:
         "page_passkey": url_for("account_security.verify", method="passkey", next=nxt),
         "post_passkey": url_for("account_security.verify_code", method="passkey", next=nxt),
         "options_passkey": url_for("account_security.verify_passkey_options"),
+        "page_sms": url_for("account_security.verify", method="sms", next=nxt),
+        "post_sms": url_for("account_security.verify_code", method="sms", next=nxt),
+        "post_send_sms": url_for("account_security.verify_send_sms", next=nxt),
     }
 
 
@@ -354,6 +394,19 @@ def verify_passkey_options():
             get_session(), relying_party(), passkeys.CHALLENGE_SECOND_FACTOR, transaction, member
         )
     )
+
+
+@bp.post("/verify/sms/send")
+@member_required
+@limiter.limit(sms_code_limit)
+def verify_send_sms():
+    plan = _plan()
+    if METHOD_SMS not in plan.methods or not ActionForm().validate_on_submit():
+        return redirect(url_for("account_security.verify", next=_next_url()), 303)
+    error = send_sms_code(signed_in().member, _account_transaction(_CODE_TRANSACTION_KEY))
+    if error is not None:
+        return _verify_page(METHOD_SMS, plan, **error)
+    return redirect(url_for("account_security.verify", method="sms", next=_next_url()), 303)
 
 
 @bp.post("/verify/<method>")

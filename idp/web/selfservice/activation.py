@@ -1,5 +1,6 @@
 """Self-activation pages: prove the membership record, choose email and password, confirm
-the email by its link. Then the member signs in like anyone else.
+the email by its link. Then the member signs in like anyone else. When the record has a
+mobile number, the member may verify it here too, with a code sent to it by SMS.
 
 The verified record is remembered in this browser's server-side session for a few minutes
 (never in a hidden field), so step 2 cannot be reached for a record without passing step 1.
@@ -17,8 +18,10 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.errors import ValidationFailed
 from idp.extensions import limiter
+from idp.models import Member
 from idp.runtime import settings
 from idp.services import activation
+from idp.services import second_factor as factors
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
@@ -27,14 +30,16 @@ from idp.services.activation import (
 from idp.services.identifiers import (
     MEMBERSHIP_NUMBER_PATTERN,
     NIK_PATTERN,
+    mask_phone,
     normalize_identifier,
 )
 from idp.services.lockout import AccountLocked
 from idp.services.members import InvalidPassword
+from idp.web import phone_codes
 from idp.web.confirm_links import ConfirmedLink
-from idp.web.forms import email_field, new_password_field, password_again_field
+from idp.web.forms import ActionForm, email_field, new_password_field, password_again_field
 from idp.web.pages import page
-from idp.web.ratelimits import activation_limit
+from idp.web.ratelimits import activation_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed
 
@@ -186,7 +191,7 @@ def _account_page(form: AccountForm, status: int = 200, **context):
 @bp.get("/sent")
 def sent():
     can_resend = _remembered("activation_sent") is not None
-    return _page("activation/sent.html", form=ResendForm(), can_resend=can_resend)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=can_resend, **_phone_offer())
 
 
 @bp.post("/resend")
@@ -198,7 +203,66 @@ def resend():
         return redirect(url_for("activation.sent"), 303)
     activation.resend(get_session(), member_id, _ttl(), requester())
     # The same answer whether or not a mail went out (still pending, within the mail limit).
-    return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=True, resent=True, **_phone_offer())
+
+
+# --- the record's mobile number, verified by a code sent to it --------------------------------
+
+_PHONE_TRANSACTION_KEY = "activation_phone_transaction"
+
+
+def _phone_member() -> Member | None:
+    """The member of this browser's activation (after step 2), when their record has a mobile
+    number still to verify."""
+    member_id = _remembered("activation_sent")
+    member = get_session().get(Member, member_id) if member_id is not None else None
+    return member if member is not None and factors.phone_verification_possible(member) else None
+
+
+def _phone_offer() -> dict:
+    member = _phone_member()
+    return {"phone_to_verify": member is not None, "masked_phone": mask_phone(member.phone) if member else ""}
+
+
+def _phone_page(member: Member, status: int = 200, **context):
+    urls = {"post_code": url_for("activation.phone_verify"), "post_send": url_for("activation.phone_send")}
+    return _page(
+        "activation/phone.html",
+        status=status,
+        **phone_codes.page_context(member, _PHONE_TRANSACTION_KEY, **urls, **context),
+    )
+
+
+@bp.get("/phone")
+def phone():
+    member = _phone_member()
+    if member is None:
+        return redirect(url_for("activation.sent"), 303)
+    return _phone_page(member)
+
+
+@bp.post("/phone/send")
+@limiter.limit(sms_code_limit)
+def phone_send():
+    member = _phone_member()
+    if member is None or not ActionForm().validate_on_submit():
+        return redirect(url_for("activation.sent"), 303)
+    refused = phone_codes.send(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(member, **refused)
+    return redirect(url_for("activation.phone"), 303)
+
+
+@bp.post("/phone")
+@limiter.limit(second_factor_limit)
+def phone_verify():
+    member = _phone_member()
+    if member is None:
+        return redirect(url_for("activation.sent"), 303)
+    refused = phone_codes.verify(member, _PHONE_TRANSACTION_KEY)
+    if refused is not None:
+        return _phone_page(member, **refused)
+    return _page("activation/sent.html", form=ResendForm(), can_resend=True, phone_verified=True, **_phone_offer())
 
 
 # --- the link in the mail ----------------------------------------------------------------------

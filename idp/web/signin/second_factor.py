@@ -10,6 +10,9 @@ the acr and amr of the method used, and the interaction moves on to consent or r
     GET  /interaction/<uid>/email-code           enter an emailed code
     POST /interaction/<uid>/email-code/send      email a (new) code
     POST /interaction/<uid>/email-code           check an emailed code
+    GET  /interaction/<uid>/sms-code             enter a code sent by SMS
+    POST /interaction/<uid>/sms-code/send        text a (new) code to the verified number
+    POST /interaction/<uid>/sms-code             check a code sent by SMS
     GET  /interaction/<uid>/recovery             enter a recovery code
     POST /interaction/<uid>/recovery             check a recovery code
     GET  /interaction/<uid>/passkey              use a passkey
@@ -20,6 +23,7 @@ the acr and amr of the method used, and the interaction moves on to consent or r
     POST /interaction/<uid>/enrol/email          use emailed codes
     POST /interaction/<uid>/enrol/passkey/options   create() options for a new passkey
     POST /interaction/<uid>/enrol/passkey        store the new passkey (it passes the step)
+    POST /interaction/<uid>/enrol/sms            use codes by SMS (a verified mobile number)
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ from idp.db import get_session
 from idp.errors import InteractionExpired
 from idp.extensions import limiter
 from idp.models import Interaction, Member
+from idp.models.factors import CHANNEL_SMS, FACTOR_EMAIL, FACTOR_SMS
 from idp.models.flows import INTERACTION_SECOND_FACTOR
 from idp.oauth.server import get_server
 from idp.runtime import runtime, settings
 from idp.services import assurance, passkeys
 from idp.services import second_factor as factors
-from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_RECOVERY, METHOD_TOTP, ChallengePlan
+from idp.services.assurance import METHOD_EMAIL, METHOD_PASSKEY, METHOD_RECOVERY, METHOD_SMS, METHOD_TOTP, ChallengePlan
+from idp.services.identifiers import mask_phone
 from idp.services.lockout import AccountLocked
 from idp.services.notifications import mask_email
 from idp.web.forms import (
@@ -46,9 +52,10 @@ from idp.web.forms import (
     PasskeySetupForm,
     RecoveryCodeForm,
     SendEmailCodeForm,
+    SendSmsCodeForm,
     TotpSetupForm,
 )
-from idp.web.ratelimits import email_code_limit, second_factor_limit
+from idp.web.ratelimits import email_code_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
 from idp.web.signin.interaction import consent_needed_for, interaction_page, load_interaction
@@ -124,6 +131,7 @@ def challenge_context(member: Member, method: str, plan: ChallengePlan, transact
         "email_sent": transaction is not None and factors.email_code_sent(db, member.id, transaction),
         "masked_email": mask_email(member.email),
         "code_minutes": settings().security.email_code_ttl_seconds // 60,
+        **sms_context(member, plan, transaction),
         **context,
     }
 
@@ -140,6 +148,20 @@ def form_for(method: str):
 def page_error(method: str, reason: str | None) -> str:
     """The error id a refused answer shows: a passkey's reasons are for the audit trail only."""
     return "passkey_failed" if method == METHOD_PASSKEY else f"code_{reason}"
+
+
+def sms_context(member: Member, plan: ChallengePlan, transaction: str | None) -> dict:
+    """The SMS part of the challenge: the masked number, whether a text was sent for this
+    transaction and how its delivery is doing (delayed while the gateway is away)."""
+    delivery = factors.sms_delivery(get_session(), member.id, transaction, CHANNEL_SMS)
+    return {
+        "send_sms_form": SendSmsCodeForm(),
+        "sms_sent": delivery is not None,
+        "sms_delivery": delivery,
+        "sms_before_enrolment": METHOD_SMS in plan.proof_methods,
+        "masked_phone": mask_phone(member.phone),
+        "sms_code_minutes": max(settings().sms.code_ttl_seconds // 60, 1),
+    }
 
 
 def check_submitted_code(member: Member, method: str, form, transaction: str | None) -> factors.CodeCheck:
@@ -159,6 +181,7 @@ def check_submitted_code(member: Member, method: str, form, transaction: str | N
         current.settings.lockout,
         requester(),
         relying_party=relying_party(),
+        sms=current.settings.sms,
     )
 
 
@@ -174,6 +197,9 @@ def _urls(uid: str) -> dict[str, str]:
         "page_passkey": url_for("second_factor.passkey_page", uid=uid),
         "post_passkey": url_for("second_factor.verify_passkey", uid=uid),
         "options_passkey": url_for("second_factor.passkey_options", uid=uid),
+        "page_sms": url_for("second_factor.sms_page", uid=uid),
+        "post_sms": url_for("second_factor.verify_sms", uid=uid),
+        "post_send_sms": url_for("second_factor.send_sms", uid=uid),
     }
 
 
@@ -198,12 +224,19 @@ def challenge(uid: str):
     interaction, member, plan = _step(uid)
     if plan.must_enrol:
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
-    if METHOD_PASSKEY in plan.methods:
+    offered = [*plan.methods, *plan.proof_methods]
+    preferred = factors.preferred_method(get_session(), member, offered)
+    if METHOD_PASSKEY in plan.methods and preferred in (None, METHOD_PASSKEY):
         return redirect(url_for("second_factor.passkey_page", uid=uid), 303)
-    if plan.offers(METHOD_TOTP):
+    if plan.offers(METHOD_TOTP) and preferred in (None, METHOD_TOTP, METHOD_PASSKEY):
         return _challenge_page(interaction, member, METHOD_TOTP, plan)
-    if plan.offers(METHOD_EMAIL):
-        return redirect(url_for("second_factor.email_page", uid=uid), 303)
+    # The member's preferred way, else the first code that can be sent (strongest first),
+    # else a recovery code.
+    for method in [preferred, *offered] if preferred else offered:
+        if method == METHOD_EMAIL:
+            return redirect(url_for("second_factor.email_page", uid=uid), 303)
+        if method == METHOD_SMS:
+            return redirect(url_for("second_factor.sms_page", uid=uid), 303)
     return redirect(url_for("second_factor.recovery_page", uid=uid), 303)
 
 
@@ -245,6 +278,48 @@ def send_email(uid: str):
 @limiter.limit(second_factor_limit)
 def verify_email(uid: str):
     return _verify(uid, METHOD_EMAIL, OneTimeCodeForm)
+
+
+@bp.get("/<uid>/sms-code")
+def sms_page(uid: str):
+    interaction, member, plan = _step(uid, METHOD_SMS)
+    return _challenge_page(interaction, member, METHOD_SMS, plan)
+
+
+@bp.post("/<uid>/sms-code/send")
+@limiter.limit(sms_code_limit)
+def send_sms(uid: str):
+    interaction, member, plan = _step(uid, METHOD_SMS)
+    if not SendSmsCodeForm().validate_on_submit():
+        return redirect(url_for("second_factor.sms_page", uid=uid), 303)
+    error = send_sms_code(member, interaction.uid)
+    if error is not None:
+        return _challenge_page(interaction, member, METHOD_SMS, plan, **error)
+    return redirect(url_for("second_factor.sms_page", uid=uid), 303)
+
+
+def send_sms_code(member: Member, transaction: str) -> dict | None:
+    """Text a sign-in code for ``transaction``; None when queued, else what the challenge page
+    says instead (locked, too soon, the number's budget used up), with its status. Shared
+    with the account pages' fresh check."""
+    db = get_session()
+    if factors.current_lock(db, member.id) is not None:
+        # Locked: no code is checked, so none is sent either.
+        return {"status": 423}
+    current = runtime()
+    try:
+        factors.send_sms_code(db, member, transaction, CHANNEL_SMS, current.secrets, current.settings.sms, requester())
+    except factors.CodeTooSoon as too_soon:
+        return {"error": "sms_too_soon", "retry_at": too_soon.retry_at, "status": 429}
+    except factors.SmsBudgetUsedUp:
+        return {"error": "sms_budget", "status": 429}
+    return None
+
+
+@bp.post("/<uid>/sms-code")
+@limiter.limit(second_factor_limit)
+def verify_sms(uid: str):
+    return _verify(uid, METHOD_SMS, OneTimeCodeForm)
 
 
 @bp.get("/<uid>/recovery")
@@ -358,6 +433,7 @@ def _enrol_page(interaction: Interaction, member: Member, status: int = 200, **c
         email_form=ActionForm(),
         passkey_form=context.pop("passkey_form", None) or PasskeySetupForm(),
         masked_email=mask_email(member.email),
+        masked_phone=mask_phone(member.phone),
         **totp_setup_context(member),
         **context,
     )
@@ -397,15 +473,25 @@ def enrol_totp(uid: str):
 
 @bp.post("/<uid>/enrol/email")
 def enrol_email(uid: str):
+    return _enrol_sent_codes(uid, FACTOR_EMAIL, factors.enable_email_factor, "second_factor.email_page")
+
+
+@bp.post("/<uid>/enrol/sms")
+def enrol_sms(uid: str):
+    return _enrol_sent_codes(uid, FACTOR_SMS, factors.enable_sms_factor, "second_factor.sms_page")
+
+
+def _enrol_sent_codes(uid: str, kind: str, enable, code_page: str):
+    """Codes sent to the member (by email, by SMS) as the factor set up now; then its page."""
     interaction, member, plan = _step(uid)
-    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member)["email"]:
+    if not _may_enrol(interaction, plan) or not _enrol_choices(interaction, member).get(kind):
         return redirect(url_for("second_factor.challenge", uid=uid), 303)
     if not ActionForm().validate_on_submit():
         return redirect(url_for("second_factor.enrol", uid=uid), 303)
     db = get_session()
-    factors.enable_email_factor(db, member, requester())
+    enable(db, member, requester())
     codes = factors.first_recovery_codes(db, member, requester())
-    next_url = url_for("second_factor.email_page", uid=uid)
+    next_url = url_for(code_page, uid=uid)
     if codes:
         return _recovery_codes_page(interaction, codes, next_url)
     return redirect(next_url, 303)
