@@ -9,7 +9,7 @@ from idp.models.flows import (
     Interaction,
     PasswordResetToken,
 )
-from idp.models.grants import AuthorizationCode, Consent, IssuedToken
+from idp.models.grants import AuthorizationCode, Consent, IssuedToken, SessionClient
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
@@ -31,5 +31,6 @@ __all__ = [
     "PasswordResetToken",
     "RecoveryCode",
     "SecondFactor",
+    "SessionClient",
     "SigningKey",
 ]

@@ -37,6 +37,8 @@ class AuthorizationCode(Base):
     acr: Mapped[str | None] = mapped_column(String(64))
     amr_json: Mapped[str] = mapped_column(Text, default="[]")
     session_sid: Mapped[str | None] = mapped_column(String(64))
+    # The OpenID Connect `claims` request parameter (Core §5.5), as validated JSON, or None.
+    claims_json: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     consumed_at: Mapped[datetime | None]
@@ -83,11 +85,30 @@ class IssuedToken(Base):
         ForeignKey("authorization_codes.id", ondelete="SET NULL"), index=True
     )
     scope: Mapped[str] = mapped_column(Text)
+    # The sign-in session (public sid) the token was issued in: ending it revokes the token.
+    session_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The `claims` request's userinfo member (Core §5.5), as JSON, for UserInfo; or None.
+    claims_json: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(lazy="joined")
+
+
+class SessionClient(Base):
+    """A client that got tokens in a sign-in session (by its public ``sid``): when the session
+    ends, these are the clients told by back-channel logout. Kept apart from the session row,
+    which is gone by then."""
+
+    __tablename__ = "session_clients"
+    __table_args__ = (UniqueConstraint("sid", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    first_issued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Consent(Base):

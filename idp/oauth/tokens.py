@@ -14,6 +14,7 @@ from idp.runtime import runtime
 from idp.security.jose import InvalidJWT, sign_jwt, verify_jwt
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
+from idp.services import session_end
 from idp.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -54,10 +55,15 @@ def issue_access_token(
             member_id=member.id,
             authorization_code_id=code.id if code is not None else None,
             scope=scope,
+            session_sid=code.session_sid if code is not None else None,
+            claims_json=code.claims_json if code is not None else None,
             issued_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
+    if code is not None:
+        # Back-channel logout tells this client when the session ends.
+        session_end.record_participant(db, code.session_sid, client.client_id, member.id)
     db.flush()
     return {"token_type": "Bearer", "access_token": access_token, "expires_in": ttl_seconds, "scope": scope}
 

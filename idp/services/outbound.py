@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -48,6 +49,7 @@ HANDLERS: dict[str, str] = {
     "mail": "idp.services.notifications:deliver",
     "password_reset": "idp.services.recovery:request_reset_now",
     "address_offer": "idp.services.email_verification:offer_now",
+    "backchannel_logout": "idp.services.backchannel_logout:deliver",
 }
 
 
@@ -60,19 +62,45 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     current = runtime()
-    job = OutboundJob(
-        kind=kind,
-        payload_encrypted=current.secrets.outbound_payloads.encrypt(json.dumps(payload, default=str).encode("utf-8")),
-        state=JOB_PENDING,
-        attempts=0,
-        next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-    )
+    job = _new_job(kind, payload, delay_seconds)
     with new_session() as db:
         db.add(job)
         db.commit()
     metrics.outbound_job(kind, "queued")
     if current.outbound_worker is not None:
         current.outbound_worker.wake()
+
+
+def enqueue_in(db: Session, kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+    """Add a job to the caller's transaction: it exists exactly when the change that asked for
+    it is committed (and never after a rollback). This process's worker is woken on commit."""
+    if kind not in HANDLERS:
+        raise ValueError(f"no handler for outbound job {kind!r}")
+    db.add(_new_job(kind, payload, delay_seconds))
+    metrics.outbound_job(kind, "queued")
+    if runtime().outbound_worker is not None and not db.info.get(_WAKE_ON_COMMIT):
+        db.info[_WAKE_ON_COMMIT] = True
+        sqlalchemy_event.listen(db, "after_commit", _wake_worker, once=True)
+
+
+_WAKE_ON_COMMIT = "idp.outbound.wake_on_commit"
+
+
+def _wake_worker(db: Session) -> None:
+    db.info.pop(_WAKE_ON_COMMIT, None)
+    worker = runtime().outbound_worker
+    if worker is not None:
+        worker.wake()
+
+
+def _new_job(kind: str, payload: dict[str, Any], delay_seconds: int) -> OutboundJob:
+    return OutboundJob(
+        kind=kind,
+        payload_encrypted=runtime().secrets.outbound_payloads.encrypt(json.dumps(payload, default=str).encode("utf-8")),
+        state=JOB_PENDING,
+        attempts=0,
+        next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+    )
 
 
 def run_due(app: Flask, limit: int = 100) -> int:
