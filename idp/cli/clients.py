@@ -13,6 +13,75 @@ from idp.models.client import ID_TOKEN_SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
 from idp.runtime import runtime
 from idp.services import clients as client_service
 
+# --- logout options (RP-Initiated and Back-Channel Logout 1.0), kept together -------------
+
+
+def logout_options_for_create(command):
+    for option in reversed(
+        (
+            click.option(
+                "--post-logout-redirect-uri",
+                "post_logout_redirect_uri",
+                multiple=True,
+                help="Exact URI to return to after signing out through idp; repeat for more.",
+            ),
+            click.option(
+                "--backchannel-logout-uri", help="Where idp POSTs logout tokens when a session it took part in ends."
+            ),
+            click.option(
+                "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                default=False,
+                help="The client needs sid in logout tokens (idp always sends it).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def logout_options_for_update(command):
+    for option in reversed(
+        (
+            click.option(
+                "--post-logout-redirect-uri",
+                "post_logout_redirect_uri",
+                multiple=True,
+                help="Replaces the list of post-logout redirect URIs; repeat for more.",
+            ),
+            click.option(
+                "--no-post-logout-redirect-uris",
+                "clear_post_logout_redirect_uris",
+                is_flag=True,
+                help="Remove every post-logout redirect URI.",
+            ),
+            click.option("--backchannel-logout-uri", help='Back-channel logout URI; "" removes it.'),
+            click.option(
+                "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                default=None,
+                help="Whether the client needs sid in logout tokens.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def logout_changes(
+    post_logout_redirect_uri: tuple[str, ...],
+    clear_post_logout_redirect_uris: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool | None,
+) -> dict[str, Any]:
+    """The ClientChanges fields the logout options ask for."""
+    if post_logout_redirect_uri and clear_post_logout_redirect_uris:
+        raise click.UsageError("--post-logout-redirect-uri and --no-post-logout-redirect-uris exclude each other")
+    uris = [] if clear_post_logout_redirect_uris else (list(post_logout_redirect_uri) or None)
+    return {
+        "post_logout_redirect_uris": uris,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
+    }
+
 
 @main.group()
 def clients() -> None:
@@ -38,6 +107,7 @@ CLIENT_COLUMNS = ["client_id", "type", "token_endpoint_auth_method", "first_part
 )
 @click.option("--client-id", help="Choose the client id (default: random).")
 @click.option("--require-acr", "required_acr", metavar="ACR", help="The level every sign-in for it must reach.")
+@logout_options_for_create
 @json_option
 def clients_create(
     name: str,
@@ -51,6 +121,9 @@ def clients_create(
     id_token_alg: str | None,
     client_id: str | None,
     required_acr: str | None,
+    post_logout_redirect_uri: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
     as_json: bool,
 ) -> None:
     """Register a client. A confidential client's secret is printed once, now."""
@@ -70,6 +143,9 @@ def clients_create(
             id_token_signed_response_alg=id_token_alg or settings.tokens.default_id_token_signing_alg,
             client_id=client_id,
             required_acr=required_acr,
+            post_logout_redirect_uris=list(post_logout_redirect_uri),
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
             **optional,
         )
         db = get_session()
@@ -129,10 +205,11 @@ def clients_show(client_id: str, as_json: bool) -> None:
     metavar="ACR",
     help='The level every sign-in for it must reach; "" for none.',
 )
+@logout_options_for_update
 @json_option
-def clients_update(client_id: str, name: str | None, required_acr: str | None, as_json: bool) -> None:
+def clients_update(client_id: str, name: str | None, required_acr: str | None, as_json: bool, **logout) -> None:
     """Change a client's registration."""
-    changes = client_service.ClientChanges(name=name, required_acr=required_acr)
+    changes = client_service.ClientChanges(name=name, required_acr=required_acr, **logout_changes(**logout))
     with provider_app():
         db = get_session()
         client = client_service.get_client(db, client_id)

@@ -33,4 +33,10 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "ui_locales_supported": list(ui_locales),
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": True,
+        # RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 (logout tokens carry sub and sid).
+        "end_session_endpoint": f"{issuer}/logout",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+        "frontchannel_logout_session_supported": False,
     }
