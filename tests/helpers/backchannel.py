@@ -47,7 +47,7 @@ def backchannel_receiver(path: str = "/backchannel-logout"):
     receiver: Receiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
+        def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("ascii")
             with receiver.arrived:

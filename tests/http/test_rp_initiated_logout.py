@@ -190,7 +190,10 @@ def test_a_post_logout_uri_of_another_client_is_not_followed(client, member, log
     tokens = sign_in(client, member, rp_client, secret)
     answer = client.get(
         "/logout",
-        query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://other.example.test/bye"},
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://other.example.test/bye",
+        },
     )
     assert answer.status_code == 200 and 'data-testid="signed-out"' in answer.text
 
