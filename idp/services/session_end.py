@@ -83,7 +83,14 @@ def session_ended(db: Session, sid: str | None, member_id: int | None, reason: s
             )
             told += 1
     audit.record(
-        db, "session_end", reason, member_id=member_id, tokens=revoked, clients=len(participants), backchannel=told
+        db,
+        "session_end",
+        "success",
+        member_id=member_id,
+        reason=reason,
+        tokens=revoked,
+        clients=len(participants),
+        backchannel=told,
     )
     return told
 
