@@ -47,6 +47,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
         return redirect_uri
 
+    @staticmethod
+    def validate_no_multiple_request_parameter(request: OAuth2Request) -> None:
+        """Only client_id and redirect_uri repeated are refused here (our error page: which
+        client or URI would an error go to?). Any other repeated parameter is refused by the
+        authorization checks once both are verified, back to the client (RFC 6749 §3.1)."""
+        for name in ("client_id", "redirect_uri"):
+            if len(request.payload.datalist.get(name, [])) > 1:
+                raise InvalidRequestError(f"Repeated parameter: {name}.")
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> AuthorizationCode:
         authentication: AuthenticationContext = request.authentication
         now = utcnow()

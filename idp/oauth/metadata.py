@@ -18,7 +18,7 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "jwks_uri": f"{issuer}/jwks",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),

@@ -61,6 +61,15 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
             return request
         return FlaskOAuth2Request(flask_request)
 
+    def create_token_response(self, request=None):
+        # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
+        oauth_request = self.create_oauth2_request(request)
+        repeated = sorted(name for name, values in oauth_request.payload.datalist.items() if len(values) > 1)
+        if repeated:
+            error = InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+            return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(oauth_request)
+
     def authenticate_client(self, request: OAuth2Request, methods, endpoint="token"):
         # RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
         has_basic = request.headers.get("Authorization", "").lower().startswith("basic ")

@@ -26,10 +26,12 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import Client
 from idp.oauth.acr import requested_acr
+from idp.oauth.id_token_hint import HintNotOurs, read_id_token_hint
 from idp.runtime import settings
 from idp.services import assurance
 from idp.services import consent as consent_service
 from idp.services.assurance import Requirement
+from idp.web.protocol.response_modes import RESPONSE_MODES
 from idp.web.signin.record import SignedIn
 
 KNOWN_PROMPTS = {"none", "login", "consent", "select_account"}
@@ -56,6 +58,10 @@ class PendingRequest:
     prompts: set[str] = field(default_factory=set)
     max_age: int | None = None
     requirement: Requirement = field(default_factory=Requirement)
+    # Parameters sent more than once (RFC 6749 §3.1: not allowed).
+    repeated: set[str] = field(default_factory=set)
+    # The member an id_token_hint names (its sub), once the hint is found to be ours.
+    hinted_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,33 @@ class Decision:
 
 
 Check = Callable[[PendingRequest], str | None]
+
+
+def no_parameter_repeated(request: PendingRequest) -> None:
+    """RFC 6749 §3.1: request parameters MUST NOT be included more than once. (client_id and
+    redirect_uri repeated are refused before, with our error page: no redirect can be trusted.)"""
+    if request.repeated:
+        raise InvalidRequestError(f"Repeated parameter: {', '.join(sorted(request.repeated))}.")
+
+
+def response_mode_is_supported(request: PendingRequest) -> None:
+    """``query`` and ``form_post`` (advertised in response_modes_supported); any other value is
+    refused rather than ignored (the refusal itself goes back as a query)."""
+    mode = request.params.get("response_mode")
+    if mode not in (None, "", *RESPONSE_MODES):
+        raise InvalidRequestError("Unsupported 'response_mode': use query or form_post.")
+
+
+def id_token_hint_is_ours(request: PendingRequest) -> None:
+    """An id_token_hint must be an ID token idp issued (expired is fine): a bad signature,
+    ``alg: none``, or another issuer is refused (oauth.id_token_hint)."""
+    hint = request.params.get("id_token_hint")
+    if not hint:
+        return
+    try:
+        request.hinted_subject = read_id_token_hint(hint).subject
+    except HintNotOurs:
+        raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.") from None
 
 
 def refuses_request_objects(request: PendingRequest) -> None:
@@ -106,6 +139,14 @@ def signed_in(request: PendingRequest) -> str | None:
     return SIGN_IN if request.signed_in is None else None
 
 
+def hinted_member_signed_in(request: PendingRequest) -> str | None:
+    """The hint names someone else than the member signed in here: a new sign-in (with
+    prompt=none, login_required; OpenID Connect Core §3.1.2.1)."""
+    if request.hinted_subject is None or request.hinted_subject == request.signed_in.member.subject:
+        return None
+    return SIGN_IN
+
+
 def no_new_sign_in_asked(request: PendingRequest) -> str | None:
     return SIGN_IN if "login" in request.prompts else None
 
@@ -140,11 +181,15 @@ def consent_given(request: PendingRequest) -> str | None:
 
 
 CHECKS: tuple[Check, ...] = (
+    no_parameter_repeated,
+    response_mode_is_supported,
     refuses_request_objects,
+    id_token_hint_is_ours,
     prompt_is_understood,
     max_age_is_understood,
     level_is_known,
     signed_in,
+    hinted_member_signed_in,
     no_new_sign_in_asked,
     sign_in_recent_enough,
     level_reached,
@@ -160,6 +205,7 @@ def decide(grant, signed_in_now: SignedIn | None) -> Decision:
         client=grant.request.client,
         scope=grant.request.scope,
         signed_in=signed_in_now,
+        repeated={name for name, values in grant.request.payload.datalist.items() if len(values) > 1},
     )
     for check in CHECKS:
         interaction = check(request)
