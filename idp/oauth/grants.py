@@ -23,7 +23,7 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import AuthorizationCode, Client, Member
 from idp.models.authentication import AuthenticationContext
-from idp.oauth.claims import claims_for_scope
+from idp.oauth.claims import claims_for_scope, parse_claims_request, requested_claims
 from idp.oauth.tokens import issue_access_token, revoke_tokens_from_code
 from idp.runtime import runtime, settings
 from idp.security.jose import load_private_key
@@ -72,6 +72,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             acr=authentication.acr,
             amr_json=json.dumps(list(authentication.amr)),
             session_sid=authentication.sid,
+            claims_json=_claims_request_json(request.payload.data.get("claims")),
             issued_at=now,
             expires_at=now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
         )
@@ -194,6 +195,11 @@ class IdpOpenIDCode(OpenIDCode):
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.session_sid:
             claims["sid"] = authorization_code.session_sid
+        # The claims request's id_token member (Core §5.5), within the granted scope.
+        if authorization_code.claims_json:
+            asked = json.loads(authorization_code.claims_json).get("id_token")
+            extra = requested_claims(authorization_code.member, authorization_code.scope, asked)
+            claims.update({name: value for name, value in extra.items() if name not in claims})
         return claims
 
     def generate_user_info(self, user: Member, scope: str) -> dict:
@@ -202,5 +208,16 @@ class IdpOpenIDCode(OpenIDCode):
         return {"sub": user.subject}
 
 
-def userinfo_claims(user: Member, scope: str) -> dict:
-    return claims_for_scope(user, scope)
+def userinfo_claims(user: Member, scope: str, claims_json: str | None = None) -> dict:
+    """What the granted scope releases, and what the claims request's userinfo member asks
+    for within it (the same set: the claims parameter never widens consent)."""
+    claims = claims_for_scope(user, scope)
+    if claims_json:
+        claims.update(requested_claims(user, scope, json.loads(claims_json).get("userinfo")))
+    return claims
+
+
+def _claims_request_json(raw: str | None) -> str | None:
+    """The claims request as it is kept with the code (already checked at /authorize)."""
+    parsed = parse_claims_request(raw)
+    return json.dumps(parsed, sort_keys=True) if parsed else None

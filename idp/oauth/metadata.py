@@ -25,7 +25,7 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(CLAIMS_SUPPORTED),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": list(ACR_VALUES),

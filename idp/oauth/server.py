@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
+from flask import g as flask_g
 from flask import request as flask_request
 from sqlalchemy import select
 
@@ -90,7 +91,9 @@ class IdpUserInfoEndpoint(UserInfoEndpoint):
         return runtime().settings.server.issuer
 
     def generate_user_info(self, user, scope: str) -> dict:
-        return userinfo_claims(user, scope)
+        # The token Authlib's resource protector just validated (this request's).
+        token = flask_g.authlib_server_oauth2_token
+        return userinfo_claims(user, scope, token.record.claims_json)
 
 
 def init_app(app: Flask) -> IdpAuthorizationServer:

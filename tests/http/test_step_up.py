@@ -48,8 +48,8 @@ def emailed_codes(outbox) -> list[str]:
 def test_discovery_lists_the_three_levels_weakest_first(client):
     metadata = client.get("/.well-known/openid-configuration").json
     assert metadata["acr_values_supported"] == [ACR_PASSWORD, ACR_PASSWORD_EMAIL_CODE, ACR_PASSWORD_AUTHENTICATOR]
-    # Only the essential-acr part of the claims parameter is honoured, so it is not advertised.
-    assert metadata["claims_parameter_supported"] is False
+    # The claims parameter is supported as a whole now (issue 9), acr in it included.
+    assert metadata["claims_parameter_supported"] is True
 
 
 def test_a_member_without_a_factor_sets_up_an_app_before_the_code_is_issued(client, rp, make_member):

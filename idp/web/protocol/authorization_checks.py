@@ -26,6 +26,7 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import Client
 from idp.oauth.acr import requested_acr
+from idp.oauth.claims import expected_subject, parse_claims_request
 from idp.oauth.id_token_hint import HintNotOurs, read_id_token_hint
 from idp.runtime import settings
 from idp.services import assurance
@@ -129,6 +130,17 @@ def max_age_is_understood(request: PendingRequest) -> None:
     request.max_age = int(value)
 
 
+def claims_request_is_understood(request: PendingRequest) -> None:
+    """The ``claims`` parameter (Core §5.5) is well formed; a ``sub`` value in it names the
+    member expected, like an id_token_hint (oauth.claims)."""
+    parsed = parse_claims_request(request.params.get("claims"))
+    subject = expected_subject(parsed)
+    if subject is not None:
+        if request.hinted_subject is not None and request.hinted_subject != subject:
+            raise InvalidRequestError("The 'claims' sub and the 'id_token_hint' name different members.")
+        request.hinted_subject = subject
+
+
 def level_is_known(request: PendingRequest) -> None:
     """The level asked for: acr_values, an essential acr claim, the client's registration,
     and security.require_mfa (see idp.services.assurance)."""
@@ -187,6 +199,7 @@ CHECKS: tuple[Check, ...] = (
     id_token_hint_is_ours,
     prompt_is_understood,
     max_age_is_understood,
+    claims_request_is_understood,
     level_is_known,
     signed_in,
     hinted_member_signed_in,
