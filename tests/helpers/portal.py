@@ -10,8 +10,9 @@ from idp.services.clients import NewClient, create_client
 PORTAL_CLIENT_ID = "benefits-portal"
 
 
-def register_portal(idp_app, portal_url: str) -> str:
-    """Register the portal with idp; returns its client secret."""
+def register_portal(idp_app, portal_url: str, logout: bool = False) -> str:
+    """Register the portal with idp; returns its client secret. ``logout``: with its
+    post-logout redirect URI and back-channel logout URI, as `idp demo seed` registers it."""
     with idp_app.app_context():
         db = get_session()
         _, secret = create_client(
@@ -22,6 +23,8 @@ def register_portal(idp_app, portal_url: str) -> str:
                 scopes=["openid", "profile", "email", "membership", "benefits:read"],
                 first_party=False,
                 client_id=PORTAL_CLIENT_ID,
+                post_logout_redirect_uris=[f"{portal_url}/signed-out"] if logout else [],
+                backchannel_logout_uri=f"{portal_url}/backchannel-logout" if logout else None,
             ),
         )
         db.commit()
