@@ -77,20 +77,28 @@ def enqueue_in(db: Session, kind: str, payload: dict[str, Any], delay_seconds: i
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     db.add(_new_job(kind, payload, delay_seconds))
-    metrics.outbound_job(kind, "queued")
-    if runtime().outbound_worker is not None and not db.info.get(_WAKE_ON_COMMIT):
-        db.info[_WAKE_ON_COMMIT] = True
-        sqlalchemy_event.listen(db, "after_commit", _wake_worker, once=True)
+    db.info.setdefault(_QUEUED_IN_TRANSACTION, []).append(kind)
 
 
-_WAKE_ON_COMMIT = "idp.outbound.wake_on_commit"
+# Jobs added to a session's open transaction: counted, and the worker woken, once it commits.
+_QUEUED_IN_TRANSACTION = "idp.outbound.queued"
 
 
-def _wake_worker(db: Session) -> None:
-    db.info.pop(_WAKE_ON_COMMIT, None)
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _queued_jobs_committed(db: Session) -> None:
+    kinds = db.info.pop(_QUEUED_IN_TRANSACTION, None)
+    if not kinds:
+        return
+    for kind in kinds:
+        metrics.outbound_job(kind, "queued")
     worker = runtime().outbound_worker
     if worker is not None:
         worker.wake()
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _queued_jobs_rolled_back(db: Session) -> None:
+    db.info.pop(_QUEUED_IN_TRANSACTION, None)
 
 
 def _new_job(kind: str, payload: dict[str, Any], delay_seconds: int) -> OutboundJob:

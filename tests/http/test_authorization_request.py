@@ -25,6 +25,7 @@ from tests.helpers.oidc import (
     assert_error_page,
     assert_error_redirect,
     code_from,
+    csrf_token,
     exchange_code,
     path_of,
 )
@@ -92,6 +93,19 @@ def test_form_post_errors_are_posted_too(client, rp):
     assert fields == {"error": "login_required", "state": request.state, "iss": ISSUER} | (
         {"error_description": fields["error_description"]} if "error_description" in fields else {}
     )
+
+
+def test_a_refused_consent_is_posted_too(client, member, make_client):
+    third_party, _ = make_client(public=True, first_party=False)
+    request = AuthorizationRequest(third_party.client_id, extra={"response_mode": "form_post"})
+    started = client.get(request.url())
+    answer = Browser(client).login(started.headers["Location"], member.email, DEMO_PASSWORD)
+    consent_path = path_of(answer.headers["Location"])
+    page = client.get(consent_path)
+    assert 'data-testid="consent-form"' in page.text
+    refused = client.post(consent_path + "/consent", data={"csrf_token": csrf_token(page.text), "deny": "Deny"})
+    fields = form_post_fields(refused, request.redirect_uri)
+    assert fields["error"] == "access_denied" and fields["state"] == request.state and fields["iss"] == ISSUER
 
 
 def test_form_post_keeps_the_registered_query_in_the_action(client, make_client):

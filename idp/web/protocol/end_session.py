@@ -43,6 +43,10 @@ def end_session():
         return page("logout/invalid.html", 400, error=refused.error, description=refused.description)
     g.ui_locales = logout.ui_locales
     signed_in = current_sign_in()
+    if signed_in is None and request.method == "POST" and request.form:
+        # A cross-site form POST carries no SameSite=Lax session cookie: the same request
+        # again as a top-level GET does, so the session it is about is found.
+        return redirect(url_for("oidc.end_session", **request.form.to_dict()), 303)
     if signed_in is None:
         return _finished(logout)  # nothing to end here
     hint = logout.hint
