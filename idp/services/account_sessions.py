@@ -96,7 +96,7 @@ def sign_out_everywhere(db: Session, member_id: int, origin: RequestOrigin) -> i
         .values(security_epoch=Member.security_epoch + 1)
         .execution_options(synchronize_session=False)
     )
-    ended = credentials.end_sessions(db, member_id, session_end.SIGN_OUT_EVERYWHERE)
+    ended = credentials.end_sessions(db, member_id, reason=session_end.SIGN_OUT_EVERYWHERE)
     revoked = credentials.revoke_access_tokens(db, member_id=member_id)
     audit.record(db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked)
     db.commit()

@@ -35,7 +35,9 @@ def void_reset_links(db: Session, member_id: int) -> None:
     single_use_links.void_open(db, PasswordResetToken, member_id)
 
 
-def end_sessions(db: Session, member_id: int, reason: str, keep_session_id: int | None = None) -> int:
+def end_sessions(
+    db: Session, member_id: int, keep_session_id: int | None = None, reason: str = session_end.ENDED
+) -> int:
     """End the member's browser sessions on the server, but ``keep_session_id`` (the caller
     rotates that one), each through ``session_end`` (back-channel logout included). Returns
     how many ended."""
@@ -62,7 +64,7 @@ def replace_password(db: Session, member: Member, new_password: str, keep_sessio
     if keep_session_id is not None:
         kept_sid = db.scalar(select(BrowserSession.sid).where(BrowserSession.id == keep_session_id))
         session_end.session_ended(db, kept_sid, member.id, reason)
-    return end_sessions(db, member.id, reason, keep_session_id)
+    return end_sessions(db, member.id, keep_session_id, reason)
 
 
 def password_changed_notice(member: Member, origin: RequestOrigin) -> None:

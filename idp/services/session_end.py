@@ -41,6 +41,7 @@ OPERATOR_LOCK = "operator_lock"
 OPERATOR_DISABLE = "operator_disable"
 REPLACED = "replaced"  # another member signed in to this browser
 EXPIRED = "expired"
+ENDED = "ended"  # a caller that names no reason
 
 
 def record_participant(db: Session, sid: str | None, client_id: str, member_id: int) -> None:
