@@ -438,6 +438,19 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class LogoutSettings:
+    backchannel_timeout_seconds: int = doc(
+        "How long one back-channel logout delivery waits for a relying party (to connect, and "
+        "between bytes of its answer) before the try counts as failed and is retried later. "
+        "Keep it well below outbound.lease_seconds.",
+        5,
+    )
+    logout_token_ttl_seconds: int = doc(
+        "Lifetime of a back-channel logout token (its exp); each try signs a new one.", 120
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -458,6 +471,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    logout: LogoutSettings = field(default_factory=LogoutSettings)
 
     @property
     def database_url(self) -> str:
@@ -678,6 +692,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(problem)
     if settings.metrics.bearer_token and len(settings.metrics.bearer_token) < 32:
         raise ConfigError("metrics.bearer_token: must be at least 32 characters")
+    if not 1 <= settings.logout.backchannel_timeout_seconds < settings.outbound.lease_seconds:
+        raise ConfigError("logout.backchannel_timeout_seconds: must be at least 1 and below outbound.lease_seconds")
+    if not 10 <= settings.logout.logout_token_ttl_seconds <= 3600:
+        raise ConfigError("logout.logout_token_ttl_seconds: must be between 10 and 3600")
 
     mail = settings.mail
     if mail.backend not in {"outbox", "smtp"}:

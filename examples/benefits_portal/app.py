@@ -3,8 +3,10 @@ server for benefit balances.
 
 Two roles live in one process to keep the example small:
 
-* the pages (``/``, ``/login``, ``/callback``, ``/balances``, ``/logout``)
-  sign the member in with idp and show their balances;
+* the pages (``/``, ``/login``, ``/callback``, ``/balances``, ``/logout``,
+  ``/signed-out``) sign the member in with idp and show their balances, and
+  sign out through idp (RP-Initiated Logout); ``POST /backchannel-logout``
+  is where idp says a member's idp session has ended (Back-Channel Logout);
 * ``GET /api/balance`` is what a benefit service exposes: it trusts nothing
   but a valid ``benefits:read`` access token from idp.
 """
@@ -18,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.integrations.flask_client import OAuth, OAuthError
@@ -40,10 +43,12 @@ from .access_tokens import (
     AccessTokenVerifier,
     InvalidAccessToken,
     KeySetUnavailable,
+    fetch_json,
     www_authenticate,
 )
 from .balances import demo_statement, format_idr
 from .config import load_settings
+from .logout import EndedSessions, InvalidLogoutToken, LogoutTokenVerifier
 
 SCOPES = "openid profile email membership benefits:read"
 BALANCE_SCOPE = "benefits:read"
@@ -51,9 +56,10 @@ BALANCE_SCOPE = "benefits:read"
 # not separated by port: with Flask's default name "session" each app would
 # overwrite the other's cookie.
 SESSION_COOKIE_NAME = "benefits_portal_session"
-# form-action 'self' is safe only because sign-in is a link, not a form: Chrome
-# applies form-action to the redirect that follows a form submission.
-CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+# form-action names idp's origin too: "Sign out" is a form whose answer redirects
+# to idp's end_session_endpoint, and Chrome applies form-action to the redirects
+# that follow a form submission. (Sign-in is a link, not a form.)
+CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'none'; form-action 'self' {idp_origin}; frame-ancestors 'none'"
 
 log = logging.getLogger(__name__)
 pages = Blueprint("pages", __name__)
@@ -104,6 +110,11 @@ class Portal:
         self.issuer: str = config["IDP_ISSUER"]
         self.client_id: str = config["PORTAL_CLIENT_ID"]
         self.redirect_uri = f"{config['PORTAL_BASE_URL']}/callback"
+        # Registered at idp (`idp demo seed` does it) as post-logout redirect URI and
+        # back-channel logout URI.
+        self.post_logout_redirect_uri = f"{config['PORTAL_BASE_URL']}/signed-out"
+        self.ended_sessions = EndedSessions()
+        self._logout_verifier: LogoutTokenVerifier | None = None
         self._audience: str = config["BENEFITS_AUDIENCE"]
         self._jwks_uri: str | None = config["IDP_JWKS_URI"]
         self._verifier: AccessTokenVerifier | None = None
@@ -151,6 +162,17 @@ class Portal:
                     required_scope=BALANCE_SCOPE,
                 )
             return self._verifier
+
+    def logout_token_verifier(self) -> LogoutTokenVerifier:
+        with self._verifier_lock:
+            if self._logout_verifier is None:
+                self._logout_verifier = LogoutTokenVerifier(
+                    issuer=self.issuer,
+                    client_id=self.client_id,
+                    jwks_uri=self._jwks_uri or self._discovered_jwks_uri(),
+                    fetch=fetch_json,
+                )
+            return self._logout_verifier
 
     def _discovered_jwks_uri(self) -> str:
         try:
@@ -221,13 +243,58 @@ def balances():
 
 @pages.post("/logout")
 def logout():
-    """Local sign-out: forget the session here; the idp session is left alone."""
+    """Sign out here and at idp (RP-Initiated Logout 1.0): forget the session, then send the
+    member to idp's end_session_endpoint with the ID token as hint, so the idp session ends
+    too and the next sign-in asks for the password. idp sends the member back to
+    /signed-out with our state."""
     expected = session.get("csrf_token")
     submitted = request.form.get("csrf_token", "")
     if expected and not hmac.compare_digest(expected.encode(), submitted.encode()):
         return error_page(400, "Sign-out refused", "The page was out of date. Reload it and try again.")
+    id_token = session.get("id_token")
     session.clear()
-    return redirect(url_for("pages.index"), code=303)
+    portal = current_portal()
+    try:
+        end_session_endpoint = portal.provider_metadata().get("end_session_endpoint")
+    except ProviderUnavailable as error:
+        log.warning("signed out here only, idp unavailable: %s", error)
+        end_session_endpoint = None
+    if not end_session_endpoint:
+        return redirect(url_for("pages.index"), code=303)
+    state = secrets.token_urlsafe(16)
+    session["logout_state"] = state
+    params = {"post_logout_redirect_uri": portal.post_logout_redirect_uri, "state": state}
+    if id_token:
+        params["id_token_hint"] = id_token
+    else:
+        params["client_id"] = portal.client_id
+    return redirect(f"{end_session_endpoint}?{urlencode(params)}", code=303)
+
+
+@pages.get("/signed-out")
+def signed_out():
+    """Where idp sends the member after logout. The state must be ours (a forged link
+    shows the start page instead of claiming anything)."""
+    expected = session.pop("logout_state", None)
+    returned = request.args.get("state", "")
+    if expected is None or not hmac.compare_digest(expected.encode(), returned.encode()):
+        return redirect(url_for("pages.index"))
+    return render_template("signed_out.html", member=None)
+
+
+@pages.post("/backchannel-logout")
+def backchannel_logout():
+    """idp says a member's idp session ended (Back-Channel Logout 1.0 §2.5): every portal
+    session that came from it ends. 200 once done, 400 for a token we refuse (§2.8)."""
+    token = request.form.get("logout_token", "")
+    try:
+        claims = current_portal().logout_token_verifier().verify(token)
+    except (InvalidLogoutToken, KeySetUnavailable) as refused:
+        log.info("logout token refused: %s", refused)
+        return api_error(400, {"error": "invalid_request", "error_description": "The logout token was refused"})
+    current_portal().ended_sessions.record(claims.get("sid"), claims.get("sub"))
+    log.info("idp session ended: portal sessions of it are signed out")
+    return Response(status=200)
 
 
 def complete_sign_in(portal: Portal) -> tuple[dict[str, str], Mapping[str, Any]]:
@@ -280,6 +347,10 @@ def start_member_session(member: dict[str, str], token: Mapping[str, Any]) -> No
     session["member"] = member
     _keep_tokens(token)
     session["csrf_token"] = secrets.token_urlsafe(32)
+    # For logout: the hint sent to idp, and the idp session (sid) back-channel logout names.
+    session["id_token"] = token.get("id_token")
+    session["sid"] = (token.get("userinfo") or {}).get("sid")
+    session["signed_in_at"] = time.time()
 
 
 def _keep_tokens(token: Mapping[str, Any]) -> None:
@@ -340,6 +411,12 @@ def signed_in_member() -> dict[str, str] | None:
         forget_refresh_token()
         session.clear()
         return None
+    if current_portal().ended_sessions.has_ended(
+        session.get("sid"), member.get("sub"), session.get("signed_in_at", 0.0)
+    ):
+        # idp told us (back-channel logout) that the member's idp session ended.
+        session.clear()
+        return None
     return member
 
 
@@ -394,7 +471,10 @@ def api_error(status: int, body: dict[str, str], challenge: str | None = None) -
 
 
 def add_security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    issuer = urlsplit(current_portal().issuer)
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+        idp_origin=f"{issuer.scheme}://{issuer.netloc}"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"  # for browsers without frame-ancestors

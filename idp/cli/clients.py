@@ -14,6 +14,75 @@ from idp.models.client import CONFIDENTIAL_AUTH_METHODS, ID_TOKEN_SIGNING_ALGS, 
 from idp.runtime import runtime
 from idp.services import clients as client_service
 
+# --- logout options (RP-Initiated and Back-Channel Logout 1.0), kept together -------------
+
+
+def logout_options_for_create(command):
+    for option in reversed(
+        (
+            click.option(
+                "--post-logout-redirect-uri",
+                "post_logout_redirect_uri",
+                multiple=True,
+                help="Exact URI to return to after signing out through idp; repeat for more.",
+            ),
+            click.option(
+                "--backchannel-logout-uri", help="Where idp POSTs logout tokens when a session it took part in ends."
+            ),
+            click.option(
+                "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                default=False,
+                help="The client needs sid in logout tokens (idp always sends it).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def logout_options_for_update(command):
+    for option in reversed(
+        (
+            click.option(
+                "--post-logout-redirect-uri",
+                "post_logout_redirect_uri",
+                multiple=True,
+                help="Replaces the list of post-logout redirect URIs; repeat for more.",
+            ),
+            click.option(
+                "--no-post-logout-redirect-uris",
+                "clear_post_logout_redirect_uris",
+                is_flag=True,
+                help="Remove every post-logout redirect URI.",
+            ),
+            click.option("--backchannel-logout-uri", help='Back-channel logout URI; "" removes it.'),
+            click.option(
+                "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                default=None,
+                help="Whether the client needs sid in logout tokens.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def logout_changes(
+    post_logout_redirect_uri: tuple[str, ...],
+    clear_post_logout_redirect_uris: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool | None,
+) -> dict[str, Any]:
+    """The ClientChanges fields the logout options ask for."""
+    if post_logout_redirect_uri and clear_post_logout_redirect_uris:
+        raise click.UsageError("--post-logout-redirect-uri and --no-post-logout-redirect-uris exclude each other")
+    uris = [] if clear_post_logout_redirect_uris else (list(post_logout_redirect_uri) or None)
+    return {
+        "post_logout_redirect_uris": uris,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
+    }
+
 
 @main.group()
 def clients() -> None:
@@ -101,6 +170,7 @@ def _lifecycle_values(
 @click.option("--client-id", help="Choose the client id (default: random).")
 @click.option("--require-acr", "required_acr", metavar="ACR", help="The level every sign-in for it must reach.")
 @token_lifecycle_options
+@logout_options_for_create
 @json_option
 def clients_create(
     name: str,
@@ -114,6 +184,9 @@ def clients_create(
     id_token_alg: str | None,
     client_id: str | None,
     required_acr: str | None,
+    post_logout_redirect_uri: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
     as_json: bool,
     **lifecycle: Any,
 ) -> None:
@@ -136,6 +209,9 @@ def clients_create(
             id_token_signed_response_alg=id_token_alg or settings.tokens.default_id_token_signing_alg,
             client_id=client_id,
             required_acr=required_acr,
+            post_logout_redirect_uris=list(post_logout_redirect_uri),
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
             **optional,
         )
         db = get_session()
@@ -206,6 +282,7 @@ def clients_show(client_id: str, as_json: bool) -> None:
 @click.option("--grant-type", multiple=True, help="Replaces the allowed grant types; repeat for more.")
 @click.option("--auth-method", type=click.Choice(CONFIDENTIAL_AUTH_METHODS), help="Token endpoint authentication.")
 @token_lifecycle_options
+@logout_options_for_update
 @json_option
 def clients_update(
     client_id: str,
@@ -214,11 +291,21 @@ def clients_update(
     redirect_uri: tuple[str, ...],
     grant_type: tuple[str, ...],
     auth_method: str | None,
+    post_logout_redirect_uri: tuple[str, ...],
+    clear_post_logout_redirect_uris: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool | None,
     as_json: bool,
     **lifecycle: Any,
 ) -> None:
     """Change a client's registration (options not given stay as they are)."""
     values = _lifecycle_values(**lifecycle)
+    logout = logout_changes(
+        post_logout_redirect_uri,
+        clear_post_logout_redirect_uris,
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
+    )
     changes = client_service.ClientChanges(
         name=name,
         required_acr=required_acr,
@@ -226,6 +313,7 @@ def clients_update(
         grant_types=list(grant_type) or None,
         token_endpoint_auth_method=auth_method,
         **values,
+        **logout,
     )
     with provider_app():
         db = get_session()

@@ -23,7 +23,7 @@ from idp.cli.base import (
 from idp.cli.main_group import main
 from idp.db import get_session
 from idp.errors import NotFound, ValidationFailed
-from idp.services import audit, outbound, refresh_tokens
+from idp.services import audit, outbound, session_end
 from idp.services import lockout as lockout_service
 from idp.services import members as member_service
 
@@ -252,8 +252,8 @@ def members_unlock(identifier: str, by_name: str | None) -> None:
 @click.option("--reason", required=True, help="Why (kept with the lock and in the audit trail).")
 @click.option("--by", "by_name", help="Who locks (default: your login name).")
 def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
-    """Lock an account until an operator unlocks it. Its refresh and access tokens are revoked
-    (relying parties can no longer act for it); existing browser sessions are not ended."""
+    """Lock an account until an operator unlocks it. Its sessions end, its refresh and access
+    tokens are revoked, and its relying parties are told by back-channel logout."""
     if not reason.strip():
         raise ValidationFailed("reason", "must not be empty")
     with provider_app():
@@ -263,10 +263,8 @@ def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
             raise NotFound(f"no member {identifier!r}")
         actor = by_name or operator_name()
         lockout_service.lock_by_operator(db, key, member.id, reason.strip(), actor)
-        revoked = refresh_tokens.revoke_for_member(db, member.id)
-        audit.record(
-            db, "lock", "success", member_id=member.id, actor=actor, reason=reason.strip(), refresh_tokens=revoked
-        )
+        ended = session_end.member_locked_or_disabled(db, member.id, session_end.OPERATOR_LOCK)
+        audit.record(db, "lock", "success", member_id=member.id, actor=actor, reason=reason.strip(), sessions=ended)
         db.commit()
     click.echo(f"locked {identifier} until unlocked")
 

@@ -9,7 +9,14 @@ from idp.models.flows import (
     Interaction,
     PasswordResetToken,
 )
-from idp.models.grants import AuthorizationCode, ClientAssertionJti, Consent, IssuedToken, RefreshToken
+from idp.models.grants import (
+    AuthorizationCode,
+    ClientAssertionJti,
+    Consent,
+    IssuedToken,
+    RefreshToken,
+    SessionClient,
+)
 from idp.models.keys import SigningKey
 from idp.models.lockout import LoginThrottle
 from idp.models.member import Member
@@ -38,5 +45,6 @@ __all__ = [
     "RefreshToken",
     "ResourceServer",
     "SecondFactor",
+    "SessionClient",
     "SigningKey",
 ]

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.clock import utcnow
@@ -54,6 +54,13 @@ class Client(Base, ClientMixin):
     # The level every sign-in for this client must reach (an acr of
     # idp.services.assurance.LEVELS), as if the client asked for it as essential; None: any.
     required_acr: Mapped[str | None] = mapped_column(String(64))
+    # RP-Initiated Logout 1.0: where the member may be sent after signing out (exact match).
+    post_logout_redirect_uris_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    # Back-Channel Logout 1.0: where logout tokens are POSTed when a session it took part in
+    # ends; None: the client is not told.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    # The client needs `sid` in logout tokens (always sent by idp, so only advertised back).
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # --- token lifecycle (issue 9) ---
     # private_key_jwt: the client's public keys, inline (a JWKS as JSON) or by URL.
@@ -70,6 +77,7 @@ class Client(Base, ClientMixin):
     redirect_uris = JsonList("redirect_uris_json")
     grant_types = JsonList("grant_types_json")
     audiences = JsonList("audiences_json")
+    post_logout_redirect_uris = JsonList("post_logout_redirect_uris_json")
 
     @property
     def is_public(self) -> bool:

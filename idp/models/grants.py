@@ -39,6 +39,8 @@ class AuthorizationCode(Base):
     session_sid: Mapped[str | None] = mapped_column(String(64))
     # RFC 8707: the registered audience the request named with `resource` (None: the default).
     resource: Mapped[str | None] = mapped_column(String(200))
+    # The OpenID Connect `claims` request parameter (Core §5.5), as validated JSON, or None.
+    claims_json: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     consumed_at: Mapped[datetime | None]
@@ -90,6 +92,8 @@ class IssuedToken(Base):
     session_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     family_id: Mapped[str | None] = mapped_column(String(32), index=True)
     audience: Mapped[str | None] = mapped_column(String(200))
+    # The `claims` request's userinfo member (Core §5.5), as JSON, for UserInfo; or None.
+    claims_json: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
@@ -144,6 +148,21 @@ class ClientAssertionJti(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     jti: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SessionClient(Base):
+    """A client that got tokens in a sign-in session (by its public ``sid``): when the session
+    ends, these are the clients told by back-channel logout. Kept apart from the session row,
+    which is gone by then."""
+
+    __tablename__ = "session_clients"
+    __table_args__ = (UniqueConstraint("sid", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    first_issued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Consent(Base):

@@ -3,8 +3,8 @@
 ``id_token.acr``), and saying no in protocol errors. What the levels mean and how the sources
 combine is ``idp.services.assurance``.
 
-Only the ``id_token.acr`` member of ``claims`` is read here (discovery keeps
-``claims_parameter_supported`` false: the parameter as a whole is not supported).
+Only the ``id_token.acr`` member of ``claims`` is read here; the rest of the parameter is
+``idp.oauth.claims`` (checked at /authorize by ``claims_request_is_understood``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,21 @@
-"""Which member claims each scope releases (OpenID Connect Core §5.4, plus `membership`)."""
+"""Which member claims each scope releases (OpenID Connect Core §5.4, plus `membership`), and
+the ``claims`` request parameter (Core §5.5): which of those claims a client wants where (the
+ID token, UserInfo), as essential or voluntary, with a value or values.
+
+The ``claims`` parameter never widens what is released: a claim is returned only when a
+granted scope covers it (consent is given per scope), so an ID token can carry e.g. the
+email the ``email`` scope already releases at UserInfo. A claim asked for with ``value`` or
+``values`` is left out when the member's value is not one of them. ``acr`` in it is read by
+``idp.oauth.acr``; ``sub`` with a value names the member the client expects (a different
+member signed in means a new sign-in, like an ``id_token_hint``).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from authlib.oauth2.rfc6749 import scope_to_list
+from authlib.oauth2.rfc6749 import InvalidRequestError, scope_to_list
 
 from idp.models import Member
 
@@ -60,3 +71,73 @@ def claims_for_scope(member: Member, scope: str) -> dict[str, Any]:
             continue
         claims[name] = value
     return claims
+
+
+CLAIMS_REQUEST_MEMBERS = ("userinfo", "id_token")
+
+
+def parse_claims_request(raw: str | None) -> dict[str, dict[str, Any]] | None:
+    """The ``claims`` parameter checked and reduced to the members idp reads (``userinfo``,
+    ``id_token``; others are ignored, Core §5.5), or None. InvalidRequestError when malformed."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError):
+        raise InvalidRequestError("'claims' must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("'claims' must be a JSON object.")
+    parsed: dict[str, dict[str, Any]] = {}
+    for member in CLAIMS_REQUEST_MEMBERS:
+        requested = value.get(member)
+        if requested is None:
+            continue
+        if not isinstance(requested, dict):
+            raise InvalidRequestError(f"'claims.{member}' must be a JSON object.")
+        for name, spec in requested.items():
+            if spec is None:
+                continue
+            if not isinstance(spec, dict):
+                raise InvalidRequestError(f"'claims.{member}.{name}' must be null or a JSON object.")
+            if "essential" in spec and not isinstance(spec["essential"], bool):
+                raise InvalidRequestError(f"'claims.{member}.{name}.essential' must be true or false.")
+            if "values" in spec and not isinstance(spec["values"], list):
+                raise InvalidRequestError(f"'claims.{member}.{name}.values' must be an array.")
+        parsed[member] = requested
+    return parsed or None
+
+
+def expected_subject(parsed: dict[str, dict[str, Any]] | None) -> str | None:
+    """The ``sub`` value a claims request names (Core §5.5.1), if any."""
+    for member in CLAIMS_REQUEST_MEMBERS:
+        spec = ((parsed or {}).get(member) or {}).get("sub")
+        if isinstance(spec, dict) and isinstance(spec.get("value"), str):
+            return spec["value"]
+    return None
+
+
+def requested_claims(member: Member, scope: str, requested: dict[str, Any] | None) -> dict[str, Any]:
+    """Of the claims ``requested`` (one member of a claims request), those the granted scope
+    covers and whose value matches what was asked for."""
+    if not requested:
+        return {}
+    available = claims_for_scope(member, scope)
+    released = {}
+    for name, spec in requested.items():
+        if name == "sub" or name not in available:
+            continue
+        wanted = _wanted_values(spec)
+        if wanted is not None and available[name] not in wanted:
+            continue
+        released[name] = available[name]
+    return released
+
+
+def _wanted_values(spec: Any) -> list | None:
+    if not isinstance(spec, dict):
+        return None
+    if isinstance(spec.get("values"), list):
+        return spec["values"]
+    if "value" in spec:
+        return [spec["value"]]
+    return None

@@ -40,7 +40,7 @@ from idp.db import get_session
 from idp.models import AuthorizationCode, Client, Member, RefreshToken
 from idp.models import client as client_model
 from idp.models.authentication import AuthenticationContext
-from idp.oauth.claims import claims_for_scope
+from idp.oauth.claims import claims_for_scope, parse_claims_request, requested_claims
 from idp.oauth.tokens import (
     OFFLINE_ACCESS,
     issue_access_token,
@@ -110,6 +110,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
         return redirect_uri
 
+    @staticmethod
+    def validate_no_multiple_request_parameter(request: OAuth2Request) -> None:
+        """Only client_id and redirect_uri repeated are refused here (our error page: which
+        client or URI would an error go to?). Any other repeated parameter is refused by the
+        authorization checks once both are verified, back to the client (RFC 6749 §3.1)."""
+        for name in ("client_id", "redirect_uri"):
+            if len(request.payload.datalist.get(name, [])) > 1:
+                raise InvalidRequestError(f"Repeated parameter: {name}.")
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> AuthorizationCode:
         authentication: AuthenticationContext = request.authentication
         now = utcnow()
@@ -127,6 +136,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             amr_json=json.dumps(list(authentication.amr)),
             session_sid=authentication.sid,
             resource=requested_audience(request, request.client),
+            claims_json=_claims_request_json(request.payload.data.get("claims")),
             issued_at=now,
             expires_at=now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
         )
@@ -263,6 +273,11 @@ class IdpOpenIDCode(OpenIDCode):
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.session_sid:
             claims["sid"] = authorization_code.session_sid
+        # The claims request's id_token member (Core §5.5), within the granted scope.
+        if authorization_code.claims_json:
+            asked = json.loads(authorization_code.claims_json).get("id_token")
+            extra = requested_claims(authorization_code.member, authorization_code.scope, asked)
+            claims.update({name: value for name, value in extra.items() if name not in claims})
         return claims
 
     def generate_user_info(self, user: Member, scope: str) -> dict:
@@ -271,8 +286,19 @@ class IdpOpenIDCode(OpenIDCode):
         return {"sub": user.subject}
 
 
-def userinfo_claims(user: Member, scope: str) -> dict:
-    return claims_for_scope(user, scope)
+def userinfo_claims(user: Member, scope: str, claims_json: str | None = None) -> dict:
+    """What the granted scope releases, and what the claims request's userinfo member asks
+    for within it (the same set: the claims parameter never widens consent)."""
+    claims = claims_for_scope(user, scope)
+    if claims_json:
+        claims.update(requested_claims(user, scope, json.loads(claims_json).get("userinfo")))
+    return claims
+
+
+def _claims_request_json(raw: str | None) -> str | None:
+    """The claims request as it is kept with the code (already checked at /authorize)."""
+    parsed = parse_claims_request(raw)
+    return json.dumps(parsed, sort_keys=True) if parsed else None
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):

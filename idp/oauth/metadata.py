@@ -21,7 +21,7 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "jwks_uri": f"{issuer}/jwks",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
@@ -35,7 +35,7 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(CLAIMS_SUPPORTED),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": list(ACR_VALUES),
@@ -43,4 +43,10 @@ def provider_metadata(issuer: str, ui_locales: tuple[str, ...]) -> dict:
         "ui_locales_supported": list(ui_locales),
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": True,
+        # RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 (logout tokens carry sub and sid).
+        "end_session_endpoint": f"{issuer}/logout",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+        "frontchannel_logout_session_supported": False,
     }

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
+from flask import g as flask_g
 from flask import request as flask_request
 from sqlalchemy import select
 
@@ -65,6 +66,15 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
             return request
         return FlaskOAuth2Request(flask_request)
 
+    def create_token_response(self, request=None):
+        # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
+        oauth_request = self.create_oauth2_request(request)
+        repeated = sorted(name for name, values in oauth_request.payload.datalist.items() if len(values) > 1)
+        if repeated:
+            error = InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+            return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(oauth_request)
+
     def authenticate_client(self, request: OAuth2Request, methods, endpoint="token"):
         # RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
         has_basic = request.headers.get("Authorization", "").lower().startswith("basic ")
@@ -85,7 +95,9 @@ class IdpUserInfoEndpoint(UserInfoEndpoint):
         return runtime().settings.server.issuer
 
     def generate_user_info(self, user, scope: str) -> dict:
-        return userinfo_claims(user, scope)
+        # The token Authlib's resource protector just validated (this request's).
+        token = flask_g.authlib_server_oauth2_token
+        return userinfo_claims(user, scope, token.record.claims_json)
 
 
 def init_app(app: Flask) -> IdpAuthorizationServer:

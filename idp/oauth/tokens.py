@@ -22,7 +22,7 @@ from idp.runtime import runtime
 from idp.security.jose import InvalidJWT, sign_jwt_with, verify_jwt_with
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
-from idp.services import refresh_tokens
+from idp.services import refresh_tokens, session_end
 from idp.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -85,10 +85,14 @@ def issue_access_token(
             session_sid=authentication.sid if authentication is not None else None,
             family_id=family_id,
             audience=claims["aud"],
+            claims_json=code.claims_json if code is not None else None,
             issued_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
+    if member is not None and authentication is not None:
+        # Back-channel logout tells this client when the session ends (refreshed tokens too).
+        session_end.record_participant(db, authentication.sid, client.client_id, member.id)
     db.flush()
     return {"token_type": "Bearer", "access_token": access_token, "expires_in": ttl_seconds, "scope": scope}
 

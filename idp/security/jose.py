@@ -50,6 +50,9 @@ def import_key_set(public_jwks: dict[str, Any]):
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
 
+    if not public_jwks.get("keys"):
+        # No key published yet (a fresh installation): nothing verifies against it.
+        return KeySet([])
     try:
         return KeySet.import_key_set(public_jwks)
     except (JoseError, ValueError, TypeError, KeyError) as error:

@@ -1,6 +1,7 @@
 """Where a member is signed in, and which apps they allowed: listing and ending them.
 
-"Sign out everywhere" ends every browser session of the member (this one too), revokes
+"Sign out everywhere" ends every browser session of the member (this one too), each through
+``session_end`` (so every relying party of each is told by back-channel logout), revokes
 every access token issued to them, so /userinfo and introspection refuse those tokens at
 once, and raises the member's security epoch, so "remember this browser" cookies stop
 skipping the second factor, and revokes their refresh tokens. (Resource servers that verify access tokens
@@ -29,7 +30,7 @@ from idp.models import (
     Consent,
     Member,
 )
-from idp.services import audit, browser_sessions, credentials, refresh_tokens
+from idp.services import audit, browser_sessions, credentials, refresh_tokens, session_end
 from idp.services.audit import RequestOrigin
 from idp.settings import SessionSettings
 
@@ -80,14 +81,7 @@ def list_sessions(
 def end_session(db: Session, member_id: int, sid: str, origin: RequestOrigin) -> bool:
     """End one of the member's sessions by its public id; False when there is no such
     session of theirs (someone else's sid ends nothing)."""
-    result = db.execute(
-        delete(BrowserSession)
-        .where(BrowserSession.member_id == member_id, BrowserSession.sid == sid)
-        .execution_options(synchronize_session=False)
-    )
-    ended = result.rowcount == 1
-    if ended:
-        refresh_tokens.revoke_for_session(db, sid)
+    ended = session_end.end_one_session(db, member_id, sid, session_end.ENDED_FROM_ACCOUNT)
     audit.record(db, "session_ended", "success" if ended else "not_found", origin, member_id=member_id)
     db.commit()
     return ended
@@ -103,7 +97,7 @@ def sign_out_everywhere(db: Session, member_id: int, origin: RequestOrigin) -> i
         .values(security_epoch=Member.security_epoch + 1)
         .execution_options(synchronize_session=False)
     )
-    ended = credentials.end_sessions(db, member_id)
+    ended = credentials.end_sessions(db, member_id, reason=session_end.SIGN_OUT_EVERYWHERE)
     revoked = credentials.revoke_access_tokens(db, member_id=member_id)
     refresh_tokens.revoke_for_member(db, member_id)
     audit.record(db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from idp.clock import utcnow
 from idp.models import BrowserSession
 from idp.security.tokens import digest, random_token
+from idp.services import session_end
 from idp.settings import SessionSettings
 
 # last_seen_at is written at most this often, so reading pages does not mean a write each time.
@@ -34,7 +35,9 @@ def load(db: Session, cookie_value: str, limits: SessionSettings) -> BrowserSess
     if record is None:
         return None
     if is_expired(record, limits):
+        sid, member_id = record.sid, record.member_id
         db.delete(record)
+        session_end.session_ended(db, sid, member_id, session_end.EXPIRED)
         db.commit()
         return None
     return record
@@ -47,9 +50,15 @@ def save(
     rotate: bool,
     user_agent: str | None,
     ip_address: str | None,
+    new_sid: bool = False,
 ) -> str | None:
     """Store the session's data. Returns a new cookie value when one must be set (a new
-    session, or a rotated one after a privilege change); None when the cookie stays."""
+    session, or a rotated one after a privilege change); None when the cookie stays.
+
+    A rotation changes the cookie, not the public ``sid``, while the same member stays signed
+    in (a step-up, a new sign-in with prompt=login): relying parties know the session by its
+    sid, and logout must reach every one of them. ``new_sid`` (after a password change) or
+    another member signing in gives a new sid; in the second case the old session has ended."""
     now = utcnow()
     member_id = data.get("member_id")
     authenticated_at = datetime.fromtimestamp(data["auth_time"], tz=now.tzinfo) if data.get("auth_time") else None
@@ -68,11 +77,18 @@ def save(
         return None
     sid = None
     if record_id is not None:
+        old = db.execute(
+            select(BrowserSession.sid, BrowserSession.member_id).where(BrowserSession.id == record_id)
+        ).first()
         # Rotation: the old identifier stops working at once (session fixation defence). The
-        # public session id stays: ID tokens and refresh tokens name the session by it, and
-        # ending the session must still find what was issued in it before the rotation.
-        sid = db.scalar(select(BrowserSession.sid).where(BrowserSession.id == record_id))
+        # public session id stays while the same member stays signed in: ID tokens and refresh
+        # tokens name the session by it, and ending the session must still find them.
         db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
+        if old is not None and old.member_id is not None:
+            if old.member_id == member_id and not new_sid:
+                sid = old.sid
+            elif old.member_id != member_id:
+                session_end.session_ended(db, old.sid, old.member_id, session_end.REPLACED)
     cookie_value = random_token(32)
     db.add(
         BrowserSession(

@@ -51,6 +51,10 @@ class NewClient:
     always_issue_refresh_token: bool = False
     # A known secret (a client moved from another provider); None: a new random one.
     secret: str | None = None
+    # --- logout (RP-Initiated and Back-Channel Logout 1.0) ---
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,12 @@ class ClientChanges:
     access_token_ttl_seconds: int | None = None
     always_issue_refresh_token: bool | None = None
     secret: str | None = None
+    # --- logout ---
+    # The whole list (an empty list: none).
+    post_logout_redirect_uris: list[str] | None = None
+    # "" removes it.
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool | None = None
 
 
 MIN_KNOWN_SECRET_LENGTH = 32
@@ -108,6 +118,10 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
     _check_keys(method, new.jwks, new.jwks_uri)
     _check_audiences(db, new.audiences)
     _check_access_token_ttl(new.access_token_ttl_seconds)
+    for uri in new.post_logout_redirect_uris:
+        validate_redirect_uri(uri, field_name="post_logout_redirect_uri")
+    if new.backchannel_logout_uri:
+        validate_backchannel_logout_uri(new.backchannel_logout_uri)
 
     secret = None
     if method in SECRET_AUTH_METHODS:
@@ -127,7 +141,10 @@ def create_client(db: Session, new: NewClient) -> tuple[Client, str | None]:
         jwks_uri=new.jwks_uri or None,
         access_token_ttl_seconds=new.access_token_ttl_seconds or None,
         always_issue_refresh_token=new.always_issue_refresh_token,
+        backchannel_logout_uri=new.backchannel_logout_uri or None,
+        backchannel_logout_session_required=new.backchannel_logout_session_required,
     )
+    client.post_logout_redirect_uris = list(dict.fromkeys(new.post_logout_redirect_uris))
     client.redirect_uris = list(dict.fromkeys(new.redirect_uris))
     client.grant_types = list(dict.fromkeys(new.grant_types))
     client.audiences = list(dict.fromkeys(new.audiences))
@@ -151,6 +168,7 @@ def update_client(db: Session, client: Client, changes: ClientChanges) -> list[s
             client.required_acr = changes.required_acr or None
             changed.append("required_acr")
     changed += _update_token_lifecycle(db, client, changes)
+    changed.extend(_apply_logout_changes(client, changes))
     db.flush()
     return changed
 
@@ -273,14 +291,61 @@ def _checked_known_secret(secret: str) -> str:
     return secret
 
 
+def _apply_logout_changes(client: Client, changes: ClientChanges) -> list[str]:
+    changed = []
+    if changes.post_logout_redirect_uris is not None:
+        for uri in changes.post_logout_redirect_uris:
+            validate_redirect_uri(uri, field_name="post_logout_redirect_uri")
+        wanted = list(dict.fromkeys(changes.post_logout_redirect_uris))
+        if wanted != client.post_logout_redirect_uris:
+            client.post_logout_redirect_uris = wanted
+            changed.append("post_logout_redirect_uris")
+    if changes.backchannel_logout_uri is not None:
+        if changes.backchannel_logout_uri:
+            validate_backchannel_logout_uri(changes.backchannel_logout_uri)
+        if (changes.backchannel_logout_uri or None) != client.backchannel_logout_uri:
+            client.backchannel_logout_uri = changes.backchannel_logout_uri or None
+            changed.append("backchannel_logout_uri")
+    if (
+        changes.backchannel_logout_session_required is not None
+        and changes.backchannel_logout_session_required != client.backchannel_logout_session_required
+    ):
+        client.backchannel_logout_session_required = changes.backchannel_logout_session_required
+        changed.append("backchannel_logout_session_required")
+    return changed
+
+
+def validate_backchannel_logout_uri(uri: str) -> None:
+    """Back-Channel Logout 1.0 §2.2: absolute, no fragment; https, or http on a loopback
+    address (development). idp POSTs to it from the server, so nothing else is allowed."""
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri or not parts.netloc:
+        raise ValidationFailed("backchannel_logout_uri", f"{uri!r} must be an absolute http(s) URI without fragment")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return
+    raise ValidationFailed("backchannel_logout_uri", f"{uri!r}: use https (http only for loopback addresses)")
+
+
 def _check_required_acr(acr: str | None) -> None:
     if acr and acr not in LEVELS:
         raise ValidationFailed("required_acr", f"{acr!r} is not one of {', '.join(LEVELS)}")
 
 
-def validate_redirect_uri(uri: str) -> None:
+def validate_redirect_uri(uri: str, field_name: str = "redirect_uri") -> None:
     """Absolute, no fragment (RFC 6749 §3.1.2); https unless a loopback address or a
-    private-use scheme for native apps (RFC 8252 §7)."""
+    private-use scheme for native apps (RFC 8252 §7). Post-logout redirect URIs follow the
+    same rules (RP-Initiated Logout 1.0 §3.1)."""
+    try:
+        _validate_redirect_uri(uri)
+    except ValidationFailed as refused:
+        if field_name == "redirect_uri":
+            raise
+        raise ValidationFailed(field_name, refused.problem) from None
+
+
+def _validate_redirect_uri(uri: str) -> None:
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or "#" in uri:
         raise ValidationFailed("redirect_uri", f"{uri!r} must be absolute and have no fragment")
@@ -352,5 +417,8 @@ def describe(client: Client) -> dict:
         "audiences": client.audiences,
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
         "always_issue_refresh_token": client.always_issue_refresh_token,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "created_at": client.created_at.isoformat(),
     }

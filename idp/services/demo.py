@@ -45,6 +45,10 @@ PORTAL_CLIENT = clients.NewClient(
     # issued by its registration (no offline_access: the portal is used while the member is there).
     grant_types=["authorization_code", "refresh_token"],
     always_issue_refresh_token=True,
+    # Its "Sign out" signs out of idp too (RP-Initiated Logout), and idp tells it when the
+    # member's idp session ends elsewhere (Back-Channel Logout).
+    post_logout_redirect_uris=[f"{PORTAL_URL}/signed-out"],
+    backchannel_logout_uri=f"{PORTAL_URL}/backchannel-logout",
 )
 PORTAL_ENV_FILE_NAME = "benefits_portal.env"
 PORTAL_SECRET_VARIABLE = "PORTAL_CLIENT_SECRET"
@@ -111,9 +115,19 @@ def seed_portal_client(db: Session, secret_on_file: str | None) -> SeededClient:
         client, secret = clients.create_client(db, PORTAL_CLIENT)
         assert secret is not None  # a confidential client always gets one
         return SeededClient(client, True, secret, True)
+    _ensure_logout_registration(client)
     if secret_on_file and client.check_client_secret(secret_on_file):
         return SeededClient(client, False, secret_on_file, False)
     return SeededClient(client, False, clients.reset_secret(db, client), True)
+
+
+def _ensure_logout_registration(client: Client) -> None:
+    """A portal registered before logout existed gets its logout URIs (others are kept)."""
+    for uri in PORTAL_CLIENT.post_logout_redirect_uris:
+        if uri not in client.post_logout_redirect_uris:
+            client.post_logout_redirect_uris = [*client.post_logout_redirect_uris, uri]
+    if client.backchannel_logout_uri is None:
+        client.backchannel_logout_uri = PORTAL_CLIENT.backchannel_logout_uri
 
 
 def readable_password() -> str:

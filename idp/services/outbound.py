@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -50,6 +51,7 @@ HANDLERS: dict[str, str] = {
     "password_reset": "idp.services.recovery:request_reset_now",
     "address_offer": "idp.services.email_verification:offer_now",
     "sms": "idp.services.text_messages:deliver",
+    "backchannel_logout": "idp.services.backchannel_logout:deliver",
 }
 
 
@@ -63,13 +65,7 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> int:
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     current = runtime()
-    job = OutboundJob(
-        kind=kind,
-        payload_encrypted=current.secrets.outbound_payloads.encrypt(json.dumps(payload, default=str).encode("utf-8")),
-        state=JOB_PENDING,
-        attempts=0,
-        next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-    )
+    job = _new_job(kind, payload, delay_seconds)
     with new_session() as db:
         db.add(job)
         db.commit()
@@ -93,6 +89,46 @@ def job_state(db: Session, job_id: int) -> JobState | None:
     if job is None:
         return None
     return JobState(state=job.state, retrying=job.state == JOB_PENDING and job.last_error is not None)
+
+
+def enqueue_in(db: Session, kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+    """Add a job to the caller's transaction: it exists exactly when the change that asked for
+    it is committed (and never after a rollback). This process's worker is woken on commit."""
+    if kind not in HANDLERS:
+        raise ValueError(f"no handler for outbound job {kind!r}")
+    db.add(_new_job(kind, payload, delay_seconds))
+    db.info.setdefault(_QUEUED_IN_TRANSACTION, []).append(kind)
+
+
+# Jobs added to a session's open transaction: counted, and the worker woken, once it commits.
+_QUEUED_IN_TRANSACTION = "idp.outbound.queued"
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _queued_jobs_committed(db: Session) -> None:
+    kinds = db.info.pop(_QUEUED_IN_TRANSACTION, None)
+    if not kinds:
+        return
+    for kind in kinds:
+        metrics.outbound_job(kind, "queued")
+    worker = runtime().outbound_worker
+    if worker is not None:
+        worker.wake()
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _queued_jobs_rolled_back(db: Session) -> None:
+    db.info.pop(_QUEUED_IN_TRANSACTION, None)
+
+
+def _new_job(kind: str, payload: dict[str, Any], delay_seconds: int) -> OutboundJob:
+    return OutboundJob(
+        kind=kind,
+        payload_encrypted=runtime().secrets.outbound_payloads.encrypt(json.dumps(payload, default=str).encode("utf-8")),
+        state=JOB_PENDING,
+        attempts=0,
+        next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+    )
 
 
 def run_due(app: Flask, limit: int = 100) -> int:

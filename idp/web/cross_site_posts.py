@@ -14,7 +14,7 @@ from flask import Flask, abort, request
 
 from idp.runtime import settings
 
-CROSS_SITE_BY_DESIGN = {"oidc.token", "oidc.userinfo", "oidc.authorize"}
+CROSS_SITE_BY_DESIGN = {"oidc.token", "oidc.userinfo", "oidc.authorize", "oidc.end_session"}
 
 
 def init_app(app: Flask) -> None:

@@ -36,13 +36,17 @@ class ServerSession(CallbackDict, SessionMixin):
         self.sid = sid
         self.modified = False
         self.rotation_requested = False
+        self.new_sid_requested = False
         self.destroy_requested = False
         # The database could not be reached to load it: the request is answered "temporarily
         # unavailable" (web.unavailable) unless its view needs no database; never saved.
         self.unavailable = False
 
-    def rotate(self) -> None:
+    def rotate(self, new_sid: bool = False) -> None:
+        """A new cookie value at the next save; ``new_sid``: a new public sid too (the
+        session's relying-party sessions have been ended)."""
         self.rotation_requested = True
+        self.new_sid_requested = self.new_sid_requested or new_sid
         self.modified = True
 
     def destroy(self) -> None:
@@ -99,6 +103,7 @@ class ServerSessionInterface(SessionInterface):
                 session.rotation_requested,
                 user_agent=request.user_agent.string,
                 ip_address=origin.ip_address,
+                new_sid=session.new_sid_requested,
             )
         if cookie_value is not None:
             response.set_cookie(

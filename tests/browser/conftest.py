@@ -88,7 +88,7 @@ def live_sites(app_config):
             "outbound": {"worker": True, "poll_seconds": 1},
         }
     )
-    portal_app = portal_for(issuer, portal_url, register_portal(idp_app, portal_url))
+    portal_app = portal_for(issuer, portal_url, register_portal(idp_app, portal_url, logout=True))
     outbox_dir = Path(runtime(idp_app).settings.server.instance_path) / "outbox"
     try:
         with serve_in_thread(idp_app, idp_port), serve_in_thread(portal_app, portal_port):

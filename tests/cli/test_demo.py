@@ -68,6 +68,9 @@ def test_first_seed_makes_everything_and_says_how_to_sign_in(idp, app, tmp_path:
         assert portal.redirect_uris == [PORTAL_CALLBACK]
         assert portal.allowed_scopes == ["openid", "profile", "email", "membership", "benefits:read"]
         assert portal.token_endpoint_auth_method == "client_secret_basic" and portal.first_party is False
+        # Logout through idp and back-channel logout (issue 9).
+        assert portal.post_logout_redirect_uris == ["http://127.0.0.1:5001/signed-out"]
+        assert portal.backchannel_logout_uri == "http://127.0.0.1:5001/backchannel-logout"
         assert (member.full_name, member.nik) == ("Siti Rahayu", "3171234567890001")
         assert member.birth_date.isoformat() == "1990-04-17"
         assert member.email_verified and member.locale == "id"

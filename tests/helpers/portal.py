@@ -10,8 +10,9 @@ from idp.services.clients import NewClient, create_client
 PORTAL_CLIENT_ID = "benefits-portal"
 
 
-def register_portal(idp_app, portal_url: str) -> str:
-    """Register the portal with idp; returns its client secret."""
+def register_portal(idp_app, portal_url: str, logout: bool = False) -> str:
+    """Register the portal with idp; returns its client secret. ``logout``: with its
+    post-logout redirect URI and back-channel logout URI, as `idp demo seed` registers it."""
     with idp_app.app_context():
         db = get_session()
         _, secret = create_client(
@@ -25,6 +26,8 @@ def register_portal(idp_app, portal_url: str) -> str:
                 # As `idp demo seed` registers it: refresh tokens by its registered policy.
                 grant_types=["authorization_code", "refresh_token"],
                 always_issue_refresh_token=True,
+                post_logout_redirect_uris=[f"{portal_url}/signed-out"] if logout else [],
+                backchannel_logout_uri=f"{portal_url}/backchannel-logout" if logout else None,
             ),
         )
         db.commit()

@@ -20,7 +20,7 @@ def test_discovery_fields(client):
     assert metadata["userinfo_endpoint"] == f"{ISSUER}/userinfo"
     assert metadata["jwks_uri"] == f"{ISSUER}/jwks"
     assert metadata["response_types_supported"] == ["code"]
-    assert metadata["response_modes_supported"] == ["query"]
+    assert metadata["response_modes_supported"] == ["query", "form_post"]
     assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
     assert metadata["subject_types_supported"] == ["public"]
     assert metadata["code_challenge_methods_supported"] == ["S256"]

@@ -54,8 +54,8 @@ def test_discovery_lists_the_levels_weakest_first(client):
         ACR_PASSWORD_AUTHENTICATOR,
         ACR_PHISHING_RESISTANT,
     ]
-    # Only the essential-acr part of the claims parameter is honoured, so it is not advertised.
-    assert metadata["claims_parameter_supported"] is False
+    # The claims parameter is supported as a whole now (issue 9), acr in it included.
+    assert metadata["claims_parameter_supported"] is True
 
 
 def test_a_member_without_a_factor_sets_up_an_app_before_the_code_is_issued(client, rp, make_member):

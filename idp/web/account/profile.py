@@ -40,7 +40,7 @@ from idp.web.forms import (
 )
 from idp.web.ratelimits import second_factor_limit, sms_code_limit
 from idp.web.requester import requester
-from idp.web.signin.record import privilege_changed, this_session_record_id
+from idp.web.signin.record import password_replaced, this_session_record_id
 
 bp = Blueprint("account_profile", __name__, url_prefix="/account/profile")
 
@@ -354,7 +354,7 @@ def password_submit():
         return _password_page(form, status=400, error="current_password_wrong")
     except AccountLocked as locked:
         return _password_page(form, status=423, error="account_locked", locked=locked)
-    # This browser stays signed in, under a new session id; every other one was ended.
-    privilege_changed()
+    # This browser stays signed in, under a new session id and sid; every other one was ended.
+    password_replaced()
     flash("password_changed", "done")
     return redirect(url_for("account_profile.password"), 303)

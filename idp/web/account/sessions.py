@@ -12,7 +12,7 @@ from idp.runtime import settings
 from idp.services import account_sessions
 from idp.web.account.access import account_page, member_required, signed_in
 from idp.web.requester import requester
-from idp.web.signin.record import sign_out, this_session_record_id, this_session_sid
+from idp.web.signin.record import forget_ended_session, this_session_record_id, this_session_sid
 
 bp = Blueprint("account_sessions", __name__)
 
@@ -43,7 +43,7 @@ def end_session(sid: str):
     if sid == this_session_sid():
         # Ending this browser's own session is signing out here.
         account_sessions.end_session(get_session(), member_id, sid, requester())
-        sign_out()
+        forget_ended_session()
         return redirect(url_for("home.index"), 303)
     account_sessions.end_session(get_session(), member_id, sid, requester())
     flash("session_ended", "done")
@@ -57,7 +57,7 @@ def sign_out_everywhere():
     if not form.validate_on_submit():
         return redirect(url_for("account_sessions.sessions"), 303)
     account_sessions.sign_out_everywhere(get_session(), signed_in().member.id, requester())
-    sign_out()
+    forget_ended_session()
     return redirect(url_for("home.index"), 303)
 
 

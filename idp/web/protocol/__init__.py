@@ -1,5 +1,5 @@
 """The protocol endpoints (blueprint ``oidc``): discovery and JWKS, the authorization endpoint
-and its resumption, the token endpoint and UserInfo."""
+and its resumption, the token endpoint and UserInfo, and the end_session_endpoint."""
 
 from __future__ import annotations
 
@@ -8,4 +8,4 @@ from flask import Blueprint
 bp = Blueprint("oidc", __name__)
 
 # The endpoint modules add their routes to ``bp``.
-from idp.web.protocol import authorize, discovery, introspection, token  # noqa: E402,F401
+from idp.web.protocol import authorize, discovery, end_session, introspection, token  # noqa: E402,F401

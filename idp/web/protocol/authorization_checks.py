@@ -26,11 +26,14 @@ from idp.clock import utcnow
 from idp.db import get_session
 from idp.models import Client
 from idp.oauth.acr import requested_acr
+from idp.oauth.claims import expected_subject, parse_claims_request
 from idp.oauth.grants import InvalidTargetError
+from idp.oauth.id_token_hint import HintNotOurs, read_id_token_hint
 from idp.runtime import settings
 from idp.services import assurance, resource_servers
 from idp.services import consent as consent_service
 from idp.services.assurance import Requirement
+from idp.web.protocol.response_modes import RESPONSE_MODES
 from idp.web.signin.record import SignedIn
 
 KNOWN_PROMPTS = {"none", "login", "consent", "select_account"}
@@ -46,6 +49,10 @@ WITHOUT_INTERACTION: dict[str, type[OAuth2Error]] = {
 }
 
 
+# Parameters a request may carry more than once.
+REPEATABLE_PARAMETERS = frozenset({"resource"})
+
+
 @dataclass
 class PendingRequest:
     """A validated authorization request, as the checks see it."""
@@ -59,6 +66,10 @@ class PendingRequest:
     requirement: Requirement = field(default_factory=Requirement)
     # RFC 8707: every `resource` value of the request.
     resources: list[str] = field(default_factory=list)
+    # Parameters sent more than once (RFC 6749 §3.1: not allowed).
+    repeated: set[str] = field(default_factory=set)
+    # The member an id_token_hint names (its sub), once the hint is found to be ours.
+    hinted_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,33 @@ class Decision:
 
 
 Check = Callable[[PendingRequest], str | None]
+
+
+def no_parameter_repeated(request: PendingRequest) -> None:
+    """RFC 6749 §3.1: request parameters MUST NOT be included more than once. (client_id and
+    redirect_uri repeated are refused before, with our error page: no redirect can be trusted.)"""
+    if request.repeated:
+        raise InvalidRequestError(f"Repeated parameter: {', '.join(sorted(request.repeated))}.")
+
+
+def response_mode_is_supported(request: PendingRequest) -> None:
+    """``query`` and ``form_post`` (advertised in response_modes_supported); any other value is
+    refused rather than ignored (the refusal itself goes back as a query)."""
+    mode = request.params.get("response_mode")
+    if mode not in (None, "", *RESPONSE_MODES):
+        raise InvalidRequestError("Unsupported 'response_mode': use query or form_post.")
+
+
+def id_token_hint_is_ours(request: PendingRequest) -> None:
+    """An id_token_hint must be an ID token idp issued (expired is fine): a bad signature,
+    ``alg: none``, or another issuer is refused (oauth.id_token_hint)."""
+    hint = request.params.get("id_token_hint")
+    if not hint:
+        return
+    try:
+        request.hinted_subject = read_id_token_hint(hint).subject
+    except HintNotOurs:
+        raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.") from None
 
 
 def refuses_request_objects(request: PendingRequest) -> None:
@@ -99,6 +137,17 @@ def max_age_is_understood(request: PendingRequest) -> None:
     request.max_age = int(value)
 
 
+def claims_request_is_understood(request: PendingRequest) -> None:
+    """The ``claims`` parameter (Core §5.5) is well formed; a ``sub`` value in it names the
+    member expected, like an id_token_hint (oauth.claims)."""
+    parsed = parse_claims_request(request.params.get("claims"))
+    subject = expected_subject(parsed)
+    if subject is not None:
+        if request.hinted_subject is not None and request.hinted_subject != subject:
+            raise InvalidRequestError("The 'claims' sub and the 'id_token_hint' name different members.")
+        request.hinted_subject = subject
+
+
 def level_is_known(request: PendingRequest) -> None:
     """The level asked for: acr_values, an essential acr claim, the client's registration,
     and security.require_mfa (see idp.services.assurance)."""
@@ -118,6 +167,14 @@ def resource_is_allowed(request: PendingRequest) -> None:
 
 def signed_in(request: PendingRequest) -> str | None:
     return SIGN_IN if request.signed_in is None else None
+
+
+def hinted_member_signed_in(request: PendingRequest) -> str | None:
+    """The hint names someone else than the member signed in here: a new sign-in (with
+    prompt=none, login_required; OpenID Connect Core §3.1.2.1)."""
+    if request.hinted_subject is None or request.hinted_subject == request.signed_in.member.subject:
+        return None
+    return SIGN_IN
 
 
 def no_new_sign_in_asked(request: PendingRequest) -> str | None:
@@ -154,12 +211,17 @@ def consent_given(request: PendingRequest) -> str | None:
 
 
 CHECKS: tuple[Check, ...] = (
+    no_parameter_repeated,
+    response_mode_is_supported,
     refuses_request_objects,
+    id_token_hint_is_ours,
     prompt_is_understood,
     max_age_is_understood,
+    claims_request_is_understood,
     level_is_known,
     resource_is_allowed,
     signed_in,
+    hinted_member_signed_in,
     no_new_sign_in_asked,
     sign_in_recent_enough,
     level_reached,
@@ -176,6 +238,12 @@ def decide(grant, signed_in_now: SignedIn | None) -> Decision:
         scope=grant.request.scope,
         signed_in=signed_in_now,
         resources=list(grant.request.payload.datalist.get("resource", [])),
+        # `resource` may be repeated (RFC 8707 §2); the resource check judges how many it takes.
+        repeated={
+            name
+            for name, values in grant.request.payload.datalist.items()
+            if len(values) > 1 and name not in REPEATABLE_PARAMETERS
+        },
     )
     for check in CHECKS:
         interaction = check(request)

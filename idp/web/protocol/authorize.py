@@ -12,7 +12,7 @@ from idp.models.flows import INTERACTION_READY
 from idp.oauth.server import StoredAuthorizationRequest, get_server
 from idp.runtime import settings
 from idp.services import assurance, interactions
-from idp.web.protocol import bp
+from idp.web.protocol import bp, response_modes
 from idp.web.protocol.authorization_checks import CONSENT, SIGN_IN, STEP_UP, decide
 from idp.web.protocol.authorization_errors import authorization_error_response
 from idp.web.signin.record import SignedIn, browser_binding, current_binding, current_sign_in
@@ -26,13 +26,17 @@ def authorize():
     try:
         grant = server.get_consent_grant(end_user=signed_in.member if signed_in else None)
     except OAuth2Error as error:
-        return authorization_error_response(error, state=request.values.get("state"))
+        return authorization_error_response(
+            error, state=request.values.get("state"), response_mode=_asked_response_mode(request.values)
+        )
     try:
         decision = decide(grant, signed_in)
     except OAuth2Error as error:
         # The client and redirect_uri are verified by now, so the error goes back to it.
         error.redirect_uri = grant.redirect_uri
-        return authorization_error_response(error, state=grant.request.payload.state)
+        return authorization_error_response(
+            error, state=grant.request.payload.state, response_mode=_asked_response_mode(grant.request.payload.data)
+        )
 
     if decision.interaction is None:
         return _issue_code(server, grant.request, signed_in)
@@ -80,11 +84,13 @@ def deny(interaction):
     """The member refused: answer the held request with access_denied (and iss)."""
     server = get_server()
     stored = _stored_request(interaction)
+    response_mode = _asked_response_mode(interaction.params)
     try:
         grant = server.get_consent_grant(request=stored, end_user=None)
     except OAuth2Error as error:
-        return authorization_error_response(error)
-    return server.create_authorization_response(request=stored, grant_user=None, grant=grant)
+        return authorization_error_response(error, response_mode=response_mode)
+    response = server.create_authorization_response(request=stored, grant_user=None, grant=grant)
+    return response_modes.deliver(response, grant.redirect_uri, response_mode)
 
 
 def _stored_request(interaction) -> StoredAuthorizationRequest:
@@ -93,10 +99,18 @@ def _stored_request(interaction) -> StoredAuthorizationRequest:
 
 def _issue_code(server, oauth_request, signed_in: SignedIn):
     oauth_request.authentication = signed_in.authentication
+    response_mode = _asked_response_mode(oauth_request.payload.data)
     try:
         grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.member)
     except OAuth2Error as error:
-        return authorization_error_response(error)
+        return authorization_error_response(error, response_mode=response_mode)
     response = server.create_authorization_response(request=oauth_request, grant_user=signed_in.member, grant=grant)
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return response_modes.deliver(response, grant.redirect_uri, response_mode)
+
+
+def _asked_response_mode(params) -> str | None:
+    """The response mode to answer in: only one we support (an unknown one is refused by the
+    checks, and that refusal goes back as a query)."""
+    wanted = params.get("response_mode")
+    return wanted if wanted in response_modes.RESPONSE_MODES else None

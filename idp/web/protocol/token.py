@@ -33,4 +33,25 @@ def userinfo():
     response = get_server().create_endpoint_response("userinfo")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
+    _bearer_challenge(response)
     return response
+
+
+# The error codes RFC 6750 §3.1 defines, and the scope UserInfo needs (OpenID Connect Core §5.3).
+_BEARER_ERRORS = {"invalid_request", "invalid_token", "insufficient_scope"}
+USERINFO_SCOPE = "openid"
+
+
+def _bearer_challenge(response) -> None:
+    """RFC 6750 §3: every error answer carries ``WWW-Authenticate: Bearer error=...``
+    (Authlib adds it for invalid_token, not for insufficient_scope), and insufficient_scope
+    names the scope needed."""
+    if response.status_code < 400 or "WWW-Authenticate" in response.headers:
+        return
+    error = (response.get_json(silent=True) or {}).get("error")
+    if error not in _BEARER_ERRORS:
+        return
+    challenge = f'Bearer error="{error}"'
+    if error == "insufficient_scope":
+        challenge += f', scope="{USERINFO_SCOPE}"'
+    response.headers["WWW-Authenticate"] = challenge

@@ -24,6 +24,7 @@ from idp.db import get_session
 from idp.models import Member
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import random_token
+from idp.services import session_end
 from idp.services.assurance import METHOD_PASSWORD, METHODS
 
 
@@ -118,14 +119,24 @@ def this_session_sid() -> str | None:
     return getattr(session, "sid", None)
 
 
-def sign_out() -> None:
-    """End this browser's session on the server, not just the cookie, and the refresh tokens
-    issued in it (idp.services.refresh_tokens.revoke_for_session)."""
-    from idp.services import refresh_tokens
+def password_replaced() -> None:
+    """The password was changed from this browser, which stays signed in: a new session id
+    and a new public sid (what the old sid gave relying parties has ended)."""
+    session.rotate(new_sid=True)
 
-    sid = this_session_sid()
-    if sid:
+
+def forget_ended_session() -> None:
+    """This browser's session was already ended on the server (by ``services.session_end``,
+    through the account pages): drop it and its cookie, without ending it twice."""
+    session.destroy()
+
+
+def sign_out(reason: str = session_end.SIGNED_OUT) -> None:
+    """End this browser's session on the server, not just the cookie: its tokens are revoked
+    and its relying parties told (``services.session_end``). Commits."""
+    member_id = session.get("member_id")
+    if member_id is not None:
         db = get_session()
-        refresh_tokens.revoke_for_session(db, sid)
+        session_end.session_ended(db, this_session_sid(), member_id, reason)
         db.commit()
     session.destroy()
