@@ -224,7 +224,31 @@ class RateLimitSettings:
         "mailing the link again) per client IP.",
         "5 per minute; 30 per hour",
     )
-    token_per_client: str = doc("Token endpoint requests per client id.", "300 per minute")
+    token_per_client: str = doc(
+        "Token endpoint requests per client, counted only once the client has authenticated (a "
+        "public client, which anyone can name, per client and address), so requests that merely "
+        "name a client cannot use up its budget.",
+        "300 per minute",
+    )
+    client_auth_failures_per_ip: str = doc(
+        "Failed client authentications at the token endpoint per client IP; over it the "
+        "endpoint answers 429 with Retry-After before checking anything.",
+        "20 per minute; 200 per hour",
+    )
+    client_auth_failures_per_ip_and_client: str = doc(
+        "Failed client authentications per client IP and claimed client id.", "10 per minute; 50 per hour"
+    )
+    authorize_per_ip: str = doc(
+        "Anonymous page requests that do work per client IP: /authorize, the held sign-in "
+        "(/interaction/…) and its resumption. Generous: many members share one address "
+        "behind a carrier's NAT.",
+        "300 per minute; 3000 per hour",
+    )
+    links_per_ip: str = doc(
+        "Opening mailed links (password reset, activation, email confirmation) per client IP, "
+        "so link tokens cannot be guessed in bulk.",
+        "20 per minute; 200 per hour",
+    )
     email_per_identifier: str = doc(
         "Mails sent to one account or address; extra mails are dropped silently (the page "
         "answers the same), so the limit cannot be used to learn or flood an inbox.",
@@ -687,6 +711,10 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "email_code_per_ip",
         "activation_per_ip",
         "token_per_client",
+        "client_auth_failures_per_ip",
+        "client_auth_failures_per_ip_and_client",
+        "authorize_per_ip",
+        "links_per_ip",
         "email_per_identifier",
     ):
         value = getattr(ratelimit, name)

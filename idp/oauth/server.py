@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from authlib.integrations.flask_oauth2 import (
     AuthorizationServer as FlaskAuthorizationServer,
 )
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
@@ -44,7 +48,32 @@ class StoredAuthorizationRequest(OAuth2Request):
         return {}
 
 
+# One answer for every failed client authentication (unknown client, wrong secret, wrong
+# method), so the answer does not tell which client ids exist.
+CLIENT_AUTHENTICATION_FAILED = "Client authentication failed."
+
+
+@dataclass
+class ClientAuthenticationLimits:
+    """What the web layer counts around client authentication (``web.ratelimits``): each hook
+    may raise to refuse the request. ``before(claimed)`` runs before any secret is checked,
+    ``failed(claimed)`` after a failed authentication, ``succeeded(client)`` after a
+    successful one (the per-client limit, so only a client's own requests count for it)."""
+
+    before: Callable[[str], None]
+    failed: Callable[[str], None]
+    succeeded: Callable[[Client], None]
+
+
+def claimed_client_id(request: OAuth2Request) -> str:
+    """The client id a token request names (Basic header or form), unverified."""
+    client_id, _ = extract_basic_authorization(request.headers)
+    return (client_id or request.form.get("client_id") or "")[:64]
+
+
 class IdpAuthorizationServer(FlaskAuthorizationServer):
+    client_authentication_limits: ClientAuthenticationLimits | None = None
+
     def query_client(self, client_id: str) -> Client | None:
         # No registered id is longer than 64 or holds a NUL, and PostgreSQL refuses to compare
         # text containing NUL (an error, a 500, instead of "unknown client").
@@ -66,7 +95,21 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
         has_basic = request.headers.get("Authorization", "").lower().startswith("basic ")
         if has_basic and request.form.get("client_secret"):
             raise InvalidRequestError("Use one client authentication method, not several.")
-        return super().authenticate_client(request, methods, endpoint)
+        limits = self.client_authentication_limits
+        claimed = claimed_client_id(request)
+        if limits is not None:
+            limits.before(claimed)
+        try:
+            client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            if limits is not None:
+                limits.failed(claimed)
+            # Keep the status (401 with a Basic challenge when the header was used), never
+            # the text that tells an unknown client from a wrong secret.
+            raise InvalidClientError(status_code=error.status_code, description=CLIENT_AUTHENTICATION_FAILED) from None
+        if limits is not None:
+            limits.succeeded(client)
+        return client
 
 
 class IdpIssuerParameter(IssuerParameter):

@@ -1,4 +1,7 @@
-"""Rate limits (Flask-Limiter): per IP on credential pages, per client on /token; 429 with
+"""Rate limits (Flask-Limiter): per IP on credential pages and on anonymous pages that do work
+(``/authorize``, the held sign-in, mailed links); at /token per client, counted only once
+the client has authenticated, and failed client authentication per address and per address
+and claimed client (so nobody can use up a relying party's budget by naming it); 429 with
 Retry-After, a friendly page or a JSON error. (Per-recipient mail budgets count in the same
 storage: ``idp.services.mail_budget``.)
 
@@ -10,11 +13,15 @@ Nothing else uses the storage but the mail budgets, which then let mail go."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
+from limits import parse_many
 from limits.errors import StorageError
 
 from idp import metrics
@@ -40,18 +47,91 @@ second_factor_limit = configured("second_factor_per_ip")
 forgot_password_limit = configured("forgot_password_per_ip")
 email_code_limit = configured("email_code_per_ip")
 activation_limit = configured("activation_per_ip")
-token_limit = configured("token_per_client")
+# Shared by every route that uses it: one budget per address across /authorize, the held
+# sign-in and its resumption; another across every kind of mailed link.
+authorize_limit = limiter.shared_limit(configured("authorize_per_ip"), scope="anonymous_pages")
+link_limit = limiter.shared_limit(configured("links_per_ip"), scope="mailed_links")
 
 
-def client_key() -> str:
-    """The client id a token request claims (Basic header or form), else the address."""
-    authorization = request.authorization
-    if authorization is not None and authorization.type == "basic" and authorization.username:
-        return f"client:{authorization.username[:64]}"
-    client_id = request.form.get("client_id")
-    if client_id:
-        return f"client:{client_id[:64]}"
-    return f"ip:{request.remote_addr}"
+class TooManyRequests(Exception):
+    """A limit counted by hand (not by a ``@limiter.limit`` decorator) is reached."""
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+def _limits_of(name: str):
+    return parse_many(getattr(settings().ratelimit, name))
+
+
+def _storage_failed(error: StorageError) -> None:
+    """A hand-counted limit met a storage error: "deny" lets it through to the 503 answer,
+    "allow" serves the request uncounted (and says so)."""
+    if settings().ratelimit.on_storage_error == "deny":
+        raise error
+    metrics.dependency_error("ratelimit_storage")
+    log.warning("rate-limit storage unreachable: request not counted", extra={"dependency": "ratelimit_storage"})
+
+
+def refuse_if_over(name: str, *keys: str) -> None:
+    """Raise TooManyRequests when ``ratelimit.<name>`` is used up for ``keys`` (counts nothing)."""
+    if not settings().ratelimit.enabled:
+        return
+    prefix = settings().ratelimit.key_prefix
+    try:
+        for item in _limits_of(name):
+            if not limiter.limiter.test(item, prefix, name, *keys):
+                raise TooManyRequests(str(item), _retry_after(item, prefix, name, *keys))
+    except StorageError as error:
+        _storage_failed(error)
+
+
+def count(name: str, *keys: str) -> None:
+    """Count one request against ``ratelimit.<name>`` for ``keys``; TooManyRequests when over."""
+    if not settings().ratelimit.enabled:
+        return
+    prefix = settings().ratelimit.key_prefix
+    try:
+        for item in _limits_of(name):
+            if not limiter.limiter.hit(item, prefix, name, *keys):
+                raise TooManyRequests(str(item), _retry_after(item, prefix, name, *keys))
+    except StorageError as error:
+        _storage_failed(error)
+
+
+def _retry_after(item, *keys: str) -> int:
+    reset_at = limiter.limiter.get_window_stats(item, *keys).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def client_authentication_limits():
+    """The hooks the authorization server calls around client authentication at /token."""
+    from idp.oauth.server import ClientAuthenticationLimits
+
+    def before(claimed: str) -> None:
+        address = request.remote_addr or ""
+        refuse_if_over("client_auth_failures_per_ip", address)
+        refuse_if_over("client_auth_failures_per_ip_and_client", address, claimed)
+
+    def failed(claimed: str) -> None:
+        address = request.remote_addr or ""
+        # Both counted, whichever is reached first; the next attempt is refused by ``before``.
+        for name, keys in (
+            ("client_auth_failures_per_ip", (address,)),
+            ("client_auth_failures_per_ip_and_client", (address, claimed)),
+        ):
+            with contextlib.suppress(TooManyRequests):
+                count(name, *keys)
+
+    def succeeded(client) -> None:
+        # A public client authenticates by naming itself: anyone can, so its requests are
+        # counted per client and address; a confidential client's only once its secret is right.
+        keys = (client.client_id, request.remote_addr or "") if client.is_public else (client.client_id,)
+        count("token_per_client", *keys)
+
+    return ClientAuthenticationLimits(before=before, failed=failed, succeeded=succeeded)
 
 
 def init_app(app: Flask) -> None:
@@ -73,6 +153,18 @@ def init_app(app: Flask) -> None:
         ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys), on_storage_error=_storage_error_for_mail
     )
     _watch_the_storage(app)
+    server = runtime(app).authorization_server
+    if server is not None:
+        server.client_authentication_limits = client_authentication_limits()
+
+    @app.errorhandler(TooManyRequests)
+    def counted_by_hand(error: TooManyRequests):
+        _audit(error.limit)
+        response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(error.retry_after)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(StorageError)
     def storage_unreachable(error: StorageError):
@@ -130,9 +222,13 @@ def _storage_error_for_mail(error: Exception) -> None:
 
 
 def _audit_rate_limit(error: RateLimitExceeded) -> None:
+    _audit(str(error.limit.limit))
+
+
+def _audit(limit: str) -> None:
     try:
         db = get_session()
-        audit.record(db, "rate_limit", "blocked", requester(), path=request.path, limit=str(error.limit.limit))
+        audit.record(db, "rate_limit", "blocked", requester(), path=request.path, limit=limit)
         db.commit()
     except Exception:  # the audit must never turn a 429 into a 500
         log.exception("could not audit a rate-limit hit")

@@ -25,6 +25,7 @@ from idp.services.profile import CurrentPasswordWrong, SameEmail
 from idp.web.account.access import account_page, member_required, signed_in
 from idp.web.confirm_links import ConfirmedLink
 from idp.web.forms import current_password_field, email_field, new_password_field, password_again_field
+from idp.web.ratelimits import link_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed, this_session_record_id
 
@@ -188,11 +189,13 @@ EMAIL_CHANGE_LINK = ConfirmedLink(
 
 
 @bp.get("/email/verify/<token>")
+@link_limit
 def email_verify(token: str):
     return EMAIL_CHANGE_LINK.show(token)
 
 
 @bp.post("/email/verify/<token>")
+@link_limit
 def email_verify_submit(token: str):
     return EMAIL_CHANGE_LINK.submit(token)
 

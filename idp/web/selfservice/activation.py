@@ -34,7 +34,7 @@ from idp.services.members import InvalidPassword
 from idp.web.confirm_links import ConfirmedLink
 from idp.web.forms import email_field, new_password_field, password_again_field
 from idp.web.pages import page
-from idp.web.ratelimits import activation_limit
+from idp.web.ratelimits import activation_limit, link_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed
 
@@ -217,11 +217,13 @@ ACTIVATION_LINK = ConfirmedLink(
 
 
 @bp.get("/verify/<token>")
+@link_limit
 def verify(token: str):
     return ACTIVATION_LINK.show(token)
 
 
 @bp.post("/verify/<token>")
+@link_limit
 def verify_submit(token: str):
     return ACTIVATION_LINK.submit(token)
 

@@ -28,7 +28,7 @@ from idp.services.lockout import AccountLocked
 from idp.web.forms import ConsentForm, LoginForm
 from idp.web.pages import page
 from idp.web.protocol.authorize import deny
-from idp.web.ratelimits import login_limit
+from idp.web.ratelimits import authorize_limit, login_limit
 from idp.web.requester import requester
 from idp.web.signin.record import current_binding, current_sign_in, privilege_changed, start_sign_in
 from idp.web.signin.remember import is_remembered
@@ -44,6 +44,7 @@ def load_interaction(uid: str) -> Interaction:
 
 
 @bp.get("/<uid>")
+@authorize_limit
 def show(uid: str):
     interaction = load_interaction(uid)
     if interaction.state == INTERACTION_LOGIN:
