@@ -24,7 +24,7 @@ from idp.runtime import settings
 from idp.services import assurance, audit, authn, interactions
 from idp.services import consent as consent_service
 from idp.services import second_factor as factors
-from idp.services.lockout import AccountLocked
+from idp.services.lockout import AccountDisabled, AccountLocked
 from idp.web.forms import ConsentForm, LoginForm
 from idp.web.pages import page
 from idp.web.protocol.authorize import deny
@@ -77,6 +77,10 @@ def login(uid: str):
     except LoginFailed:
         form.password.data = ""
         return interaction_page("interaction/login.html", interaction, form=form, error="login_failed", status=401)
+    except AccountDisabled:
+        # Only the right password gets here: a wrong one fails as for an unknown identifier.
+        form.password.data = ""
+        return interaction_page("interaction/login.html", interaction, form=form, error="account_disabled", status=423)
     except AccountLocked as locked:
         # The same page for right and wrong passwords, and for unknown identifiers: it says
         # locked and until when, never how many tries remain.
