@@ -250,9 +250,16 @@ class RateLimitSettings:
         "20 per minute; 200 per hour",
     )
     email_per_identifier: str = doc(
-        "Mails sent to one account or address; extra mails are dropped silently (the page "
-        "answers the same), so the limit cannot be used to learn or flood an inbox.",
+        "Mail anyone can cause: password-reset links per account, and verification links and "
+        "in-use notices per address. Extra mails are dropped silently (the page answers the "
+        "same), so the limit cannot be used to learn or flood an inbox. Each purpose counts "
+        "apart; security notices are never dropped.",
         "5 per hour",
+    )
+    email_codes_per_member: str = doc(
+        "Emailed sign-in codes per account. Only asked for after the right password, so it "
+        "cannot be used up by someone without it; counted apart from the reset links.",
+        "10 per hour",
     )
 
 
@@ -716,6 +723,7 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "authorize_per_ip",
         "links_per_ip",
         "email_per_identifier",
+        "email_codes_per_member",
     ):
         value = getattr(ratelimit, name)
         try:

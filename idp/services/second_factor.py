@@ -214,7 +214,7 @@ def send_email_code(
     the member's mail budget the mail is dropped silently, like every throttled mail."""
     code = _issue_email_code(db, member, transaction, secrets.code_digest_key, security, origin)
     email = notifications.email_code(member, code, requested_by, security.email_code_ttl_seconds, origin)
-    notifications.send_within_budget(email, notifications.member_budget(member.id))
+    notifications.send_within_budget(email, notifications.code_budget(member.id))
 
 
 def _issue_email_code(
@@ -464,7 +464,8 @@ def reset_by_operator(db: Session, member: Member, actor: str) -> FactorsReset:
     audit.record(db, "second_factor_reset", outcome, member_id=member.id, actor=actor, removed=removed)
     db.commit()
     email = notifications.factor_changed(member, notifications.FACTORS_RESET, None, origin=None) if removed else None
-    notifications.send(email)
+    if removed:
+        notifications.send_notice(email, member, "second_factors_reset")
     return FactorsReset(removed=removed, notified=email is not None)
 
 
