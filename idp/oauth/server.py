@@ -10,7 +10,13 @@ from authlib.integrations.flask_oauth2 import (
 )
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Request,
+    UnsupportedResponseTypeError,
+)
+from authlib.oauth2.rfc6749.authorization_server import _create_grant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -71,6 +77,16 @@ def claimed_client_id(request: OAuth2Request) -> str:
     return (client_id or request.form.get("client_id") or "")[:64]
 
 
+class UnsupportedResponseType(UnsupportedResponseTypeError):
+    """unsupported_response_type with a fixed description (Authlib's quotes the request)."""
+
+    def __init__(self, redirect_uri: str | None) -> None:
+        super().__init__("", description="The response type is not supported.", redirect_uri=redirect_uri)
+
+    def get_error_description(self) -> str:
+        return self.description
+
+
 class IdpAuthorizationServer(FlaskAuthorizationServer):
     client_authentication_limits: ClientAuthenticationLimits | None = None
 
@@ -80,6 +96,23 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
         if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
         return get_session().scalar(select(Client).where(Client.client_id == client_id))
+
+    def get_authorization_grant(self, request: OAuth2Request):
+        """Authlib's, but its error never quotes the request: a value holding a character an
+        error description may not carry (a double quote) made Authlib raise ValueError, a 500."""
+        for grant_cls, extensions in self._authorization_grants:
+            if grant_cls.check_authorization_endpoint(request):
+                return _create_grant(grant_cls, extensions, request, self)
+        # RFC 6749 §4.1.2.1: back to the client only once its redirect_uri is verified.
+        redirect_uri = None
+        client = self.query_client(request.payload.client_id or "")
+        if (
+            client is not None
+            and request.payload.redirect_uri
+            and client.check_redirect_uri(request.payload.redirect_uri)
+        ):
+            redirect_uri = request.payload.redirect_uri
+        raise UnsupportedResponseType(redirect_uri)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         # Access tokens are recorded as they are issued (idp.oauth.tokens); commit them here.
