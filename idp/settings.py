@@ -139,7 +139,9 @@ class PasswordSettings:
 
 @dataclass(frozen=True)
 class RecoverySettings:
-    reset_token_ttl_seconds: int = doc("How long a password-reset link works.", 1800)
+    reset_token_ttl_seconds: int = doc(
+        "How long a password-reset link works (60 to 86400; as short as 60 for drills and tests).", 1800
+    )
 
 
 @dataclass(frozen=True)
@@ -571,8 +573,8 @@ def _validate(settings: Settings) -> None:
 
     if not 8 <= settings.passwords.min_length <= 64:
         raise ConfigError("passwords.min_length: must be between 8 and 64")
-    if not 300 <= settings.recovery.reset_token_ttl_seconds <= 86400:
-        raise ConfigError("recovery.reset_token_ttl_seconds: must be between 300 and 86400")
+    if not 60 <= settings.recovery.reset_token_ttl_seconds <= 86400:
+        raise ConfigError("recovery.reset_token_ttl_seconds: must be between 60 and 86400")
     if not 300 <= settings.activation.verification_ttl_seconds <= 7 * 86400:
         raise ConfigError("activation.verification_ttl_seconds: must be between 300 and 604800")
 

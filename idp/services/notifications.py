@@ -278,6 +278,21 @@ def verify_email(member: Member, address: str, token: str, ttl_seconds: int, pur
     )
 
 
+def activation_retried(member: Member, address: str, expires_at: datetime, origin: RequestOrigin) -> Email:
+    """To the address of a pending activation: someone entered the membership record again
+    to activate it; nothing was changed, the link mailed here still works until it expires."""
+    return _compose(
+        address,
+        member.locale,
+        "activation_retried",
+        "activation_retried",
+        lambda: gettext("Someone tried to activate your account again"),
+        origin,
+        member=member,
+        expires_text=lambda: format_datetime(expires_at, "medium"),
+    )
+
+
 def address_in_use(owner: Member, address: str, purpose: str, forgot_url: str) -> Email:
     """Sent to an address someone tried to use for another account (activation or email
     change) instead of a link: the page answered as usual, so the address's owner learns of

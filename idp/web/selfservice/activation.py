@@ -22,6 +22,7 @@ from idp.services import activation
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
+    ActivationPending,
     AlreadyActive,
 )
 from idp.services.identifiers import (
@@ -118,6 +119,8 @@ def start_submit():
         return _record_page(form, "activation_locked", 423, locked=locked)
     except AlreadyActive:
         return _page("activation/already_active.html", status=409)
+    except ActivationPending as pending:
+        return _page("activation/pending.html", status=409, pending=pending)
     session.pop("activation_sent", None)
     _remember("activation", member.id, STEP_TTL_SECONDS)
     # A new privilege in this browser: a new session id (no fixation of a verified session).
@@ -170,6 +173,9 @@ def account_submit():
     except AlreadyActive:
         session.pop("activation", None)
         return _page("activation/already_active.html", status=409)
+    except ActivationPending as pending:
+        session.pop("activation", None)
+        return _page("activation/pending.html", status=409, pending=pending)
     session.pop("activation", None)
     _remember("activation_sent", started.id, RESEND_WINDOW_SECONDS)
     # The same page whether the link or a notice went out.
