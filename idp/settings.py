@@ -135,6 +135,18 @@ class PasswordSettings:
         "the only factor; 12 suits members who add a second factor.",
         12,
     )
+    blocklist_words: tuple[str, ...] = doc(
+        "Words no password may contain, whatever the letter case (each also without its spaces "
+        "and dots): the program's name, the provider's host, the organisation. At least 3 "
+        "characters each. Commonly used passwords, the member's own identifiers, repetitive "
+        "and sequential strings and keyboard walks are refused anyway.",
+        factory=tuple,
+    )
+    min_strength_score: int = doc(
+        "The lowest zxcvbn strength score (0 to 4) a new password needs; 3 means about 10^8 "
+        "guesses or more. 0 turns the estimator off (the rules above still apply).",
+        3,
+    )
 
 
 @dataclass(frozen=True)
@@ -573,6 +585,11 @@ def _validate(settings: Settings) -> None:
 
     if not 8 <= settings.passwords.min_length <= 64:
         raise ConfigError("passwords.min_length: must be between 8 and 64")
+    if not 0 <= settings.passwords.min_strength_score <= 4:
+        raise ConfigError("passwords.min_strength_score: must be between 0 and 4")
+    short = [word for word in settings.passwords.blocklist_words if len(word.strip()) < 3]
+    if short:
+        raise ConfigError(f"passwords.blocklist_words: {short[0]!r} is shorter than 3 characters")
     if not 60 <= settings.recovery.reset_token_ttl_seconds <= 86400:
         raise ConfigError("recovery.reset_token_ttl_seconds: must be between 60 and 86400")
     if not 300 <= settings.activation.verification_ttl_seconds <= 7 * 86400:
