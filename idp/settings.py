@@ -319,6 +319,19 @@ class OutboundSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    audit_days: int = doc("How long audit events are kept (days); older ones are deleted by the purge.", 400)
+    finished_jobs_days: int = doc("How long finished queue jobs (mail sent or given up) are kept (days).", 7)
+    purge_interval_seconds: int = doc(
+        "How often each server process deletes what is no longer kept (expired interactions, "
+        "sessions, codes, links, lockout counters of unknown identifiers, old audit events and "
+        "jobs; `idp db purge` does the same once). 0: never in the server (run the command "
+        "from a timer instead).",
+        3600,
+    )
+
+
+@dataclass(frozen=True)
 class I18nSettings:
     default_locale: str = doc("Language of the pages when the browser asks for none we have.", "id")
     supported_locales: tuple[str, ...] = doc("Languages the pages are offered in.", factory=lambda: ("id", "en"))
@@ -399,6 +412,7 @@ class Settings:
     ratelimit: RateLimitSettings = field(default_factory=RateLimitSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -637,6 +651,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
 
     _validate_ui(settings.ui)
+    retention = settings.retention
+    if retention.audit_days < 1 or retention.finished_jobs_days < 1:
+        raise ConfigError("retention.audit_days and retention.finished_jobs_days: must be at least 1")
+    if retention.purge_interval_seconds < 0:
+        raise ConfigError("retention.purge_interval_seconds: must be 0 (off) or more")
 
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")

@@ -192,13 +192,27 @@ def _handler(kind: str) -> Callable[[dict], None]:
     return getattr(importlib.import_module(module_name), function)
 
 
+def purge_now(app: Flask) -> dict[str, int]:
+    """Delete what is no longer kept (``services.retention.purge``), logged with the counts."""
+    from idp.services import retention
+
+    with app.app_context():
+        counts = retention.purge(get_session(), runtime(app).settings)
+    if any(counts.values()):
+        log.info("purged what is no longer kept", extra={"purged": counts})
+    return counts
+
+
 class Worker:
     """One thread per server process that runs due jobs: woken when a job is queued here,
     and polling every ``poll_seconds`` for jobs queued elsewhere or due for a retry."""
 
-    def __init__(self, app: Flask, poll_seconds: float) -> None:
+    def __init__(self, app: Flask, poll_seconds: float, purge_interval_seconds: float = 0) -> None:
         self._app = app
         self._poll_seconds = poll_seconds
+        # Also the periodic purge (services.retention): 0 turns it off.
+        self._purge_interval = purge_interval_seconds
+        self._next_purge = time.monotonic() + purge_interval_seconds
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="idp-outbound", daemon=True)
@@ -214,6 +228,12 @@ class Worker:
         self._wake.set()
         self._thread.join(timeout)
 
+    def _purge_when_due(self) -> None:
+        if self._purge_interval <= 0 or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self._purge_interval
+        purge_now(self._app)
+
     def _loop(self) -> None:
         database_away = False
         while not self._stopped.is_set():
@@ -221,6 +241,7 @@ class Worker:
             self._wake.clear()
             try:
                 run_due(self._app)
+                self._purge_when_due()
             except (OperationalError, InterfaceError) as error:
                 # The database is away: the jobs wait in it; try again next round. One warning
                 # per outage, not one per round.

@@ -285,9 +285,11 @@ def test_step_two_needs_step_one_in_the_same_browser(app, client, record):
 
 def test_step_one_rotates_the_session_id(client, record):
     client.get("/activate")
-    before = client.get_cookie("idp_session").value
+    assert client.get_cookie("idp_session") is None  # an anonymous page stores nothing
+    before = client.get_cookie("idp_light").value
     enter_record(client, record.membership_number, record.nik, "1985-06-15")
     assert client.get_cookie("idp_session").value != before
+    assert client.get_cookie("idp_light") is None
 
 
 def test_step_two_expires(client, record, moving_clock):
