@@ -56,7 +56,8 @@ class GiveUp(Exception):
 
 
 def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
-    """Store a job (committed at once, in a session of its own) and wake this process's worker."""
+    """Store a job (committed at once, in a session of its own) and wake this process's worker
+    once the answer to the request has been sent (``wake_after_the_answer``)."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     current = runtime()
@@ -72,7 +73,23 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
         db.commit()
     metrics.outbound_job(kind, "queued")
     if current.outbound_worker is not None:
-        current.outbound_worker.wake()
+        wake_after_the_answer(current.outbound_worker)
+
+
+def wake_after_the_answer(worker: Worker) -> None:
+    """Inside a request, wake the worker when the response has gone out, not before: work
+    done for an account (a reset link, a mail) must not compete with the answer and show in
+    its time (issue 10 §3). Outside a request (commands, the worker itself), at once."""
+    from flask import after_this_request, has_request_context
+
+    if not has_request_context():
+        worker.wake()
+        return
+
+    @after_this_request
+    def wake_when_sent(response):
+        response.call_on_close(worker.wake)
+        return response
 
 
 def run_due(app: Flask, limit: int = 100) -> int:
