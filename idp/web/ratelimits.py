@@ -14,6 +14,7 @@ Nothing else uses the storage but the mail budgets, which then let mail go."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -47,10 +48,29 @@ second_factor_limit = configured("second_factor_per_ip")
 forgot_password_limit = configured("forgot_password_per_ip")
 email_code_limit = configured("email_code_per_ip")
 activation_limit = configured("activation_per_ip")
-# Shared by every route that uses it: one budget per address across /authorize, the held
-# sign-in and its resumption; another across every kind of mailed link.
-authorize_limit = limiter.shared_limit(configured("authorize_per_ip"), scope="anonymous_pages")
-link_limit = limiter.shared_limit(configured("links_per_ip"), scope="mailed_links")
+
+
+def limited_per_address(name: str):
+    """A view counted per client address against ``ratelimit.<name>``, one budget shared by
+    every view it decorates. For anonymous pages that do work (not credential checks): they
+    bound work and stored rows, so while the storage is away they are served uncounted, like
+    the mail budgets, rather than refused."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            count(name, request.remote_addr or "", storage_error="allow")
+            return view(*args, **kwargs)
+
+        return limited
+
+    return decorator
+
+
+# One budget per address across /authorize, the held sign-in and its resumption; another
+# across every kind of mailed link.
+authorize_limit = limited_per_address("authorize_per_ip")
+link_limit = limited_per_address("links_per_ip")
 
 
 class TooManyRequests(Exception):
@@ -66,10 +86,11 @@ def _limits_of(name: str):
     return parse_many(getattr(settings().ratelimit, name))
 
 
-def _storage_failed(error: StorageError) -> None:
+def _storage_failed(error: StorageError, policy: str | None = None) -> None:
     """A hand-counted limit met a storage error: "deny" lets it through to the 503 answer,
-    "allow" serves the request uncounted (and says so)."""
-    if settings().ratelimit.on_storage_error == "deny":
+    "allow" serves the request uncounted (and says so). ``policy``: this limit's own, else
+    ``ratelimit.on_storage_error``."""
+    if (policy or settings().ratelimit.on_storage_error) == "deny":
         raise error
     metrics.dependency_error("ratelimit_storage")
     log.warning("rate-limit storage unreachable: request not counted", extra={"dependency": "ratelimit_storage"})
@@ -88,8 +109,10 @@ def refuse_if_over(name: str, *keys: str) -> None:
         _storage_failed(error)
 
 
-def count(name: str, *keys: str) -> None:
-    """Count one request against ``ratelimit.<name>`` for ``keys``; TooManyRequests when over."""
+def count(name: str, *keys: str, storage_error: str | None = None) -> None:
+    """Count one request against ``ratelimit.<name>`` for ``keys``; TooManyRequests when over.
+    ``storage_error``: what to do while the storage is away ("allow" or "deny"; default
+    ``ratelimit.on_storage_error``)."""
     if not settings().ratelimit.enabled:
         return
     prefix = settings().ratelimit.key_prefix
@@ -98,7 +121,7 @@ def count(name: str, *keys: str) -> None:
             if not limiter.limiter.hit(item, prefix, name, *keys):
                 raise TooManyRequests(str(item), _retry_after(item, prefix, name, *keys))
     except StorageError as error:
-        _storage_failed(error)
+        _storage_failed(error, storage_error)
 
 
 def _retry_after(item, *keys: str) -> int:
@@ -160,10 +183,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(TooManyRequests)
     def counted_by_hand(error: TooManyRequests):
         _audit(error.limit)
-        response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
-        response.status_code = 429
+        response = _too_many_requests()
         response.headers["Retry-After"] = str(error.retry_after)
-        response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(StorageError)
@@ -173,13 +194,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
         _audit_rate_limit(error)
-        if request.path in {"/token", "/userinfo"} or request.path.startswith("/.well-known/"):
-            response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
-        else:
-            response = current_app.make_response(render_template("errors/rate_limited.html"))
-        response.status_code = 429
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _too_many_requests()
+
+
+def _too_many_requests():
+    """429: JSON for the protocol endpoints, the friendly page for everything else."""
+    if request.path in {"/token", "/userinfo"} or request.path.startswith("/.well-known/"):
+        response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
+    else:
+        response = current_app.make_response(render_template("errors/rate_limited.html"))
+    response.status_code = 429
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _storage_options(storage_uri: str) -> dict:
