@@ -112,3 +112,11 @@ def test_anonymous_authorize_requests_are_limited_per_address(client, rp):
     assert statuses[5:] == [429, 429]
     other = client.get(AuthorizationRequest(rp.client_id).url(), environ_base={"REMOTE_ADDR": "198.51.100.3"})
     assert other.status_code == 303
+
+
+@pytest.mark.settings(ratelimit={"authorize_per_ip": "4 per minute"})
+def test_anonymous_account_pages_that_start_a_sign_in_share_the_budget(client, rp):
+    statuses = [client.get("/account/").status_code for _ in range(2)]
+    statuses += [client.get(AuthorizationRequest(rp.client_id).url()).status_code for _ in range(2)]
+    statuses.append(client.get("/account/profile").status_code)
+    assert statuses == [303, 303, 303, 303, 429]

@@ -11,6 +11,7 @@ from idp.db import get_session
 from idp.runtime import settings
 from idp.services import interactions
 from idp.web.pages import page
+from idp.web.ratelimits import count
 from idp.web.signin.record import SignedIn, browser_binding, current_sign_in
 
 
@@ -32,6 +33,8 @@ def member_required(view: Callable) -> Callable:
 
 
 def start_sign_in_for(return_to: str):
+    # An anonymous GET that stores a held sign-in: the same per-address budget as /authorize.
+    count("authorize_per_ip", request.remote_addr or "", storage_error="allow")
     db = get_session()
     interaction = interactions.start(
         db,
