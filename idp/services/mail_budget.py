@@ -33,16 +33,21 @@ class MailBudget:
         self._enabled = ratelimit.enabled
         self._prefix = ratelimit.key_prefix
         self._ratelimit = ratelimit
+        self._parsed: dict[str, list[RateLimitItem]] = {}
         self._hit = hit
         self._on_storage_error = on_storage_error
+
+    def _items(self, limit: str) -> list[RateLimitItem]:
+        if limit not in self._parsed:
+            self._parsed[limit] = list(parse_many(getattr(self._ratelimit, limit)))
+        return self._parsed[limit]
 
     def allow(self, recipient_key: str, limit: str = "email_per_identifier") -> bool:
         """Count one mail to this recipient against ``ratelimit.<limit>``; False when over the
         budget (then the caller drops the mail and answers as usual)."""
         if not self._enabled:
             return True
-        items: list[RateLimitItem] = list(parse_many(getattr(self._ratelimit, limit)))
-        for item in items:
+        for item in self._items(limit):
             try:
                 within = self._hit(item, self._prefix, "mail", recipient_key)
             except StorageError as error:

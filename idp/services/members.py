@@ -199,6 +199,8 @@ def describe(member: Member) -> dict:
         "phone_verified": member.phone_verified,
         "locale": member.locale,
         "password_set": member.password_hash is not None,
+        "disabled": member.disabled,
+        "disabled_reason": member.disabled_reason,
         "created_at": member.created_at.isoformat(),
         "updated_at": member.updated_at.isoformat(),
     }

@@ -42,6 +42,8 @@ def test_a_disabled_account_answers_a_wrong_password_like_an_unknown_identifier(
     member = make_member()
     disabled = assert_succeeded(idp("members", "disable", member.email, "--reason", "deceased", "--by", "ops"))
     assert disabled.stdout == f"disabled {member.email}; 0 session(s) ended\n"
+    shown = json.loads(assert_succeeded(idp("members", "show", member.email, "--json")).stdout)
+    assert (shown["disabled"], shown["disabled_reason"]) == (True, "deceased")
     _answers_like_an_unknown_identifier(app, rp, member)
     _only_the_right_password_learns_it(app, rp, member)
 
