@@ -88,7 +88,7 @@ def pending_link(db: Session, member: Member) -> EmailVerificationToken | None:
 
 def _refuse_replacing(db: Session, member: Member, link: EmailVerificationToken, origin: RequestOrigin):
     """Tell the pending address someone tried to activate the record again, and refuse."""
-    audit.record(db, "activation_check", "pending_not_replaced", origin, member_id=member.id)
+    audit.record(db, "activation_check", "pending_kept", origin, member_id=member.id)
     db.commit()
     notifications.send(notifications.activation_retried(member, link.email, link.expires_at, origin))
     return ActivationPending(link)
@@ -132,13 +132,13 @@ def verify_record(
             return Verdict(ok=False, outcome="already_active")
         if pending_link(db, member) is not None:
             # Counted like a failure too: the pending activation is not someone else's to redo.
-            return Verdict(ok=False, outcome="activation_pending")
+            return Verdict(ok=False, outcome="pending")
         return Verdict(ok=True, outcome="verified")
 
     verdict = lockout.guarded_check(db, RECORD_CHECK, lockout.subject_of(member, identifier), policy, origin, check)
     if verdict.outcome == "already_active":
         raise AlreadyActive("already active")
-    if verdict.outcome == "activation_pending":
+    if verdict.outcome == "pending":
         raise _refuse_replacing(db, member, pending_link(db, member), origin)
     if not verdict.ok:
         raise ActivationMismatch("mismatch")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp import create_app
-from idp.db import get_session
+from idp.db import get_engine, get_session
 from idp.models import (
     AuditEvent,
     BrowserSession,
@@ -133,3 +133,4 @@ def test_every_server_process_purges_periodically(app_config, rp, moving_clock):
         assert _count(served, Interaction) == 0
     finally:
         stop_worker(served)
+        get_engine(served).dispose()

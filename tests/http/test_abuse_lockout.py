@@ -9,6 +9,7 @@ import re
 import pytest
 
 from idp import create_app
+from idp.db import get_engine
 from tests.conftest import DEMO_PASSWORD, stop_worker
 from tests.helpers.oidc import LoginPage
 
@@ -61,6 +62,7 @@ def test_a_lower_max_failures_does_not_lock_on_old_counts(app, app_config, rp, m
         assert right.status_code == 303
     finally:
         stop_worker(stricter)
+        get_engine(stricter).dispose()
 
 
 def test_after_a_lower_max_failures_the_next_failure_starts_an_announced_lock(app, app_config, rp, make_member, outbox):
@@ -78,6 +80,7 @@ def test_after_a_lower_max_failures_the_next_failure_starts_an_announced_lock(ap
         assert strict_login.attempt(member.email, DEMO_PASSWORD).status_code == 423
     finally:
         stop_worker(stricter)
+        get_engine(stricter).dispose()
     notices = [mail for mail in outbox() if mail.to == member.email]
     assert len(notices) == 1, "the lock is announced to the member"
 
