@@ -81,7 +81,7 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     if settings.outbound.worker:
         from idp.services.outbound import Worker
 
-        worker = Worker(app, settings.outbound.poll_seconds)
+        worker = Worker(app, settings.outbound.poll_seconds, settings.retention.purge_interval_seconds)
         runtime(app).outbound_worker = worker
         worker.start()
 

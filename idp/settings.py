@@ -174,11 +174,25 @@ class PasswordSettings:
         "the only factor; 12 suits members who add a second factor.",
         12,
     )
+    blocklist_words: tuple[str, ...] = doc(
+        "Words no password may contain, whatever the letter case (each also without its spaces "
+        "and dots): the program's name, the provider's host, the organisation. At least 3 "
+        "characters each. Commonly used passwords, the member's own identifiers, repetitive "
+        "and sequential strings and keyboard walks are refused anyway.",
+        factory=tuple,
+    )
+    min_strength_score: int = doc(
+        "The lowest zxcvbn strength score (0 to 4) a new password needs; 3 means about 10^8 "
+        "guesses or more. 0 turns the estimator off (the rules above still apply).",
+        3,
+    )
 
 
 @dataclass(frozen=True)
 class RecoverySettings:
-    reset_token_ttl_seconds: int = doc("How long a password-reset link works.", 1800)
+    reset_token_ttl_seconds: int = doc(
+        "How long a password-reset link works (60 to 86400; as short as 60 for drills and tests).", 1800
+    )
 
 
 @dataclass(frozen=True)
@@ -263,11 +277,42 @@ class RateLimitSettings:
         "mailing the link again) per client IP.",
         "5 per minute; 30 per hour",
     )
-    token_per_client: str = doc("Token endpoint requests per client id.", "300 per minute")
+    token_per_client: str = doc(
+        "Token endpoint requests per client, counted only once the client has authenticated (a "
+        "public client, which anyone can name, per client and address), so requests that merely "
+        "name a client cannot use up its budget.",
+        "300 per minute",
+    )
+    client_auth_failures_per_ip: str = doc(
+        "Failed client authentications at the token endpoint per client IP; over it the "
+        "endpoint answers 429 with Retry-After before checking anything.",
+        "20 per minute; 200 per hour",
+    )
+    client_auth_failures_per_ip_and_client: str = doc(
+        "Failed client authentications per client IP and claimed client id.", "10 per minute; 50 per hour"
+    )
+    authorize_per_ip: str = doc(
+        "Anonymous page requests that do work per client IP: /authorize, the held sign-in "
+        "(/interaction/…) and its resumption. Generous: many members share one address "
+        "behind a carrier's NAT.",
+        "300 per minute; 3000 per hour",
+    )
+    links_per_ip: str = doc(
+        "Opening mailed links (password reset, activation, email confirmation) per client IP, "
+        "so link tokens cannot be guessed in bulk.",
+        "20 per minute; 200 per hour",
+    )
     email_per_identifier: str = doc(
-        "Mails sent to one account or address; extra mails are dropped silently (the page "
-        "answers the same), so the limit cannot be used to learn or flood an inbox.",
+        "Mail anyone can cause: password-reset links per account, and verification links and "
+        "in-use notices per address. Extra mails are dropped silently (the page answers the "
+        "same), so the limit cannot be used to learn or flood an inbox. Each purpose counts "
+        "apart; security notices are never dropped.",
         "5 per hour",
+    )
+    email_codes_per_member: str = doc(
+        "Emailed sign-in codes per account. Only asked for after the right password, so it "
+        "cannot be used up by someone without it; counted apart from the reset links.",
+        "10 per hour",
     )
 
 
@@ -364,6 +409,19 @@ class SmsSettings:
         "Codes sent to one number to verify it (asked for by the signed-in member, or at "
         "activation after the record check), counted apart from sign-in codes.",
         "5 per hour; 10 per day",
+    )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    audit_days: int = doc("How long audit events are kept (days); older ones are deleted by the purge.", 400)
+    finished_jobs_days: int = doc("How long finished queue jobs (mail sent or given up) are kept (days).", 7)
+    purge_interval_seconds: int = doc(
+        "How often each server process deletes what is no longer kept (expired interactions, "
+        "sessions, codes, links, lockout counters of unknown identifiers, old audit events and "
+        "jobs; `idp db purge` does the same once). 0: never in the server (run the command "
+        "from a timer instead).",
+        3600,
     )
 
 
@@ -466,6 +524,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     i18n: I18nSettings = field(default_factory=I18nSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -670,8 +729,13 @@ def _validate(settings: Settings) -> None:
 
     if not 8 <= settings.passwords.min_length <= 64:
         raise ConfigError("passwords.min_length: must be between 8 and 64")
-    if not 300 <= settings.recovery.reset_token_ttl_seconds <= 86400:
-        raise ConfigError("recovery.reset_token_ttl_seconds: must be between 300 and 86400")
+    if not 0 <= settings.passwords.min_strength_score <= 4:
+        raise ConfigError("passwords.min_strength_score: must be between 0 and 4")
+    short = [word for word in settings.passwords.blocklist_words if len(word.strip()) < 3]
+    if short:
+        raise ConfigError(f"passwords.blocklist_words: {short[0]!r} is shorter than 3 characters")
+    if not 60 <= settings.recovery.reset_token_ttl_seconds <= 86400:
+        raise ConfigError("recovery.reset_token_ttl_seconds: must be between 60 and 86400")
     if not 300 <= settings.activation.verification_ttl_seconds <= 7 * 86400:
         raise ConfigError("activation.verification_ttl_seconds: must be between 300 and 604800")
 
@@ -722,6 +786,11 @@ def _validate(settings: Settings) -> None:
 
     _validate_ui(settings.ui)
     _validate_sms(settings.sms, settings.server.development)
+    retention = settings.retention
+    if retention.audit_days < 1 or retention.finished_jobs_days < 1:
+        raise ConfigError("retention.audit_days and retention.finished_jobs_days: must be at least 1")
+    if retention.purge_interval_seconds < 0:
+        raise ConfigError("retention.purge_interval_seconds: must be 0 (off) or more")
 
     if settings.logging.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("logging.level: must be DEBUG, INFO, WARNING or ERROR")
@@ -823,7 +892,12 @@ def _validate_rate_limits(ratelimit: RateLimitSettings) -> None:
         "email_code_per_ip",
         "activation_per_ip",
         "token_per_client",
+        "client_auth_failures_per_ip",
+        "client_auth_failures_per_ip_and_client",
+        "authorize_per_ip",
+        "links_per_ip",
         "email_per_identifier",
+        "email_codes_per_member",
     ):
         _check_rate_limit(f"ratelimit.{name}", getattr(ratelimit, name))
 

@@ -67,3 +67,23 @@ def database_current(as_json: bool) -> None:
     if current != head:
         raise OneLineFailure(f"database: at revision {current}, code expects {head}; run `idp db upgrade`", EXIT_CONFIG)
     click.echo(f"database at revision {current} (head)")
+
+
+@database.command("purge")
+@json_option
+def database_purge(as_json: bool) -> None:
+    """Delete what is no longer kept: expired interactions, sessions, codes and links,
+    lockout counters of identifiers that name no account, finished queue jobs and audit
+    events past [retention]. Each server process does the same every
+    retention.purge_interval_seconds; safe to run at any time."""
+    from idp.cli.base import provider_app
+    from idp.db import get_session
+    from idp.runtime import runtime
+    from idp.services import retention
+
+    with provider_app() as app:
+        counts = retention.purge(get_session(), runtime(app).settings)
+    if as_json:
+        echo_json(counts)
+        return
+    click.echo("purged " + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items()))

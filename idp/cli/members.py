@@ -23,7 +23,7 @@ from idp.cli.base import (
 from idp.cli.main_group import main
 from idp.db import get_session
 from idp.errors import NotFound, ValidationFailed
-from idp.services import audit, outbound, session_end
+from idp.services import account_status, audit, outbound
 from idp.services import lockout as lockout_service
 from idp.services import members as member_service
 
@@ -235,16 +235,19 @@ def members_unlock(identifier: str, by_name: str | None) -> None:
         db = get_session()
         key, member = lockout_service.subject_for(db, identifier)
         cleared = lockout_service.unlock(db, key)
+        if not cleared:
+            db.rollback()
+            raise OneLineFailure(f"{identifier} is not locked: nothing to unlock", EXIT_BAD_INPUT)
         audit.record(
             db,
             "unlock",
-            "success" if cleared else "not_locked",
+            "success",
             member_id=member.id if member else None,
             identifier_digest=key.partition(":")[2] if member is None else None,
             actor=by_name or operator_name(),
         )
         db.commit()
-    click.echo(f"unlocked {identifier}" if cleared else f"{identifier} was not locked")
+    click.echo(f"unlocked {identifier}")
 
 
 @members.command("lock")
@@ -253,20 +256,52 @@ def members_unlock(identifier: str, by_name: str | None) -> None:
 @click.option("--by", "by_name", help="Who locks (default: your login name).")
 def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
     """Lock an account until an operator unlocks it. Its sessions end, its refresh and access
-    tokens are revoked, and its relying parties are told by back-channel logout."""
+    tokens are revoked, and its relying parties are told by back-channel logout.
+
+    A wrong password then fails as for an unknown identifier; only the right one is told the
+    account is locked and to contact support."""
     if not reason.strip():
         raise ValidationFailed("reason", "must not be empty")
     with provider_app():
         db = get_session()
-        key, member = lockout_service.subject_for(db, identifier)
+        member = member_service.find(db, identifier)
         if member is None:
             raise NotFound(f"no member {identifier!r}")
-        actor = by_name or operator_name()
-        lockout_service.lock_by_operator(db, key, member.id, reason.strip(), actor)
-        ended = session_end.member_locked_or_disabled(db, member.id, session_end.OPERATOR_LOCK)
-        audit.record(db, "lock", "success", member_id=member.id, actor=actor, reason=reason.strip(), sessions=ended)
-        db.commit()
-    click.echo(f"locked {identifier} until unlocked")
+        ended = account_status.lock_by_operator(db, member, reason.strip(), by_name or operator_name())
+    click.echo(f"locked {identifier} until unlocked; {ended} session(s) ended")
+
+
+@members.command("disable")
+@click.argument("identifier")
+@click.option("--reason", required=True, help="Why (kept with the account and in the audit trail).")
+@click.option("--by", "by_name", help="Who disables (default: your login name).")
+def members_disable(identifier: str, reason: str, by_name: str | None) -> None:
+    """Disable an account until `idp members enable` (apart from the temporary lockout). Its
+    sessions and access tokens end now; a wrong password fails as for an unknown identifier,
+    and only the right one is told the account is disabled and to contact support."""
+    if not reason.strip():
+        raise ValidationFailed("reason", "must not be empty")
+    with provider_app():
+        db = get_session()
+        member = member_service.find(db, identifier)
+        if member is None:
+            raise NotFound(f"no member {identifier!r}")
+        ended = account_status.disable(db, member, reason.strip(), by_name or operator_name())
+    click.echo(f"disabled {identifier}; {ended} session(s) ended")
+
+
+@members.command("enable")
+@click.argument("identifier")
+@click.option("--by", "by_name", help="Who enables (default: your login name).")
+def members_enable(identifier: str, by_name: str | None) -> None:
+    """Enable an account disabled with `idp members disable`."""
+    with provider_app():
+        db = get_session()
+        member = member_service.find(db, identifier)
+        if member is None:
+            raise NotFound(f"no member {identifier!r}")
+        account_status.enable(db, member, by_name or operator_name())
+    click.echo(f"enabled {identifier}")
 
 
 @members.command("reset-mfa")

@@ -40,5 +40,8 @@ class LoginThrottle(Base):
     # How many locks so far: each one doubles the next duration.
     lock_count: Mapped[int] = mapped_column(Integer, default=0)
     permanently_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The lockout.max_failures in force when ``failures`` was last counted: after a policy
+    # change (a lower max_failures) old counts are not a lock nobody announced.
+    counted_under_max_failures: Mapped[int | None] = mapped_column(Integer)
     lock_reason: Mapped[str | None] = mapped_column(Text)
     locked_by: Mapped[str | None] = mapped_column(String(100))

@@ -39,8 +39,17 @@ class Member(Base):
     security_epoch: Mapped[int] = mapped_column(Integer, default=0)
     # argon2id through passlib; None until the member activates an online account.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Disabled by an operator (`idp members disable`), apart from the temporary lockout: the
+    # member cannot sign in until `idp members enable`. Only the right password learns it.
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
     @property
     def can_sign_in(self) -> bool:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from authlib.integrations.flask_oauth2 import (
     AuthorizationServer as FlaskAuthorizationServer,
 )
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Request,
+    UnsupportedResponseTypeError,
+)
+from authlib.oauth2.rfc6749.authorization_server import _create_grant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
@@ -49,13 +59,67 @@ class StoredAuthorizationRequest(OAuth2Request):
         return {}
 
 
+# One answer for every failed client authentication (unknown client, wrong secret, wrong
+# method), so the answer does not tell which client ids exist.
+CLIENT_AUTHENTICATION_FAILED = "Client authentication failed."
+
+
+@dataclass
+class ClientAuthenticationLimits:
+    """What the web layer counts around client authentication (``web.ratelimits``): each hook
+    may raise to refuse the request. ``before(claimed)`` runs before any secret is checked,
+    ``failed(claimed)`` after a failed authentication, ``succeeded(client)`` after a
+    successful one (the per-client limit, so only a client's own requests count for it)."""
+
+    before: Callable[[str], None]
+    failed: Callable[[str], None]
+    succeeded: Callable[[Client], None]
+    # For a caller that is not a client (a resource server at introspection), by its name.
+    succeeded_as: Callable[[str], None] = lambda name: None
+
+
+def claimed_client_id(request: OAuth2Request) -> str:
+    """The client id a token request names (Basic header or form), unverified."""
+    client_id, _ = extract_basic_authorization(request.headers)
+    return (client_id or request.form.get("client_id") or "")[:64]
+
+
+class UnsupportedResponseType(UnsupportedResponseTypeError):
+    """unsupported_response_type with a fixed description (Authlib's quotes the request)."""
+
+    def __init__(self, redirect_uri: str | None) -> None:
+        super().__init__("", description="The response type is not supported.", redirect_uri=redirect_uri)
+
+    def get_error_description(self) -> str:
+        return self.description
+
+
 class IdpAuthorizationServer(FlaskAuthorizationServer):
+    client_authentication_limits: ClientAuthenticationLimits | None = None
+
     def query_client(self, client_id: str) -> Client | None:
         # No registered id is longer than 64 or holds a NUL, and PostgreSQL refuses to compare
         # text containing NUL (an error, a 500, instead of "unknown client").
         if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
         return get_session().scalar(select(Client).where(Client.client_id == client_id))
+
+    def get_authorization_grant(self, request: OAuth2Request):
+        """Authlib's, but its error never quotes the request: a value holding a character an
+        error description may not carry (a double quote) made Authlib raise ValueError, a 500."""
+        for grant_cls, extensions in self._authorization_grants:
+            if grant_cls.check_authorization_endpoint(request):
+                return _create_grant(grant_cls, extensions, request, self)
+        # RFC 6749 §4.1.2.1: back to the client only once its redirect_uri is verified.
+        redirect_uri = None
+        client = self.query_client(request.payload.client_id or "")
+        if (
+            client is not None
+            and request.payload.redirect_uri
+            and client.check_redirect_uri(request.payload.redirect_uri)
+        ):
+            redirect_uri = request.payload.redirect_uri
+        raise UnsupportedResponseType(redirect_uri)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         # Access tokens are recorded as they are issued (idp.oauth.tokens); commit them here.
@@ -80,7 +144,21 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
         has_basic = request.headers.get("Authorization", "").lower().startswith("basic ")
         if has_basic and request.form.get("client_secret"):
             raise InvalidRequestError("Use one client authentication method, not several.")
-        return super().authenticate_client(request, methods, endpoint)
+        limits = self.client_authentication_limits
+        claimed = claimed_client_id(request)
+        if limits is not None:
+            limits.before(claimed)
+        try:
+            client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            if limits is not None:
+                limits.failed(claimed)
+            # Keep the status (401 with a Basic challenge when the header was used), never
+            # the text that tells an unknown client from a wrong secret.
+            raise InvalidClientError(status_code=error.status_code, description=CLIENT_AUTHENTICATION_FAILED) from None
+        if limits is not None:
+            limits.succeeded(client)
+        return client
 
 
 class IdpIssuerParameter(IssuerParameter):

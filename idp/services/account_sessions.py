@@ -87,20 +87,25 @@ def end_session(db: Session, member_id: int, sid: str, origin: RequestOrigin) ->
     return ended
 
 
-def sign_out_everywhere(db: Session, member_id: int, origin: RequestOrigin) -> int:
+def sign_out_everywhere(
+    db: Session, member_id: int, origin: RequestOrigin, reason: str = session_end.SIGN_OUT_EVERYWHERE
+) -> int:
     """End every session of the member, this browser's included, revoke their issued access
-    tokens and raise the security epoch (so no browser stays "remembered" past the second
-    factor). Returns the number of sessions ended."""
+    and refresh tokens and raise the security epoch (so no browser stays "remembered" past the
+    second factor). ``reason``: the member asked, or an operator locked or disabled the
+    account (``services.account_status``). Returns the number of sessions ended."""
     db.execute(
         update(Member)
         .where(Member.id == member_id)
         .values(security_epoch=Member.security_epoch + 1)
         .execution_options(synchronize_session=False)
     )
-    ended = credentials.end_sessions(db, member_id, reason=session_end.SIGN_OUT_EVERYWHERE)
+    ended = credentials.end_sessions(db, member_id, reason=reason)
     revoked = credentials.revoke_access_tokens(db, member_id=member_id)
     refresh_tokens.revoke_for_member(db, member_id)
-    audit.record(db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked)
+    audit.record(
+        db, "sign_out_everywhere", "success", origin, member_id=member_id, sessions=ended, tokens=revoked, reason=reason
+    )
     db.commit()
     return ended
 

@@ -24,11 +24,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.clock import utcnow
 from idp.errors import IdpError, ValidationFailed
 from idp.models import EmailVerificationToken, Member
 from idp.security.passwords import hash_password
 from idp.security.tokens import constant_time_equals
-from idp.services import email_verification, lockout, notifications
+from idp.services import audit, email_verification, lockout, notifications
 from idp.services.audit import RequestOrigin
 from idp.services.email_verification import (
     PURPOSE_ACTIVATION,
@@ -54,6 +55,43 @@ class ActivationMismatch(IdpError, status=400, message_id="activation_mismatch")
 
 class AlreadyActive(IdpError, status=409, message_id="activation_already_active"):
     """The record already has an online account: sign in, or reset the password."""
+
+
+class ActivationPending(IdpError, status=409, message_id="activation_pending"):
+    """An activation of this record waits for its email link: it is not replaced (another
+    address, another password) until that link is used or has expired. Only someone who
+    knows all three values sees this; the pending address is told of the attempt."""
+
+    def __init__(self, link: EmailVerificationToken) -> None:
+        super().__init__("pending")
+        self.expires_at = link.expires_at
+        self.masked_address = notifications.mask_email(link.email)
+
+
+def pending_link(db: Session, member: Member) -> EmailVerificationToken | None:
+    """The live activation link of a pending account (unused, not voided, not expired)."""
+    if not member.activation_pending:
+        return None
+    return db.scalar(
+        select(EmailVerificationToken)
+        .where(
+            EmailVerificationToken.member_id == member.id,
+            EmailVerificationToken.purpose == PURPOSE_ACTIVATION,
+            EmailVerificationToken.used_at.is_(None),
+            EmailVerificationToken.voided_at.is_(None),
+            EmailVerificationToken.expires_at > utcnow(),
+        )
+        .order_by(EmailVerificationToken.id.desc())
+        .limit(1)
+    )
+
+
+def _refuse_replacing(db: Session, member: Member, link: EmailVerificationToken, origin: RequestOrigin):
+    """Tell the pending address someone tried to activate the record again, and refuse."""
+    audit.record(db, "activation_check", "pending_kept", origin, member_id=member.id)
+    db.commit()
+    notifications.send(notifications.activation_retried(member, link.email, link.expires_at, origin))
+    return ActivationPending(link)
 
 
 def normalize_nik(raw: str) -> str:
@@ -92,11 +130,16 @@ def verify_record(
             # Counted like a failure (it is no activation, and must not clear the account's
             # sign-in failures), so repeating it cannot be used to probe without limit.
             return Verdict(ok=False, outcome="already_active")
+        if pending_link(db, member) is not None:
+            # Counted like a failure too: the pending activation is not someone else's to redo.
+            return Verdict(ok=False, outcome="pending")
         return Verdict(ok=True, outcome="verified")
 
     verdict = lockout.guarded_check(db, RECORD_CHECK, lockout.subject_of(member, identifier), policy, origin, check)
     if verdict.outcome == "already_active":
         raise AlreadyActive("already active")
+    if verdict.outcome == "pending":
+        raise _refuse_replacing(db, member, pending_link(db, member), origin)
     if not verdict.ok:
         raise ActivationMismatch("mismatch")
     return member
@@ -117,6 +160,10 @@ def start_account(
     member = db.get(Member, member_id)
     if member is None or member.can_sign_in:
         raise AlreadyActive("already active")
+    # A record checked in this browser before someone else's step 2: still not theirs to redo.
+    live = pending_link(db, member)
+    if live is not None:
+        raise _refuse_replacing(db, member, live, origin)
     try:
         email = normalize_email(raw_email or "")
     except ValueError:

@@ -41,7 +41,20 @@ def authenticate_password(
 
     if len(password) > MAX_PASSWORD_LENGTH:
         # Too long to be a password we accepted: refuse before hashing (cheap denial of
-        # service) and without counting it, since nothing was guessed.
+        # service) and without counting it, since nothing was guessed; during a lock, the
+        # same answer as every other attempt.
+        locked = lockout.lock_in_force(db, subject.key)
+        if locked is not None:
+            audit.record(
+                db,
+                "sign_in",
+                "locked",
+                origin,
+                member_id=subject.member_id,
+                identifier_digest=subject.identifier_digest,
+            )
+            db.commit()
+            raise locked
         audit.record(
             db,
             "sign_in",

@@ -70,4 +70,4 @@ def replace_password(db: Session, member: Member, new_password: str, keep_sessio
 
 def password_changed_notice(member: Member, origin: RequestOrigin) -> None:
     """Tell the member, always (never dropped by a mail budget)."""
-    notifications.send(notifications.password_changed(member, origin))
+    notifications.send_notice(notifications.password_changed(member, origin), member, "password_changed")

@@ -32,15 +32,22 @@ def normalize_identifier(raw: str) -> Identifier:
     dashes from a membership number."""
     text = unicodedata.normalize("NFKC", raw).strip()
     if "@" in text:
-        return Identifier("email", text.lower())
+        return Identifier("email", canonical_email(text))
     compact = _NUMBER_SEPARATORS.sub("", text)
     if MEMBERSHIP_NUMBER_PATTERN.fullmatch(compact):
         return Identifier("membership_number", compact)
     return Identifier("unrecognised", text.lower())
 
 
+def canonical_email(raw: str) -> str:
+    """The one form of an address, for storing and for looking up alike: NFKC (full-width
+    letters become ASCII), trimmed, lower-cased."""
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
 def normalize_email(raw: str) -> str:
-    email = raw.strip().lower()
+    """An address to store, in ``canonical_email`` form; ValueError when it is not one."""
+    email = canonical_email(raw)
     if not _EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
         raise ValueError("not a valid email address")
     return email

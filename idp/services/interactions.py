@@ -90,6 +90,19 @@ def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     return interaction
 
 
+def rebind(db: Session, old_binding: str, new_binding: str) -> int:
+    """Move this browser's pending interactions to its new binding (at every rotation of its
+    session); commits. Returns how many moved."""
+    result = db.execute(
+        update(Interaction)
+        .where(Interaction.browser_binding == old_binding, Interaction.state != INTERACTION_DONE)
+        .values(browser_binding=new_binding)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return result.rowcount
+
+
 def consume(db: Session, interaction: Interaction) -> None:
     """Mark the interaction answered; raises if another request did so first."""
     result = db.execute(

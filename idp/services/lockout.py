@@ -6,14 +6,24 @@ know (the password at sign-in and on the account pages, the membership record at
 second-factor codes):
 1. ``reserve_attempt``: one conditional UPDATE that counts the attempt *before* the check, and
    refuses it when the subject is locked, already has ``max_failures`` attempts in the
-   window, or has reached the hard cap of evaluations this hour. So with any number of
+   window, or has reached the hard cap of failed checks this hour. So with any number of
    concurrent attempts, from any number of processes, at most ``max_failures`` checks run
    before the lock, and nothing is checked during it.
 2. The caller's check runs.
-3. ``record_success`` clears the counters, or ``record_failure`` starts a lock when the
-   window is full (a conditional UPDATE, so exactly one request starts it); the lock is
-   audited, the member is told by mail, and the caller gets ``AccountLocked``.
+3. ``record_success`` clears the failures and gives the attempt back to the hourly cap (which
+   therefore counts failures only, NIST SP 800-63B §5.2.2: a member who signs in often is
+   never locked for it), or ``record_failure`` starts a lock when the window is full (a
+   conditional UPDATE, so exactly one request starts it); the lock is audited, the member is
+   told by mail, and the caller gets ``AccountLocked``.
 Password and second-factor failures are counted separately (``kind``).
+
+Counts remember the ``max_failures`` they were counted under: after the policy is lowered,
+old counts give one more attempt (whose failure starts an announced lock) instead of a lock
+nobody started or told of.
+
+An account an operator disabled (``Member.disabled``) or locked (``lock_by_operator``) is
+checked like any other: a wrong credential fails, and is counted, exactly as for an unknown
+identifier; only the right one learns the account is disabled (``AccountDisabled``).
 """
 
 from __future__ import annotations
@@ -37,8 +47,8 @@ from idp.services.audit import RequestOrigin
 from idp.services.identifiers import Identifier
 from idp.settings import LockoutSettings
 
-# NIST SP 800-63B §5.2.2 / SECURITY.md: never more than 100 evaluations per account per hour,
-# whatever the lockout settings say.
+# NIST SP 800-63B §5.2.2 / SECURITY.md: never more than 100 failed checks per account per hour,
+# whatever the lockout settings say (successful ones give their attempt back).
 HOURLY_EVALUATION_CAP = 100
 HOUR = timedelta(hours=1)
 
@@ -55,6 +65,18 @@ class AccountLocked(IdpError, status=423, message_id="account_locked"):
     def __init__(self, locked_until: datetime | None) -> None:
         super().__init__("locked")
         self.locked_until = locked_until  # None: until an operator unlocks it
+
+
+class AccountDisabled(AccountLocked, status=423, message_id="account_disabled"):
+    """The right credential, for an account an operator disabled or locked: only someone who
+    knows it may learn that (and that support can help)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+# Who locked, when an operator did not say (a row with ``locked_by`` is an operator's lock).
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -131,7 +153,13 @@ def guarded_check(
         _audit_attempt(db, guard, subject, origin, "locked", {})
         db.commit()
         raise
+    blocked = _blocked_by_operator(db, subject)
     verdict = check()
+    if verdict.ok and blocked:
+        record_success(db, subject.key, kind=guard.kind)
+        _audit_attempt(db, guard, subject, origin, "disabled", {})
+        db.commit()
+        raise AccountDisabled()
     if verdict.ok:
         record_success(db, subject.key, kind=guard.kind)
         if verdict.outcome is not None:
@@ -160,6 +188,25 @@ def guarded_check(
     if subject.member is not None and guard.on_lock_started is not None:
         guard.on_lock_started(subject.member, guard.kind, started, origin)
     raise AccountLocked(started.locked_until)
+
+
+def _blocked_by_operator(db: Session, subject: Subject) -> bool:
+    """Whether an operator disabled the account or locked it (checked after the credential)."""
+    if subject.member is None:
+        return False
+    if subject.member.disabled:
+        return True
+    return (
+        db.scalar(
+            select(LoginThrottle.id).where(
+                LoginThrottle.subject_key == subject.key,
+                LoginThrottle.kind == PASSWORD_FAILURES,
+                LoginThrottle.permanently_locked.is_(True),
+                LoginThrottle.locked_by.is_not(None),
+            )
+        )
+        is not None
+    )
 
 
 def _audit_attempt(db: Session, guard: Guard, subject: Subject, origin, outcome: str, detail: dict) -> None:
@@ -207,18 +254,28 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now:
     hour_start = now - HOUR
     window_expired = LoginThrottle.window_started_at <= window_start
     hour_expired = LoginThrottle.hour_started_at <= hour_start
+    maximum = policy.max_failures
+    # Counted under another max_failures (the policy changed since): not a lock of its own.
+    policy_changed = or_(
+        LoginThrottle.counted_under_max_failures.is_(None), LoginThrottle.counted_under_max_failures != maximum
+    )
     result = db.execute(
         update(LoginThrottle)
         .where(
             LoginThrottle.subject_key == key,
             LoginThrottle.kind == kind,
-            LoginThrottle.permanently_locked.is_(False),
+            # An operator's lock is no reason to skip the check: see guarded_check.
+            or_(LoginThrottle.permanently_locked.is_(False), LoginThrottle.locked_by.is_not(None)),
             or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
-            or_(window_expired, LoginThrottle.failures < policy.max_failures),
+            or_(window_expired, LoginThrottle.failures < maximum, policy_changed),
             or_(hour_expired, LoginThrottle.hourly_attempts < HOURLY_EVALUATION_CAP),
         )
         .values(
-            failures=case((window_expired, 1), else_=LoginThrottle.failures + 1),
+            # Old counts above a lowered maximum leave room for exactly this one attempt.
+            failures=case(
+                (window_expired, 1), (LoginThrottle.failures >= maximum, maximum), else_=LoginThrottle.failures + 1
+            ),
+            counted_under_max_failures=maximum,
             window_started_at=case((window_expired, now), else_=LoginThrottle.window_started_at),
             hourly_attempts=case((hour_expired, 1), else_=LoginThrottle.hourly_attempts + 1),
             hour_started_at=case((hour_expired, now), else_=LoginThrottle.hour_started_at),
@@ -230,11 +287,16 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now:
 
 
 def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:
-    """A successful sign-in clears the failures and the growth of future locks."""
+    """A successful sign-in clears the failures and the growth of future locks, and gives its
+    attempt back to the hourly cap, which counts failed checks only."""
     db.execute(
         update(LoginThrottle)
         .where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind)
-        .values(failures=0, lock_count=0)
+        .values(
+            failures=0,
+            lock_count=0,
+            hourly_attempts=case((LoginThrottle.hourly_attempts > 0, LoginThrottle.hourly_attempts - 1), else_=0),
+        )
         .execution_options(synchronize_session=False)
     )
     db.commit()
@@ -254,6 +316,7 @@ def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = P
     lock_count = row.lock_count + 1
     permanent = policy.permanent_after > 0 and lock_count >= policy.permanent_after
     locked_until = None if permanent else now + duration_of_lock(policy, row.lock_count)
+    operators = LoginThrottle.locked_by.is_not(None)
     result = db.execute(
         update(LoginThrottle)
         .where(
@@ -265,10 +328,12 @@ def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = P
         )
         .values(
             locked_until=locked_until,
-            permanently_locked=permanent,
+            # An operator's lock stays under the temporary one (it must not show otherwise).
+            permanently_locked=case((operators, True), else_=permanent),
             lock_count=lock_count,
-            lock_reason="too many failed attempts" if permanent else None,
-            locked_by=None,
+            lock_reason=case(
+                (operators, LoginThrottle.lock_reason), else_="too many failed attempts" if permanent else None
+            ),
             # A fresh window after the lock: the member gets max_failures tries again.
             failures=0,
             window_started_at=now,
@@ -286,7 +351,7 @@ def lock_by_operator(db: Session, key: str, member_id: int | None, reason: str, 
     db.execute(
         update(LoginThrottle)
         .where(LoginThrottle.subject_key == key, LoginThrottle.kind == PASSWORD_FAILURES)
-        .values(permanently_locked=True, locked_until=None, lock_reason=reason, locked_by=by)
+        .values(permanently_locked=True, locked_until=None, lock_reason=reason, locked_by=by or OPERATOR)
         .execution_options(synchronize_session=False)
     )
     db.commit()
@@ -310,6 +375,21 @@ def locked_subjects(db: Session) -> list[LoginThrottle]:
     )
 
 
+def lock_in_force(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> AccountLocked | None:
+    """The refusal an attempt on the subject would get now because of a lock (counting
+    nothing), for attempts refused before any check (a password too long to be one): during a
+    lock they answer like every other attempt. An operator's lock is not one here (see
+    guarded_check)."""
+    row = db.scalar(select(LoginThrottle).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
+    if row is None:
+        return None
+    if row.permanently_locked and row.locked_by is None:
+        return AccountLocked(None)
+    if row.locked_until is not None and row.locked_until > utcnow():
+        return AccountLocked(row.locked_until)
+    return None
+
+
 def current_lock(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> LoginThrottle | None:
     now = utcnow()
     return db.scalar(
@@ -324,7 +404,7 @@ def current_lock(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> LoginT
 def _locked_until(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> datetime | None:
     """When a refused subject may try again, for the message (None: until unlocked)."""
     row = db.scalar(select(LoginThrottle).where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind))
-    if row is None or row.permanently_locked:
+    if row is None or (row.permanently_locked and row.locked_by is None):
         return None
     candidates = []
     if row.locked_until is not None and row.locked_until > now:

@@ -21,6 +21,7 @@ from idp.services.identifiers import (
     normalize_email,
     normalize_identifier,
 )
+from idp.settings import PasswordSettings
 
 SUPPORTED_LOCALES = ("id", "en")
 MIN_PASSWORD_LENGTH = 12
@@ -121,17 +122,39 @@ def create_member(db: Session, new: NewMember, password: str | None) -> Member:
 
 
 def check_password_acceptable(
-    password: str, member: Member | None = None, min_length: int = MIN_PASSWORD_LENGTH, extra_identifiers=()
+    password: str,
+    member: Member | None = None,
+    min_length: int = MIN_PASSWORD_LENGTH,
+    extra_identifiers=(),
+    policy: PasswordSettings | None = None,
 ) -> None:
     """The one password policy, for every path that sets a password (pages, CLI, seed).
-    Raises PasswordRejected (a ValidationFailed) with a stable reason id."""
+    Raises PasswordRejected (a ValidationFailed) with a stable reason id. ``policy``: the
+    [passwords] settings (default: those of the app in use, if any)."""
+    policy = policy or _current_policy()
     identifiers = tuple(extra_identifiers)
     if member is not None:
         identifiers += tuple(v for v in (member.email, member.membership_number, member.nik) if v)
     try:
-        check_password(password, min_length, identifiers)
+        check_password(
+            password,
+            min_length,
+            identifiers,
+            blocklist_words=policy.blocklist_words,
+            min_strength_score=policy.min_strength_score,
+        )
     except PasswordRejected as rejected:
         raise InvalidPassword(rejected.reason, rejected.min_length) from None
+
+
+def _current_policy() -> PasswordSettings:
+    from flask import has_app_context
+
+    if has_app_context():
+        from idp.runtime import settings
+
+        return settings().passwords
+    return PasswordSettings()
 
 
 class InvalidPassword(ValidationFailed):
@@ -142,6 +165,11 @@ class InvalidPassword(ValidationFailed):
         "too_long": f"must be at most {MAX_PASSWORD_LENGTH} characters",
         "common": "is too common: choose one that others are unlikely to use",
         "contains_identifier": "must not contain your email, membership number or NIK",
+        "blocklisted": "must not contain the name of this service or its address",
+        "repetitive": "is too repetitive (like aaaa or abcabc)",
+        "sequential": "is a sequence (like 12345 or abcde)",
+        "keyboard_walk": "follows the keyboard (like qwerty)",
+        "guessable": "is too easy to guess: add a few unrelated words",
     }
 
     def __init__(self, reason: str, min_length: int) -> None:
@@ -171,6 +199,8 @@ def describe(member: Member) -> dict:
         "phone_verified": member.phone_verified,
         "locale": member.locale,
         "password_set": member.password_hash is not None,
+        "disabled": member.disabled,
+        "disabled_reason": member.disabled_reason,
         "created_at": member.created_at.isoformat(),
         "updated_at": member.updated_at.isoformat(),
     }

@@ -8,6 +8,7 @@ since dates and words depend on it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,6 +24,8 @@ from idp.security.tokens import digest
 from idp.services import outbound
 from idp.services.audit import RequestOrigin
 from idp.services.mailer import Email
+
+log = logging.getLogger("idp.mail")
 
 # --- sending, within the recipients' mail budgets ----------------------------------------------
 
@@ -40,31 +43,62 @@ def deliver(payload: dict) -> None:
     runtime().mailer.send(Email(**payload))
 
 
-def send_within_budget(email: Email | None, budget_key: str) -> bool:
-    """Send unless the recipient's mail budget is used up; then the mail is dropped silently
-    (the page answers the same either way). True when it went out."""
+def send_within_budget(email: Email | None, budget: Budget) -> bool:
+    """Send unless the recipient's budget for this purpose is used up; then the mail is dropped
+    silently (the page answers the same either way). True when it went out. Security notices
+    never come here: ``send_notice``."""
     if email is None:
         return False
-    budget = runtime().mail_budget
-    if budget is not None and not budget.allow(budget_key):
+    mail_budget = runtime().mail_budget
+    if mail_budget is not None and not mail_budget.allow(budget.key, budget.limit):
         return False
     send(email)
     return True
 
 
-def member_budget(member_id: int) -> str:
-    """Mail anyone can cause to be sent to an account: reset links, sign-in codes, lock notices."""
-    return f"member:{member_id}"
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """One recipient's budget for one purpose: its key in the rate-limit storage and the
+    ``ratelimit`` setting that sizes it. Each purpose has its own, so mail anyone can cause
+    (a reset link) never uses up mail only the member can cause (a code after their password)."""
+
+    key: str
+    limit: str
 
 
-def notice_budget(member_id: int) -> str:
-    """Security notices to an account, counted apart so sign-in codes cannot crowd them out."""
-    return f"member:{member_id}:notice"
+def member_budget(member_id: int) -> Budget:
+    """Reset links: anyone who knows the member's email or membership number can ask for one."""
+    return Budget(f"member:{member_id}:reset", "email_per_identifier")
 
 
-def address_budget(address: str) -> str:
+def code_budget(member_id: int) -> Budget:
+    """Emailed sign-in codes: only asked for after the right password (or on the account
+    pages), so nobody without it can use this budget up."""
+    return Budget(f"member:{member_id}:code", "email_codes_per_member")
+
+
+def address_budget(address: str) -> Budget:
     """Mail to an address that is not (yet) an account's: verification links, in-use notices."""
-    return f"address:{digest(address)}"
+    return Budget(f"address:{digest(address)}", "email_per_identifier")
+
+
+def send_notice(email: Email | None, member: Member, notice: str) -> bool:
+    """A security notice (lock started, password or email changed, factor added or removed):
+    never dropped by a budget, since every budget an attacker could fill would silence it.
+    (What can cause one in bulk is bounded already: a lock notice needs max_failures failures
+    and the lock itself lasts.) When it cannot be sent (the member has no address) that is
+    recorded in the audit trail and logged. True when queued."""
+    if email is not None:
+        send(email)
+        return True
+    from idp.db import get_session
+    from idp.services import audit
+
+    log.warning("security notice not sent: no address", extra={"notice": notice, "member_id": member.id})
+    db = get_session()
+    audit.record(db, "security_notice", "not_sent", member_id=member.id, notice=notice, reason="no_address")
+    db.commit()
+    return False
 
 
 def forgot_password_url() -> str:
@@ -76,15 +110,13 @@ def lock_started(member: Member, kind: str, started, origin: RequestOrigin) -> N
     """A lock started on the member's account: tell them, from where, and how to recover.
     (The lockout guard calls this; ``started`` is its LockStarted.)"""
     if kind == SECOND_FACTOR_FAILURES:
-        email = second_factor_lock_notice(member, started.locked_until, origin)
-        send_within_budget(email, notice_budget(member.id))
+        send_notice(second_factor_lock_notice(member, started.locked_until, origin), member, "second_factor_lock")
     else:
-        email = lock_notice(member, started.locked_until, origin, forgot_password_url())
-        send_within_budget(email, member_budget(member.id))
+        send_notice(lock_notice(member, started.locked_until, origin, forgot_password_url()), member, "lock")
 
 
 def factor_notice(member: Member, change: str, kind: str | None, origin: RequestOrigin | None) -> None:
-    send_within_budget(factor_changed(member, change, kind, origin), notice_budget(member.id))
+    send_notice(factor_changed(member, change, kind, origin), member, f"second_factor_{change}")
 
 
 # --- the messages -----------------------------------------------------------------------------
@@ -261,6 +293,21 @@ def verify_email(member: Member, address: str, token: str, ttl_seconds: int, pur
         link=link,
         hours=max(1, ttl_seconds // 3600),
         purpose=purpose,
+    )
+
+
+def activation_retried(member: Member, address: str, expires_at: datetime, origin: RequestOrigin) -> Email:
+    """To the address of a pending activation: someone entered the membership record again
+    to activate it; nothing was changed, the link mailed here still works until it expires."""
+    return _compose(
+        address,
+        member.locale,
+        "activation_retried",
+        "activation_retried",
+        lambda: gettext("Someone tried to activate your account again"),
+        origin,
+        member=member,
+        expires_text=lambda: clock_time_in(expires_at, member.time_zone, member.locale),
     )
 
 

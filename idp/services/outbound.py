@@ -60,8 +60,9 @@ class GiveUp(Exception):
 
 
 def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> int:
-    """Store a job (committed at once, in a session of its own) and wake this process's worker.
-    Returns the job's id (a page may later say whether it is done: ``job_state``)."""
+    """Store a job (committed at once, in a session of its own) and wake this process's worker
+    once the answer to the request has been sent (``wake_after_the_answer``). Returns the
+    job's id (a page may later say whether it is done: ``job_state``)."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for outbound job {kind!r}")
     current = runtime()
@@ -72,7 +73,7 @@ def enqueue(kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> int:
         job_id = job.id
     metrics.outbound_job(kind, "queued")
     if current.outbound_worker is not None:
-        current.outbound_worker.wake()
+        wake_after_the_answer(current.outbound_worker)
     return job_id
 
 
@@ -129,6 +130,22 @@ def _new_job(kind: str, payload: dict[str, Any], delay_seconds: int) -> Outbound
         attempts=0,
         next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
     )
+
+
+def wake_after_the_answer(worker: Worker) -> None:
+    """Inside a request, wake the worker when the response has gone out, not before: work
+    done for an account (a reset link, a mail) must not compete with the answer and show in
+    its time (issue 10 §3). Outside a request (commands, the worker itself), at once."""
+    from flask import after_this_request, has_request_context
+
+    if not has_request_context():
+        worker.wake()
+        return
+
+    @after_this_request
+    def wake_when_sent(response):
+        response.call_on_close(worker.wake)
+        return response
 
 
 def run_due(app: Flask, limit: int = 100) -> int:
@@ -248,13 +265,27 @@ def _handler(kind: str) -> Callable[[dict], None]:
     return getattr(importlib.import_module(module_name), function)
 
 
+def purge_now(app: Flask) -> dict[str, int]:
+    """Delete what is no longer kept (``services.retention.purge``), logged with the counts."""
+    from idp.services import retention
+
+    with app.app_context():
+        counts = retention.purge(get_session(), runtime(app).settings)
+    if any(counts.values()):
+        log.info("purged what is no longer kept", extra={"purged": counts})
+    return counts
+
+
 class Worker:
     """One thread per server process that runs due jobs: woken when a job is queued here,
     and polling every ``poll_seconds`` for jobs queued elsewhere or due for a retry."""
 
-    def __init__(self, app: Flask, poll_seconds: float) -> None:
+    def __init__(self, app: Flask, poll_seconds: float, purge_interval_seconds: float = 0) -> None:
         self._app = app
         self._poll_seconds = poll_seconds
+        # Also the periodic purge (services.retention): 0 turns it off.
+        self._purge_interval = purge_interval_seconds
+        self._next_purge = time.monotonic() + purge_interval_seconds
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="idp-outbound", daemon=True)
@@ -270,6 +301,12 @@ class Worker:
         self._wake.set()
         self._thread.join(timeout)
 
+    def _purge_when_due(self) -> None:
+        if self._purge_interval <= 0 or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self._purge_interval
+        purge_now(self._app)
+
     def _loop(self) -> None:
         database_away = False
         while not self._stopped.is_set():
@@ -277,6 +314,7 @@ class Worker:
             self._wake.clear()
             try:
                 run_due(self._app)
+                self._purge_when_due()
             except (OperationalError, InterfaceError) as error:
                 # The database is away: the jobs wait in it; try again next round. One warning
                 # per outage, not one per round.

@@ -155,7 +155,9 @@ def request_email_change(
         raise SameEmail("same address")
     email_verification.offer(db, member, PURPOSE_EMAIL_CHANGE, new_email, ttl_seconds, origin, "email_change_requested")
     if member.email:
-        notifications.send(notifications.email_change_notice(member, member.email, new_email, origin))
+        notifications.send_notice(
+            notifications.email_change_notice(member, member.email, new_email, origin), member, "email_change"
+        )
 
 
 def pending_email_change(db: Session, member: Member) -> str | None:

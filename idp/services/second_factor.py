@@ -438,7 +438,7 @@ def send_email_code(
     audit.record(db, "email_code_sent", "success", origin, member_id=member.id)
     db.commit()
     email = notifications.email_code(member, code, requested_by, security.email_code_ttl_seconds, origin)
-    notifications.send_within_budget(email, notifications.member_budget(member.id))
+    notifications.send_within_budget(email, notifications.code_budget(member.id))
 
 
 def check_resend(db: Session, member_id: int, transaction: str, channel: str, rules: CodeRules) -> None:
@@ -812,7 +812,8 @@ def reset_by_operator(db: Session, member: Member, actor: str) -> FactorsReset:
     audit.record(db, "second_factor_reset", outcome, member_id=member.id, actor=actor, removed=removed)
     db.commit()
     email = notifications.factor_changed(member, notifications.FACTORS_RESET, None, origin=None) if removed else None
-    notifications.send(email)
+    if removed:
+        notifications.send_notice(email, member, "second_factors_reset")
     return FactorsReset(removed=removed, notified=email is not None)
 
 

@@ -120,15 +120,6 @@ def end_one_session(db: Session, member_id: int, sid: str, reason: str) -> bool:
     return _end_rows(db, member_id, rows, reason) == 1
 
 
-def member_locked_or_disabled(db: Session, member_id: int, reason: str = OPERATOR_LOCK) -> int:
-    """An operator locked (or disabled) the account: every session of it ends. For
-    ``idp members lock`` and ``idp members disable``; the caller commits. Refresh tokens
-    outlive the browser session they came from, so every one of the member's goes too."""
-    ended, _ = end_member_sessions(db, member_id, reason)
-    refresh_tokens.revoke_for_member(db, member_id)
-    return ended
-
-
 def _end_rows(db: Session, member_id: int, rows: Iterable, reason: str) -> int:
     ended = 0
     for record_id, sid in rows:

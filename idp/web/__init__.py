@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         metrics,
         page_context,
         request_ids,
+        request_input,
         security_headers,
         server_session,
         unavailable,
@@ -38,6 +39,8 @@ def init_app(app: Flask) -> None:
 
     # First, so every later hook and log line has the request's id.
     request_ids.init_app(app)
+    # Before any view reads the request: NUL and invalid UTF-8 are refused for every route.
+    request_input.init_app(app)
     server_session.init_app(app)
     unavailable.init_app(app)
     for blueprint in (

@@ -86,7 +86,11 @@ def _page_to_show_again() -> tuple[str, list[tuple[str, str]]]:
     if request.endpoint == "oidc.authorize":
         # A relying party posted the authorization request (OpenID Connect Core §3.1.2.1):
         # the same request, as a GET.
-        return _this_page_path(), list(request.values.items(multi=True))
+        try:
+            return _this_page_path(), list(request.values.items(multi=True))
+        except HTTPException:
+            # The body itself was refused (too large, malformed): this page is that error.
+            return _this_page_path(), list(request.args.items(multi=True))
     return _page_that_answers_get(), []
 
 

@@ -1,4 +1,7 @@
-"""Rate limits (Flask-Limiter): per IP on credential pages, per client on /token; 429 with
+"""Rate limits (Flask-Limiter): per IP on credential pages and on anonymous pages that do work
+(``/authorize``, the held sign-in, mailed links); at /token per client, counted only once
+the client has authenticated, and failed client authentication per address and per address
+and claimed client (so nobody can use up a relying party's budget by naming it); 429 with
 Retry-After, a friendly page or a JSON error. (Per-recipient mail budgets count in the same
 storage: ``idp.services.mail_budget``.)
 
@@ -10,11 +13,16 @@ Nothing else uses the storage but the mail budgets, which then let mail go."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import math
+import time
 from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
+from limits import parse_many
 from limits.errors import StorageError
 
 from idp import metrics
@@ -43,18 +51,116 @@ email_code_limit = configured("email_code_per_ip")
 # Texts are asked for like emailed codes, and limited alike (per number: sms.*_per_number).
 sms_code_limit = email_code_limit
 activation_limit = configured("activation_per_ip")
-token_limit = configured("token_per_client")
 
 
-def client_key() -> str:
-    """The client id a token request claims (Basic header or form), else the address."""
-    authorization = request.authorization
-    if authorization is not None and authorization.type == "basic" and authorization.username:
-        return f"client:{authorization.username[:64]}"
-    client_id = request.form.get("client_id")
-    if client_id:
-        return f"client:{client_id[:64]}"
-    return f"ip:{request.remote_addr}"
+def limited_per_address(name: str):
+    """A view counted per client address against ``ratelimit.<name>``, one budget shared by
+    every view it decorates. For anonymous pages that do work (not credential checks): they
+    bound work and stored rows, so while the storage is away they are served uncounted, like
+    the mail budgets, rather than refused."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            count(name, request.remote_addr or "", storage_error="allow")
+            return view(*args, **kwargs)
+
+        return limited
+
+    return decorator
+
+
+# One budget per address across /authorize, the held sign-in and its resumption; another
+# across every kind of mailed link.
+authorize_limit = limited_per_address("authorize_per_ip")
+link_limit = limited_per_address("links_per_ip")
+
+
+class TooManyRequests(Exception):
+    """A limit counted by hand (not by a ``@limiter.limit`` decorator) is reached."""
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+def _limits_of(name: str):
+    return parse_many(getattr(settings().ratelimit, name))
+
+
+def _storage_failed(error: StorageError, policy: str | None = None) -> None:
+    """A hand-counted limit met a storage error: "deny" lets it through to the 503 answer,
+    "allow" serves the request uncounted (and says so). ``policy``: this limit's own, else
+    ``ratelimit.on_storage_error``."""
+    if (policy or settings().ratelimit.on_storage_error) == "deny":
+        raise error
+    metrics.dependency_error("ratelimit_storage")
+    log.warning("rate-limit storage unreachable: request not counted", extra={"dependency": "ratelimit_storage"})
+
+
+def refuse_if_over(name: str, *keys: str) -> None:
+    """Raise TooManyRequests when ``ratelimit.<name>`` is used up for ``keys`` (counts nothing)."""
+    if not settings().ratelimit.enabled:
+        return
+    prefix = settings().ratelimit.key_prefix
+    try:
+        for item in _limits_of(name):
+            if not limiter.limiter.test(item, prefix, name, *keys):
+                raise TooManyRequests(str(item), _retry_after(item, prefix, name, *keys))
+    except StorageError as error:
+        _storage_failed(error)
+
+
+def count(name: str, *keys: str, storage_error: str | None = None) -> None:
+    """Count one request against ``ratelimit.<name>`` for ``keys``; TooManyRequests when over.
+    ``storage_error``: what to do while the storage is away ("allow" or "deny"; default
+    ``ratelimit.on_storage_error``)."""
+    if not settings().ratelimit.enabled:
+        return
+    prefix = settings().ratelimit.key_prefix
+    try:
+        for item in _limits_of(name):
+            if not limiter.limiter.hit(item, prefix, name, *keys):
+                raise TooManyRequests(str(item), _retry_after(item, prefix, name, *keys))
+    except StorageError as error:
+        _storage_failed(error, storage_error)
+
+
+def _retry_after(item, *keys: str) -> int:
+    reset_at = limiter.limiter.get_window_stats(item, *keys).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def client_authentication_limits():
+    """The hooks the authorization server calls around client authentication at /token."""
+    from idp.oauth.server import ClientAuthenticationLimits
+
+    def before(claimed: str) -> None:
+        address = request.remote_addr or ""
+        refuse_if_over("client_auth_failures_per_ip", address)
+        refuse_if_over("client_auth_failures_per_ip_and_client", address, claimed)
+
+    def failed(claimed: str) -> None:
+        address = request.remote_addr or ""
+        # Both counted, whichever is reached first; the next attempt is refused by ``before``.
+        for name, keys in (
+            ("client_auth_failures_per_ip", (address,)),
+            ("client_auth_failures_per_ip_and_client", (address, claimed)),
+        ):
+            with contextlib.suppress(TooManyRequests):
+                count(name, *keys)
+
+    def succeeded(client) -> None:
+        # A public client authenticates by naming itself: anyone can, so its requests are
+        # counted per client and address; a confidential client's only once its secret is right.
+        keys = (client.client_id, request.remote_addr or "") if client.is_public else (client.client_id,)
+        count("token_per_client", *keys)
+
+    def succeeded_as(name: str) -> None:
+        count("token_per_client", name)
+
+    return ClientAuthenticationLimits(before=before, failed=failed, succeeded=succeeded, succeeded_as=succeeded_as)
 
 
 def init_app(app: Flask) -> None:
@@ -83,6 +189,16 @@ def init_app(app: Flask) -> None:
         on_storage_error=_storage_error_for_mail,
     )
     _watch_the_storage(app)
+    server = runtime(app).authorization_server
+    if server is not None:
+        server.client_authentication_limits = client_authentication_limits()
+
+    @app.errorhandler(TooManyRequests)
+    def counted_by_hand(error: TooManyRequests):
+        _audit(error.limit)
+        response = _too_many_requests()
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(StorageError)
     def storage_unreachable(error: StorageError):
@@ -91,13 +207,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
         _audit_rate_limit(error)
-        if request.path in {"/token", "/userinfo"} or request.path.startswith("/.well-known/"):
-            response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
-        else:
-            response = current_app.make_response(render_template("errors/rate_limited.html"))
-        response.status_code = 429
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _too_many_requests()
+
+
+def _too_many_requests():
+    """429: JSON for the protocol endpoints, the friendly page for everything else."""
+    if request.path in {"/token", "/userinfo"} or request.path.startswith("/.well-known/"):
+        response = jsonify(error="too_many_requests", error_description="Too many requests; retry later.")
+    else:
+        response = current_app.make_response(render_template("errors/rate_limited.html"))
+    response.status_code = 429
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _storage_options(storage_uri: str) -> dict:
@@ -140,9 +261,13 @@ def _storage_error_for_mail(error: Exception) -> None:
 
 
 def _audit_rate_limit(error: RateLimitExceeded) -> None:
+    _audit(str(error.limit.limit))
+
+
+def _audit(limit: str) -> None:
     try:
         db = get_session()
-        audit.record(db, "rate_limit", "blocked", requester(), path=request.path, limit=str(error.limit.limit))
+        audit.record(db, "rate_limit", "blocked", requester(), path=request.path, limit=limit)
         db.commit()
     except Exception:  # the audit must never turn a 429 into a 500
         log.exception("could not audit a rate-limit hit")

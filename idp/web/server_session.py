@@ -3,12 +3,19 @@
 The cookie carries only a random identifier; the data lives in ``browser_sessions``.
 ``session.rotate()`` asks for a new identifier at the next save, which the sign-in step
 uses at every privilege change.
+
+Nothing is stored until there is something to keep: a browser that only holds what every
+anonymous page makes (the CSRF token, the binding of its pending sign-in, the language it
+chose) keeps that in a signed cookie of its own (``LIGHT_KEYS``), with no row, so anonymous
+requests in any number leave no session rows behind. The first key of any other kind (a
+sign-in, a verified activation record) moves the data into a stored session.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import CallbackDict
 
 from idp.db import new_session
@@ -18,12 +25,19 @@ from idp.settings import SessionSettings
 from idp.web.requester import requester
 from idp.web.unavailable import DATABASE_ERRORS, answering_unavailable
 
+# What anonymous pages put in a session: kept in the signed light cookie, never stored.
+LIGHT_KEYS = frozenset({"csrf_token", "binding", "locale"})
+
 
 def init_app(app: Flask) -> None:
     current = settings(app)
     # __Host-: only this exact origin, over https, for the whole path (RFC 6265bis §4.1.3.2).
     cookie_name = "__Host-idp_session" if current.issuer_is_https else "idp_session"
     app.session_interface = ServerSessionInterface(cookie_name, secure=current.issuer_is_https, limits=current.session)
+
+
+def _is_light(data) -> bool:
+    return set(data.keys()) <= LIGHT_KEYS
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -38,6 +52,8 @@ class ServerSession(CallbackDict, SessionMixin):
         self.rotation_requested = False
         self.new_sid_requested = False
         self.destroy_requested = False
+        # Loaded from the signed light cookie (see LIGHT_KEYS), not from a stored session.
+        self.from_light_cookie = False
         # The database could not be reached to load it: the request is answered "temporarily
         # unavailable" (web.unavailable) unless its view needs no database; never saved.
         self.unavailable = False
@@ -57,8 +73,28 @@ class ServerSession(CallbackDict, SessionMixin):
 class ServerSessionInterface(SessionInterface):
     def __init__(self, cookie_name: str, secure: bool, limits: SessionSettings) -> None:
         self.cookie_name = cookie_name
+        self.light_cookie_name = cookie_name.replace("idp_session", "idp_light")
         self.secure = secure
         self.limits = limits
+
+    def _light_serializer(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key, salt="idp.light-session")
+
+    def _open_light(self, app: Flask, request: Request) -> ServerSession:
+        value = request.cookies.get(self.light_cookie_name)
+        if not value or len(value) > 2048:
+            return ServerSession()
+        try:
+            # Written when it changes only (a refused post sets no cookie), so it is bounded by
+            # the absolute limit, like a stored session.
+            data = self._light_serializer(app).loads(value, max_age=self.limits.absolute_timeout_seconds)
+        except BadSignature:
+            return ServerSession()
+        if not isinstance(data, dict) or not _is_light(data):
+            return ServerSession()
+        light = ServerSession(data)
+        light.from_light_cookie = True
+        return light
 
     def _db(self, app: Flask):
         return new_session(app)
@@ -66,12 +102,12 @@ class ServerSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         cookie_value = request.cookies.get(self.cookie_name)
         if not cookie_value or len(cookie_value) > 128:
-            return ServerSession()
+            return self._open_light(app, request)
         try:
             with self._db(app) as db:
                 record = browser_sessions.load(db, cookie_value, self.limits)
                 if record is None:
-                    return ServerSession()
+                    return self._open_light(app, request)
                 browser_sessions.touch(db, record)
                 return ServerSession(record.data, record_id=record.id, sid=record.sid)
         except DATABASE_ERRORS:
@@ -87,6 +123,15 @@ class ServerSessionInterface(SessionInterface):
                 with self._db(app) as db:
                     browser_sessions.destroy(db, session.record_id)
             self._delete_cookie(response)
+            if session.from_light_cookie:
+                self._delete_light_cookie(response)
+            return
+        if session.record_id is None and _is_light(session):
+            # Nothing to keep on the server (yet): the signed cookie carries it.
+            if session and (session.modified or session.rotation_requested):
+                self._set_light_cookie(app, session, response)
+            elif not session and session.from_light_cookie:
+                self._delete_light_cookie(response)
             return
         if not session.modified:
             return
@@ -105,6 +150,8 @@ class ServerSessionInterface(SessionInterface):
                 ip_address=origin.ip_address,
                 new_sid=session.new_sid_requested,
             )
+        if session.from_light_cookie:
+            self._delete_light_cookie(response)  # moved into the stored session
         if cookie_value is not None:
             response.set_cookie(
                 self.cookie_name,
@@ -118,3 +165,11 @@ class ServerSessionInterface(SessionInterface):
 
     def _delete_cookie(self, response: Response) -> None:
         response.delete_cookie(self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax")
+
+    def _set_light_cookie(self, app: Flask, session: ServerSession, response: Response) -> None:
+        value = self._light_serializer(app).dumps(dict(session))
+        response.set_cookie(self.light_cookie_name, value, httponly=True, secure=self.secure, samesite="Lax", path="/")
+        response.vary.add("Cookie")
+
+    def _delete_light_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.light_cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax")

@@ -52,16 +52,17 @@ def test_unknown_identifiers_can_be_unlocked_too(idp, client, make_client):
     assert json.loads(idp("members", "locked", "--json").stdout) == []
 
 
-def test_unlock_of_an_unlocked_account_says_so(idp, make_member):
+def test_unlock_of_an_unlocked_account_is_an_operator_mistake(idp, make_member):
     member = make_member()
-    assert assert_succeeded(idp("members", "unlock", member.email)).stdout == f"{member.email} was not locked\n"
+    assert_failed(idp("members", "unlock", member.email), 1, member.email, "not locked")
+    assert_failed(idp("members", "unlock", "nobody@example.test"), 1, "not locked")
 
 
 def test_manual_lock_holds_until_unlocked(idp, app, client, make_member, make_client, moving_clock):
     member = make_member()
     registered, _ = make_client(public=True)
     locked = assert_succeeded(idp("members", "lock", member.email, "--reason", "reported stolen phone", "--by", "ops"))
-    assert locked.stdout == f"locked {member.email} until unlocked\n"
+    assert locked.stdout == f"locked {member.email} until unlocked; 0 session(s) ended\n"
 
     moving_clock.advance(10 * 86400)
     refused = LoginPage(client, registered.client_id).attempt(member.email, DEMO_PASSWORD)

@@ -285,9 +285,11 @@ def test_step_two_needs_step_one_in_the_same_browser(app, client, record):
 
 def test_step_one_rotates_the_session_id(client, record):
     client.get("/activate")
-    before = client.get_cookie("idp_session").value
+    assert client.get_cookie("idp_session") is None  # an anonymous page stores nothing
+    before = client.get_cookie("idp_light").value
     enter_record(client, record.membership_number, record.nik, "1985-06-15")
     assert client.get_cookie("idp_session").value != before
+    assert client.get_cookie("idp_light") is None
 
 
 def test_step_two_expires(client, record, moving_clock):
@@ -386,8 +388,10 @@ def test_a_newer_link_voids_the_older_one(app, client, record, outbox):
     assert confirm(app.test_client(), newer).status_code == 200
 
 
-def test_starting_again_with_another_address_voids_the_first_link(app, record, outbox):
+def test_starting_again_after_the_first_link_expired_voids_it(app, record, outbox, moving_clock):
+    """While the first link works, nobody can start again (tests/http/test_abuse_activation.py)."""
     activate_until_mail(app.test_client(), record, email="first@example.test")
+    moving_clock.advance(86400 + 1)
     activate_until_mail(app.test_client(), record, email="second@example.test")
     (first,) = activation_links(outbox, to="first@example.test")
     (second,) = activation_links(outbox, to="second@example.test")

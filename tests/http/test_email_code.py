@@ -189,7 +189,7 @@ def test_a_code_works_once_and_only_for_its_own_sign_in(app, rp, make_member, sm
         assert get_session().scalars(select(EmailCode)).one().used_at is not None
 
 
-@pytest.mark.settings(ratelimit={"email_per_identifier": "2 per hour"})
+@pytest.mark.settings(ratelimit={"email_codes_per_member": "2 per hour"})
 def test_the_per_recipient_mail_limit_drops_extra_codes_silently(
     app, client, rp, make_member, smtp_server, moving_clock
 ):

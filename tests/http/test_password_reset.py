@@ -328,6 +328,15 @@ def test_an_expired_link_is_unusable(app, client, smtp_server, member, moving_cl
     assert signs_in_with_demo_password_only(app, member)
 
 
+@pytest.mark.settings(recovery={"reset_token_ttl_seconds": 60})
+def test_a_link_may_live_as_short_as_sixty_seconds_for_drills(app, client, smtp_server, member, moving_clock):
+    link = new_link(client, app, smtp_server, member)
+    moving_clock.advance(59)
+    assert client.get(path_of(link)).status_code == 200
+    moving_clock.advance(2)
+    assert_unusable(client.get(path_of(link)))
+
+
 def test_a_new_link_voids_the_earlier_one(app, client, smtp_server, member, rp):
     first = new_link(client, app, smtp_server, member)
     second = new_link(client, app, smtp_server, member)

@@ -218,14 +218,19 @@ def test_session_cookie_attributes_http_issuer(client, member, make_client):
     rp, _ = make_client()
     response = client.get(AuthorizationRequest(rp.client_id).url())
     cookies = set_cookies(response)
-    assert set(cookies) == {"idp_session"}
-    cookie = cookies["idp_session"]
+    # Anonymous: nothing stored yet, the signed light cookie carries the binding.
+    assert set(cookies) == {"idp_light"}
+    cookie = cookies["idp_light"]
     assert cookie.get("httponly") is True
     assert cookie.get("samesite", "").lower() == "lax"
     assert cookie.get("path") == "/"
     assert "domain" not in cookie
     assert "secure" not in cookie  # an http issuer (development) cannot use Secure cookies
     assert len(cookie["value"]) >= 32
+    signed_in = Browser(client).login(response.headers["Location"], member.email, DEMO_PASSWORD)
+    stored = set_cookies(signed_in)
+    assert stored["idp_session"].get("httponly") is True and "secure" not in stored["idp_session"]
+    assert stored["idp_light"]["value"] in ("", '""')  # moved into the stored session
 
 
 @pytest.mark.settings(server={"issuer": HTTPS_ISSUER})
@@ -234,8 +239,8 @@ def test_session_cookie_attributes_https_issuer(client, member, make_client):
     response = client.get(AuthorizationRequest(rp.client_id).url(), base_url=HTTPS_ISSUER)
     assert response.status_code == 303
     cookies = set_cookies(response)
-    assert set(cookies) == {"__Host-idp_session"}
-    cookie = cookies["__Host-idp_session"]
+    assert set(cookies) == {"__Host-idp_light"}
+    cookie = cookies["__Host-idp_light"]
     # The __Host- prefix demands Secure, Path=/ and no Domain (RFC 6265bis §4.1.3.2).
     assert cookie.get("secure") is True
     assert cookie.get("path") == "/"
@@ -260,7 +265,8 @@ def test_full_sign_in_over_https_without_referer(client, member, make_client):
         data={"csrf_token": csrf_token(page.text), "identifier": member.email, "password": DEMO_PASSWORD},
     )
     assert logged_in.status_code == 303, (logged_in.status_code, logged_in.text[:300])
-    assert set(set_cookies(logged_in)) == {"__Host-idp_session"}
+    assert set(set_cookies(logged_in)) == {"__Host-idp_session", "__Host-idp_light"}
+    assert set_cookies(logged_in)["__Host-idp_light"]["value"] in ("", '""')  # deleted
     resumed = client.get(logged_in.headers["Location"], base_url=HTTPS_ISSUER)
     while resumed.status_code == 303 and resumed.headers["Location"].startswith("/"):
         resumed = client.get(resumed.headers["Location"], base_url=HTTPS_ISSUER)
@@ -301,7 +307,7 @@ def test_session_id_rotates_at_login(app, client, member, make_client):
     rp, _ = make_client()
     request = AuthorizationRequest(rp.client_id)
     started = client.get(request.url())
-    before = set_cookies(started)["idp_session"]["value"]
+    before = set_cookies(started)["idp_light"]["value"]
     browser = Browser(client)
     logged_in = browser.login(started.headers["Location"], member.email, DEMO_PASSWORD)
     assert logged_in.status_code == 303
@@ -311,7 +317,7 @@ def test_session_id_rotates_at_login(app, client, member, make_client):
 
     # The pre-login identifier is dead: a browser holding only it is not signed in.
     fixated = app.test_client()
-    fixated.set_cookie("idp_session", before)
+    fixated.set_cookie("idp_light", before)
     probe = AuthorizationRequest(rp.client_id, extra={"prompt": "none"})
     assert_error_redirect(fixated.get(probe.url()), probe, "login_required")
     # The new one is signed in.

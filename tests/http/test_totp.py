@@ -99,10 +99,18 @@ def test_sign_in_asks_for_the_app_code_and_issues_nothing_before(app, client, rp
 
 def test_the_password_step_rotates_the_session_id(app, client, rp, make_member):
     member, _, _ = member_with_totp(app, make_member)
-    client.get(AuthorizationRequest(rp.client_id).url())
-    before = client.get_cookie("idp_session").value
-    to_challenge(client, AuthorizationRequest(rp.client_id), member)
-    assert client.get_cookie("idp_session").value != before
+    started = client.get(AuthorizationRequest(rp.client_id).url())
+    # Anonymous so far: the signed light cookie (web.server_session), no stored session.
+    before = client.get_cookie("idp_light").value
+    uid = to_challenge(client, AuthorizationRequest(rp.client_id), member)
+    assert client.get_cookie("idp_light").value != before
+    # A copy of the cookie from before the password step reaches neither pending sign-in:
+    # the binding was renewed with the rotation and the interactions moved to the new one.
+    fixated = app.test_client()
+    fixated.set_cookie("idp_light", before)
+    assert fixated.get(f"/interaction/{uid}/second-factor").status_code == 400
+    assert fixated.get(started.headers["Location"]).status_code == 400
+    assert client.get(f"/interaction/{uid}/second-factor").status_code == 200
 
 
 def test_a_code_is_never_accepted_twice(app, rp, make_member):

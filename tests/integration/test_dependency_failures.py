@@ -303,8 +303,11 @@ def test_redis_away_denies_the_credential_endpoints_by_default_and_nothing_else(
         assert int(refused.headers["Retry-After"]) > 0
         token = api.post("/token", data={"grant_type": "authorization_code", "code": "x", "client_id": rp.client_id})
         assert (token.status_code, token.json["error"]) == (503, "temporarily_unavailable")
-        assert metric(api, "idp_dependency_errors_total", dependency="ratelimit_storage") == before + 2
+        # Three: the login page itself (an anonymous page, served uncounted: its limit bounds
+        # work, not guessing), the refused password post and the refused token request.
+        assert metric(api, "idp_dependency_errors_total", dependency="ratelimit_storage") == before + 3
         assert "ratelimit_storage unavailable" in log_lines.messages()
+        assert "rate-limit storage unreachable: request not counted" in log_lines.messages()
         ready = api.get("/readyz")
         assert (ready.status_code, ready.json["checks"]) == (
             503,

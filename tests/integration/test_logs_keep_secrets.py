@@ -137,7 +137,8 @@ def test_a_members_day_leaves_no_secret_in_the_log_and_an_id_on_every_line(
             interaction = base + started.headers["Location"]
             login_page = http.get(interaction, timeout=10)
             secrets["CSRF token"] = csrf_token(login_page.text)
-            secrets["session cookie"] = http.cookies["idp_session"]
+            # Anonymous so far: the signed light cookie carries the CSRF token (no stored session).
+            secrets["session cookie"] = http.cookies["idp_light"]
             answered = http.post(
                 f"{interaction}/login",
                 allow_redirects=False,

@@ -12,6 +12,7 @@ from idp.i18n import remember_time_zone
 from idp.runtime import settings
 from idp.services import interactions
 from idp.web.pages import page
+from idp.web.ratelimits import count
 from idp.web.signin.record import SignedIn, browser_binding, current_sign_in
 
 
@@ -35,6 +36,8 @@ def member_required(view: Callable) -> Callable:
 
 
 def start_sign_in_for(return_to: str):
+    # An anonymous GET that stores a held sign-in: the same per-address budget as /authorize.
+    count("authorize_per_ip", request.remote_addr or "", storage_error="allow")
     db = get_session()
     interaction = interactions.start(
         db,

@@ -38,7 +38,7 @@ from idp.web.forms import (
     new_password_field,
     password_again_field,
 )
-from idp.web.ratelimits import second_factor_limit, sms_code_limit
+from idp.web.ratelimits import link_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import password_replaced, this_session_record_id
 
@@ -305,11 +305,13 @@ EMAIL_CHANGE_LINK = ConfirmedLink(
 
 
 @bp.get("/email/verify/<token>")
+@link_limit
 def email_verify(token: str):
     return EMAIL_CHANGE_LINK.show(token)
 
 
 @bp.post("/email/verify/<token>")
+@link_limit
 def email_verify_submit(token: str):
     return EMAIL_CHANGE_LINK.submit(token)
 

@@ -123,7 +123,8 @@ def prompt_is_understood(request: PendingRequest) -> None:
     request.prompts = set((request.params.get("prompt") or "").split())
     unknown = request.prompts - KNOWN_PROMPTS
     if unknown:
-        raise InvalidRequestError(f"Unsupported 'prompt' value: {' '.join(sorted(unknown))}")
+        # Never the request's own text in an error description: it may hold any character.
+        raise InvalidRequestError("Unsupported 'prompt' value.")
     if "none" in request.prompts and len(request.prompts) > 1:
         raise InvalidRequestError("'prompt=none' cannot be combined with other values")
 

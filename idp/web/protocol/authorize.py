@@ -15,11 +15,13 @@ from idp.services import assurance, interactions
 from idp.web.protocol import bp, response_modes
 from idp.web.protocol.authorization_checks import CONSENT, SIGN_IN, STEP_UP, decide
 from idp.web.protocol.authorization_errors import authorization_error_response
+from idp.web.ratelimits import authorize_limit
 from idp.web.signin.record import SignedIn, browser_binding, current_binding, current_sign_in
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # OpenID Connect Core §3.1.2.1: the RP may send the request as a form POST.
+@authorize_limit
 def authorize():
     server = get_server()
     signed_in = current_sign_in()
@@ -59,6 +61,7 @@ def authorize():
 
 
 @bp.get("/authorize/resume/<uid>")
+@authorize_limit
 def resume(uid: str):
     """Answer a held authorization request once its login and consent steps are done."""
     db = get_session()

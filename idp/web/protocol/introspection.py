@@ -10,12 +10,12 @@ from urllib.parse import unquote
 from flask import jsonify, request
 
 from idp.db import get_session
-from idp.extensions import csrf, limiter
+from idp.extensions import csrf
 from idp.oauth.introspection import introspect
 from idp.oauth.server import get_server
 from idp.services import resource_servers
 from idp.web.protocol import bp
-from idp.web.ratelimits import client_key, token_limit
+from idp.web.ratelimits import client_authentication_limits
 
 
 def _no_store(response):
@@ -39,20 +39,25 @@ def _basic_credentials() -> tuple[str | None, str | None]:
 
 @bp.post("/introspect")
 @csrf.exempt  # Resource servers authenticate themselves; no browser session is involved.
-@limiter.limit(token_limit, key_func=client_key)
 def introspection():
     name, secret = _basic_credentials()
+    # The same limits as client authentication at /token: failures per address (and address
+    # and claimed name), requests per resource server only once it has authenticated.
+    limits = client_authentication_limits()
+    claimed = f"resource-server:{name or ''}"[:100]
+    limits.before(claimed)
     server = resource_servers.authenticate(get_session(), name, secret)
     if server is None:
+        limits.failed(claimed)
         response = jsonify({"error": "invalid_client"})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Basic realm="introspection"'
         return _no_store(response)
+    limits.succeeded_as(claimed)
     return _no_store(jsonify(introspect(server, request.form.get("token"))))
 
 
 @bp.post("/revoke")
-@csrf.exempt  # Clients authenticate themselves.
-@limiter.limit(token_limit, key_func=client_key)
+@csrf.exempt  # Clients authenticate themselves (limited like /token, in authenticate_client).
 def revocation():
     return _no_store(get_server().create_endpoint_response("revocation"))

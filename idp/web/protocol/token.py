@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from idp.extensions import csrf, limiter
+from idp.extensions import csrf
 from idp.oauth.server import get_server
 from idp.web.protocol import bp
-from idp.web.ratelimits import client_key, token_limit
 
 
 @bp.post("/token")
 @csrf.exempt  # Clients authenticate themselves; there is no browser session to forge.
-@limiter.limit(token_limit, key_func=client_key)
 def token():
+    # Rate limited around client authentication (``web.ratelimits.client_authentication_limits``):
+    # per client only once it has authenticated, failures per address.
     response = get_server().create_token_response()
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

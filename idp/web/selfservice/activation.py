@@ -25,6 +25,7 @@ from idp.services import second_factor as factors
 from idp.services.activation import (
     STEP_TTL_SECONDS,
     ActivationMismatch,
+    ActivationPending,
     AlreadyActive,
 )
 from idp.services.identifiers import (
@@ -39,7 +40,7 @@ from idp.web import phone_codes
 from idp.web.confirm_links import ConfirmedLink
 from idp.web.forms import ActionForm, email_field, new_password_field, password_again_field
 from idp.web.pages import page
-from idp.web.ratelimits import activation_limit, second_factor_limit, sms_code_limit
+from idp.web.ratelimits import activation_limit, link_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.record import privilege_changed
 
@@ -123,6 +124,8 @@ def start_submit():
         return _record_page(form, "activation_locked", 423, locked=locked)
     except AlreadyActive:
         return _page("activation/already_active.html", status=409)
+    except ActivationPending as pending:
+        return _page("activation/pending.html", status=409, pending=pending)
     session.pop("activation_sent", None)
     _remember("activation", member.id, STEP_TTL_SECONDS)
     # A new privilege in this browser: a new session id (no fixation of a verified session).
@@ -175,6 +178,9 @@ def account_submit():
     except AlreadyActive:
         session.pop("activation", None)
         return _page("activation/already_active.html", status=409)
+    except ActivationPending as pending:
+        session.pop("activation", None)
+        return _page("activation/pending.html", status=409, pending=pending)
     session.pop("activation", None)
     _remember("activation_sent", started.id, RESEND_WINDOW_SECONDS)
     # The same page whether the link or a notice went out.
@@ -281,11 +287,13 @@ ACTIVATION_LINK = ConfirmedLink(
 
 
 @bp.get("/verify/<token>")
+@link_limit
 def verify(token: str):
     return ACTIVATION_LINK.show(token)
 
 
 @bp.post("/verify/<token>")
+@link_limit
 def verify_submit(token: str):
     return ACTIVATION_LINK.submit(token)
 

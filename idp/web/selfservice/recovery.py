@@ -14,7 +14,7 @@ from idp.services.members import InvalidPassword
 from idp.services.recovery import ResetLinkUnusable
 from idp.web.forms import ForgotPasswordForm, NewPasswordForm
 from idp.web.pages import page
-from idp.web.ratelimits import forgot_password_limit
+from idp.web.ratelimits import forgot_password_limit, link_limit
 from idp.web.requester import requester
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
@@ -53,6 +53,7 @@ def forgot_submit():
 
 
 @bp.get("/reset/<token>")
+@link_limit
 def reset(token: str):
     # A GET consumes nothing: mail scanners that open links must not burn them.
     try:

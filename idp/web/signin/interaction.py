@@ -27,11 +27,11 @@ from idp.runtime import settings
 from idp.services import assurance, audit, authn, interactions
 from idp.services import consent as consent_service
 from idp.services import second_factor as factors
-from idp.services.lockout import AccountLocked
+from idp.services.lockout import AccountDisabled, AccountLocked
 from idp.web.forms import ActionForm, ConsentForm, LoginForm
 from idp.web.pages import page
 from idp.web.protocol.authorize import deny
-from idp.web.ratelimits import login_limit
+from idp.web.ratelimits import authorize_limit, login_limit
 from idp.web.requester import requester
 from idp.web.signin.record import current_binding, current_sign_in, privilege_changed, start_sign_in
 from idp.web.signin.remember import is_remembered
@@ -48,6 +48,7 @@ def load_interaction(uid: str) -> Interaction:
 
 
 @bp.get("/<uid>")
+@authorize_limit
 def show(uid: str):
     interaction = load_interaction(uid)
     if interaction.state == INTERACTION_LOGIN:
@@ -80,6 +81,10 @@ def login(uid: str):
     except LoginFailed:
         form.password.data = ""
         return interaction_page("interaction/login.html", interaction, form=form, error="login_failed", status=401)
+    except AccountDisabled:
+        # Only the right password gets here: a wrong one fails as for an unknown identifier.
+        form.password.data = ""
+        return interaction_page("interaction/login.html", interaction, form=form, error="account_disabled", status=423)
     except AccountLocked as locked:
         # The same page for right and wrong passwords, and for unknown identifiers: it says
         # locked and until when, never how many tries remain.

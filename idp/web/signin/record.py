@@ -2,7 +2,8 @@
 how (acr, amr), whether a remembered browser stood in for the second factor, and when a second
 factor last passed. The only module that reads or writes these session keys:
 
-    binding           ties pending interactions to this browser (kept across rotation)
+    binding           ties pending interactions to this browser (renewed at every rotation,
+                      the interactions following it: see ``_renew_binding``)
     member_id         the member signed in
     auth_time         when they signed in (max_age and ID tokens count from it)
     acr, amr          the level reached and the methods used (RFC 8176)
@@ -24,7 +25,7 @@ from idp.db import get_session
 from idp.models import Member
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import random_token
-from idp.services import session_end
+from idp.services import interactions, session_end
 from idp.services.assurance import METHOD_PASSWORD, METHODS
 
 
@@ -62,7 +63,7 @@ def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: 
     """Record a sign-in that ``method`` completed (its acr and amr), and rotate the session id:
     a privilege change (ASVS V3.2.1). ``remembered``: a remembered browser stood in for the
     second factor after a password."""
-    binding = browser_binding()
+    binding = _renew_binding()
     achieved = METHODS[method]
     language = i18n.carried_over()
     session.clear()
@@ -91,12 +92,25 @@ def second_factor_passed() -> None:
 def privilege_changed() -> None:
     """A step that proves more about the browser passed (the password, before the second
     factor): a new session id, so one fixed before cannot ride along (ASVS V3.2.1)."""
+    _renew_binding()
     session.rotate()
 
 
+def _renew_binding() -> str:
+    """A new binding for this browser, its pending interactions moved to it. An anonymous
+    browser's session is a signed cookie (``web.server_session``), which rotating cannot
+    revoke: a copy fixed before keeps the old binding, which then holds nothing."""
+    old = session.get("binding")
+    new = random_token(24)
+    session["binding"] = new
+    if old:
+        interactions.rebind(get_session(), old, new)
+    return new
+
+
 def browser_binding() -> str:
-    """A random value tying pending interactions to this browser; made on first need, kept
-    across rotation."""
+    """A random value tying pending interactions to this browser; made on first need, renewed
+    at every rotation (``_renew_binding``)."""
     binding = session.get("binding")
     if binding is None:
         binding = random_token(24)
