@@ -45,6 +45,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
 
+# Set on every SQLite connection:
+# - foreign_keys: SQLite does not enforce them unless asked, per connection;
+# - journal_mode=WAL: readers never wait for the writer and a commit appends to the log
+#   instead of rewriting pages (kept in the file once set);
+# - synchronous=NORMAL: with WAL, a commit no longer waits for fsync; the database stays
+#   consistent through any crash, and only a power or OS failure can lose the last commits
+#   (an application crash loses nothing). FULL would fsync at every commit;
+# - busy_timeout: a writer waits up to 30 s for another process's write instead of failing.
+SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000")
+
+
 def make_engine(url: str, echo: bool = False, connect_timeout_seconds: int = 5) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -52,9 +63,8 @@ def make_engine(url: str, echo: bool = False, connect_timeout_seconds: int = 5) 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - driver hook
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
         return engine

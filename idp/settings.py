@@ -224,7 +224,12 @@ class RateLimitSettings:
         "mailing the link again) per client IP.",
         "5 per minute; 30 per hour",
     )
-    token_per_client: str = doc("Token endpoint requests per client id.", "300 per minute")
+    token_per_client: str = doc(
+        "Token endpoint requests per client id (code exchanges, refreshes). A national "
+        "program's portal is one client for every member: 6000 a minute is 100 a second, "
+        "above what a few cores sign in (docs/performance.md); raise it with the fleet.",
+        "6000 per minute",
+    )
     email_per_identifier: str = doc(
         "Mails sent to one account or address; extra mails are dropped silently (the page "
         "answers the same), so the limit cannot be used to learn or flood an inbox.",

@@ -379,6 +379,18 @@ def test_nonce_with_nul_is_invalid_request(client, make_client):
     assert_error_redirect(client.get(request.url()), request, "invalid_request")
 
 
+def test_nonce_longer_than_512_characters_is_invalid_request(client, make_member, make_client):
+    """A nonce is stored with the code and indexed with the client id (the replay check): an
+    unbounded one could not be indexed (PostgreSQL's B-tree entry limit), so it is refused;
+    512 characters still go through."""
+    member = make_member()
+    rp, _ = make_client()
+    too_long = AuthorizationRequest(rp.client_id, nonce="n" * 513)
+    assert_error_redirect(client.get(too_long.url()), too_long, "invalid_request")
+    longest = AuthorizationRequest(rp.client_id, nonce="n" * 512)
+    assert code_from(Browser(client).sign_in(longest, member.email, DEMO_PASSWORD), longest)
+
+
 def test_state_and_login_hint_with_nul_do_not_break_the_flow(client, make_member, make_client):
     member = make_member()
     rp, _ = make_client()
