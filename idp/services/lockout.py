@@ -12,7 +12,8 @@ second-factor codes):
 2. The caller's check runs.
 3. ``record_success`` clears the counters, or ``record_failure`` starts a lock when the
    window is full (a conditional UPDATE, so exactly one request starts it); the lock is
-   audited, the member is told by mail, and the caller gets ``AccountLocked``.
+   audited, the member is told by mail, and the caller gets ``AccountLocked``. The outcome
+   and its audit records are committed together (one commit after the check).
 Password and second-factor failures are counted separately (``kind``).
 """
 
@@ -230,19 +231,20 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now:
 
 
 def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:
-    """A successful sign-in clears the failures and the growth of future locks."""
+    """A successful sign-in clears the failures and the growth of future locks. The caller
+    commits (``guarded_check``, with the attempt's audit record: one commit)."""
     db.execute(
         update(LoginThrottle)
         .where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind)
         .values(failures=0, lock_count=0)
         .execution_options(synchronize_session=False)
     )
-    db.commit()
 
 
 def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = PASSWORD_FAILURES) -> LockStarted | None:
     """The reserved attempt failed. When that fills the window, start a lock (exactly one
-    concurrent request does) and return it; otherwise None."""
+    concurrent request does: the UPDATE is conditional, and holds the row until the caller
+    commits it with the audit records) and return it; otherwise None."""
     now = utcnow()
     row = db.execute(
         select(LoginThrottle.failures, LoginThrottle.lock_count).where(
@@ -275,7 +277,6 @@ def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = P
         )
         .execution_options(synchronize_session=False)
     )
-    db.commit()
     if result.rowcount != 1:
         return None
     return LockStarted(locked_until=locked_until, lock_count=lock_count)

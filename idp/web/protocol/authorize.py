@@ -35,7 +35,7 @@ def authorize():
         return authorization_error_response(error, state=grant.request.payload.state)
 
     if decision.interaction is None:
-        return _issue_code(server, grant.request, signed_in)
+        return _issue_code(server, grant.request, signed_in, grant)
 
     db = get_session()
     interaction = interactions.start(
@@ -91,12 +91,21 @@ def _stored_request(interaction) -> StoredAuthorizationRequest:
     return StoredAuthorizationRequest(f"{settings().server.issuer}/authorize", interaction.params)
 
 
-def _issue_code(server, oauth_request, signed_in: SignedIn):
+def _issue_code(server, oauth_request, signed_in: SignedIn, grant=None):
+    """Issue the code. Authlib's ``create_authorization_response`` validates the request
+    itself (client, redirect URI, scope, PKCE, and the nonce replay check, which must run
+    again at resume: another request may have used the nonce since), so it is not validated
+    a second time before: ``grant`` is the one ``/authorize`` validated with its consent
+    checks (prompt), or, at resume, a grant for the stored request, whose prompt was checked
+    when it was held."""
     oauth_request.authentication = signed_in.authentication
-    try:
-        grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.member)
-    except OAuth2Error as error:
-        return authorization_error_response(error)
+    oauth_request.user = signed_in.member
+    if grant is None:
+        try:
+            grant = server.get_authorization_grant(oauth_request)
+        except OAuth2Error as error:
+            error.state = oauth_request.payload.state
+            return authorization_error_response(error)
     response = server.create_authorization_response(request=oauth_request, grant_user=signed_in.member, grant=grant)
     response.headers["Cache-Control"] = "no-store"
     return response
