@@ -315,7 +315,13 @@ class ServeSettings:
         "count alone in memory), unless rate limits are off.",
         1,
     )
-    threads: int = doc("Threads per worker process (more than 1: gunicorn's gthread worker).", 4)
+    threads: int = doc(
+        "Threads per worker process: 1 is gunicorn's sync worker, more its gthread worker. Sync "
+        "spends the least CPU and memory per sign-in (docs/performance.md): add processes, not "
+        "threads, and keep a buffering proxy (nginx) in front, since a sync worker serves one "
+        "connection at a time.",
+        1,
+    )
     timeout_seconds: int = doc("A worker silent for this long (a request stuck) is killed and replaced.", 30)
     graceful_timeout_seconds: int = doc(
         "After SIGTERM, how long workers may finish the requests in progress before they are killed.", 30
