@@ -90,8 +90,10 @@ def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     return interaction
 
 
-def consume(db: Session, interaction: Interaction) -> None:
-    """Mark the interaction answered; raises if another request did so first."""
+def consume(db: Session, interaction: Interaction, commit: bool = True) -> None:
+    """Mark the interaction answered; raises if another request did so first. ``commit=False``:
+    the caller commits it with what the answer stores (the code); until then the conditional
+    UPDATE holds the row, so a concurrent request still finds it answered once."""
     result = db.execute(
         update(Interaction)
         .where(Interaction.id == interaction.id, Interaction.state != INTERACTION_DONE)
@@ -99,7 +101,8 @@ def consume(db: Session, interaction: Interaction) -> None:
     )
     if result.rowcount != 1:
         raise InteractionExpired("interaction already answered")
-    db.commit()
+    if commit:
+        db.commit()
 
 
 def is_own_path(path: str | None) -> bool:

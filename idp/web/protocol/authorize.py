@@ -69,11 +69,15 @@ def resume(uid: str):
         # Not answered yet: a step (login, second factor, consent) is still due, or the
         # session is no longer the one that did them.
         return redirect(url_for("interaction.show", uid=uid), 303)
-    interactions.consume(db, interaction)
     if interaction.client_id is None:
         # idp's own pages asked for the sign-in: go back there; there is nothing to issue.
+        interactions.consume(db, interaction)
         return redirect(interaction.return_to, 303)
-    return _issue_code(get_server(), _stored_request(interaction), signed_in)
+    # Consumed in the transaction that stores the code: one commit for both.
+    interactions.consume(db, interaction, commit=False)
+    response = _issue_code(get_server(), _stored_request(interaction), signed_in)
+    db.commit()  # the consumption alone, when the answer is an error and stored no code
+    return response
 
 
 def deny(interaction):
