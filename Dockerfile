@@ -39,8 +39,9 @@ RUN groupadd --system --gid 10001 idp \
 # Production mode: with nothing else set, `idp serve` names what is missing and exits (2).
 # The instance folder is outside site-packages (its default there would be in the package).
 # `idp serve` reads where to listen and how many workers from [serve]: all interfaces of the
-# container, 4 processes (which need ratelimit.storage_uri on Redis; IDP_SERVE__WORKERS=1
-# otherwise). The workers' metrics are added up in a folder under /tmp (a tmpfs in compose).
+# container, 4 sync worker processes (which need ratelimit.storage_uri on Redis;
+# IDP_SERVE__WORKERS=1 otherwise): two per core of a 2-core container, processes rather than
+# threads as docs/performance.md measured. The workers' metrics are added up in a folder under /tmp (a tmpfs in compose).
 # HEALTHCHECK_URL is read by the HEALTHCHECK below only (no IDP_ settings key): /healthz says
 # the process is alive, so a database outage never gets healthy containers restarted.
 ENV PATH=/opt/idp/bin:$PATH \

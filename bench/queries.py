@@ -88,6 +88,9 @@ def main() -> None:
             "database": {"url": url},
             "logging": {"level": "WARNING"},
             "ratelimit": {"login_per_ip": "1000 per minute"},
+            # Queued work runs in a thread that polls the database; its statements are not a
+            # request's.
+            "outbound": {"worker": False},
         }
     )
     with app.app_context():

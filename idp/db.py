@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -45,6 +45,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
 
+# Set on every SQLite connection:
+# - foreign_keys: SQLite does not enforce them unless asked, per connection;
+# - journal_mode=WAL: readers never wait for the writer and a commit appends to the log
+#   instead of rewriting pages (kept in the file once set);
+# - synchronous=NORMAL: with WAL, a commit no longer waits for fsync; the database stays
+#   consistent through any crash, and only a power or OS failure can lose the last commits
+#   (an application crash loses nothing). FULL would fsync at every commit;
+# - busy_timeout: a writer waits up to 30 s for another process's write instead of failing.
+SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000")
+
+
 def make_engine(url: str, echo: bool = False, connect_timeout_seconds: int = 5) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -52,9 +63,8 @@ def make_engine(url: str, echo: bool = False, connect_timeout_seconds: int = 5) 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - driver hook
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
         return engine
@@ -76,16 +86,33 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 
 def new_session(app: Flask | None = None) -> Session:
-    """A database session of its own (not the request's), for work outside a request's
-    transaction: the server-side browser session is loaded and saved this way."""
+    """A database session of its own (not the request's), for work that must commit apart
+    from the request's transaction (queuing a job) or runs outside a request."""
     return (app or current_app).extensions["idp.sessionmaker"]()
 
 
 def get_session() -> Session:
-    """The request's database session, opened on first use and closed at teardown."""
+    """The request's database session, opened on first use and closed at teardown.
+
+    It is bound to one connection, checked out of the pool once per request (and app
+    context) and kept across the request's commits: a session bound to the engine would
+    give its connection back at every commit and check one out again, with a ping
+    (``pool_pre_ping``) and a reset each time. The server-side browser session is loaded
+    and saved through this session too (``web.server_session``)."""
     if "db_session" not in g:
-        g.db_session = new_session()
+        g.db_session = current_app.extensions["idp.sessionmaker"](bind=_request_connection())
     return g.db_session
+
+
+def _request_connection() -> Connection:
+    connection = g.get("db_connection")
+    if connection is None or connection.closed or connection.invalidated:
+        # None yet, or the one there was broke (web.unavailable dropped its session).
+        if connection is not None:
+            connection.close()
+        connection = get_engine().connect()
+        g.db_connection = connection
+    return connection
 
 
 def _close_session(exc: BaseException | None) -> None:
@@ -94,6 +121,9 @@ def _close_session(exc: BaseException | None) -> None:
         if exc is not None:
             session.rollback()
         session.close()
+    connection = g.pop("db_connection", None)
+    if connection is not None:
+        connection.close()  # back to the pool (its reset rolls back whatever was left open)
 
 
 def current_revision(engine: Engine) -> str | None:

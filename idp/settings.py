@@ -280,8 +280,10 @@ class RateLimitSettings:
     token_per_client: str = doc(
         "Token endpoint requests per client, counted only once the client has authenticated (a "
         "public client, which anyone can name, per client and address), so requests that merely "
-        "name a client cannot use up its budget.",
-        "300 per minute",
+        "name a client cannot use up its budget. A national program's portal is one client for "
+        "every member: 6000 a minute is 100 a second, above what a few cores sign in "
+        "(docs/performance.md); raise it with the fleet.",
+        "6000 per minute",
     )
     client_auth_failures_per_ip: str = doc(
         "Failed client authentications at the token endpoint per client IP; over it the "
@@ -466,7 +468,13 @@ class ServeSettings:
         "count alone in memory), unless rate limits are off.",
         1,
     )
-    threads: int = doc("Threads per worker process (more than 1: gunicorn's gthread worker).", 4)
+    threads: int = doc(
+        "Threads per worker process: 1 is gunicorn's sync worker, more its gthread worker. Sync "
+        "spends the least CPU and memory per sign-in (docs/performance.md): add processes, not "
+        "threads, and keep a buffering proxy (nginx) in front, since a sync worker serves one "
+        "connection at a time.",
+        1,
+    )
     timeout_seconds: int = doc("A worker silent for this long (a request stuck) is killed and replaced.", 30)
     graceful_timeout_seconds: int = doc(
         "After SIGTERM, how long workers may finish the requests in progress before they are killed.", 30

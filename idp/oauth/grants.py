@@ -225,6 +225,11 @@ class S256CodeChallenge(CodeChallenge):
         return client.is_public or settings().tokens.require_pkce_for_confidential_clients
 
 
+# Nonces are random values of a few dozen characters (OpenID Connect Core §15.5.2 suggests a
+# hash of a cookie); a generous bound keeps the (client_id, nonce) index entry small.
+MAX_NONCE_LENGTH = 512
+
+
 class IdpOpenIDCode(OpenIDCode):
     """ID tokens signed with the database keys, with the real sign-in context."""
 
@@ -233,6 +238,10 @@ class IdpOpenIDCode(OpenIDCode):
             # PostgreSQL text cannot hold NUL: such a nonce could be neither looked up nor
             # stored with the code, so the request is refused (invalid_request, to the client).
             raise InvalidRequestError("Invalid 'nonce' in request.")
+        if len(nonce) > MAX_NONCE_LENGTH:
+            # Stored with the code and indexed with the client id: a B-tree entry has a size
+            # limit (about 2.7 kB on PostgreSQL), and no client needs more than a few dozen.
+            raise InvalidRequestError(f"Invalid 'nonce' in request: longer than {MAX_NONCE_LENGTH} characters.")
         db = get_session()
         found = db.scalar(
             select(AuthorizationCode.id).where(

@@ -103,8 +103,11 @@ def rebind(db: Session, old_binding: str, new_binding: str) -> int:
     return result.rowcount
 
 
-def consume(db: Session, interaction: Interaction) -> None:
-    """Mark the interaction answered; raises if another request did so first."""
+def consume(db: Session, interaction: Interaction, commit: bool = True) -> None:
+    """Mark the interaction answered; raises if another request did so first. ``commit=False``:
+    the caller commits it with what the answer stores (the code); until then the conditional
+    UPDATE holds the row, so a concurrent request still finds it answered once."""
+
     result = db.execute(
         update(Interaction)
         .where(Interaction.id == interaction.id, Interaction.state != INTERACTION_DONE)
@@ -112,7 +115,8 @@ def consume(db: Session, interaction: Interaction) -> None:
     )
     if result.rowcount != 1:
         raise InteractionExpired("interaction already answered")
-    db.commit()
+    if commit:
+        db.commit()
 
 
 def is_own_path(path: str | None) -> bool:

@@ -92,11 +92,16 @@ _lock = threading.Lock()
 def forget_cached(db: Session) -> None:
     """Drop this process's snapshot (after this process changed the keys)."""
     with _lock:
-        _snapshots.pop(db.get_bind(), None)
+        _snapshots.pop(_engine_of(db), None)
+
+
+def _engine_of(db: Session):
+    # A request's session may be bound to its one connection (idp/db.py): key by the engine.
+    return db.get_bind().engine
 
 
 def _snapshot(db: Session, cache_seconds: int) -> _Snapshot:
-    engine = db.get_bind()
+    engine = _engine_of(db)
     current = _snapshots.get(engine)
     if current is not None and time.monotonic() - current.loaded_at < cache_seconds:
         return current

@@ -14,7 +14,8 @@ second-factor codes):
    therefore counts failures only, NIST SP 800-63B §5.2.2: a member who signs in often is
    never locked for it), or ``record_failure`` starts a lock when the window is full (a
    conditional UPDATE, so exactly one request starts it); the lock is audited, the member is
-   told by mail, and the caller gets ``AccountLocked``.
+   told by mail, and the caller gets ``AccountLocked``. The outcome
+   and its audit records are committed together (one commit after the check).
 Password and second-factor failures are counted separately (``kind``).
 
 Counts remember the ``max_failures`` they were counted under: after the policy is lowered,
@@ -288,7 +289,8 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now:
 
 def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:
     """A successful sign-in clears the failures and the growth of future locks, and gives its
-    attempt back to the hourly cap, which counts failed checks only."""
+    attempt back to the hourly cap, which counts failed checks only. The caller commits
+    (``guarded_check``, with the attempt's audit record: one commit)."""
     db.execute(
         update(LoginThrottle)
         .where(LoginThrottle.subject_key == key, LoginThrottle.kind == kind)
@@ -299,12 +301,12 @@ def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None
         )
         .execution_options(synchronize_session=False)
     )
-    db.commit()
 
 
 def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = PASSWORD_FAILURES) -> LockStarted | None:
     """The reserved attempt failed. When that fills the window, start a lock (exactly one
-    concurrent request does) and return it; otherwise None."""
+    concurrent request does: the UPDATE is conditional, and holds the row until the caller
+    commits it with the audit records) and return it; otherwise None."""
     now = utcnow()
     row = db.execute(
         select(LoginThrottle.failures, LoginThrottle.lock_count).where(
@@ -340,7 +342,6 @@ def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = P
         )
         .execution_options(synchronize_session=False)
     )
-    db.commit()
     if result.rowcount != 1:
         return None
     return LockStarted(locked_until=locked_until, lock_count=lock_count)

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
@@ -36,6 +37,15 @@ from idp.web.requester import requester
 from idp.web.unavailable import unavailable
 
 log = logging.getLogger("idp.ratelimit")
+
+View = TypeVar("View", bound=Callable)
+
+
+def not_rate_limited(view: View) -> View:
+    """Mark a view no limit applies to (a public, cacheable document): Flask-Limiter's
+    per-request work (resolving limits, its request context) is skipped for it altogether."""
+    view._not_rate_limited = True  # type: ignore[attr-defined]
+    return view
 
 
 def configured(name: str) -> Callable[[], str]:
@@ -177,6 +187,7 @@ def init_app(app: Flask) -> None:
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=ratelimit.on_storage_error == "allow",
     )
     limiter.init_app(app)
+    _skip_the_limiter_for_unlimited_views(app)
     # Mail budgets count in the same storage (shared by every process when it is Redis).
     runtime(app).mail_budget = MailBudget(
         ratelimit, hit=lambda item, *keys: limiter.limiter.hit(item, *keys), on_storage_error=_storage_error_for_mail
@@ -219,6 +230,25 @@ def _too_many_requests():
     response.status_code = 429
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _skip_the_limiter_for_unlimited_views(app: Flask) -> None:
+    """Flask-Limiter checks every request in a before_request hook, even where no limit
+    applies; wrap that hook so views marked ``not_rate_limited`` do not pay for it."""
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = limiter._check_request_limit
+    if check not in hooks:  # bound methods of one object compare equal
+        return  # limits turned off: Flask-Limiter added no hook
+    position = hooks.index(check)
+    views = app.view_functions
+
+    def check_unless_unlimited() -> None:
+        view = views.get(request.endpoint or "")
+        if getattr(view, "_not_rate_limited", False):
+            return None
+        return check()
+
+    hooks[position] = check_unless_unlimited
 
 
 def _storage_options(storage_uri: str) -> dict:

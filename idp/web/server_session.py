@@ -16,9 +16,10 @@ from __future__ import annotations
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
 
-from idp.db import new_session
+from idp.db import get_session
 from idp.runtime import settings
 from idp.services import browser_sessions
 from idp.settings import SessionSettings
@@ -96,21 +97,22 @@ class ServerSessionInterface(SessionInterface):
         light.from_light_cookie = True
         return light
 
-    def _db(self, app: Flask):
-        return new_session(app)
-
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         cookie_value = request.cookies.get(self.cookie_name)
         if not cookie_value or len(cookie_value) > 128:
             return self._open_light(app, request)
         try:
-            with self._db(app) as db:
-                record = browser_sessions.load(db, cookie_value, self.limits)
-                if record is None:
-                    return self._open_light(app, request)
-                browser_sessions.touch(db, record)
-                return ServerSession(record.data, record_id=record.id, sid=record.sid)
+            # The request's own database session and connection (one checkout per request):
+            # what load and touch change is committed at once, before the view runs.
+            db = get_session()
+            record = browser_sessions.load(db, cookie_value, self.limits)
+            if record is None:
+                return self._open_light(app, request)
+            browser_sessions.touch(db, record)
+            return ServerSession(record.data, record_id=record.id, sid=record.sid)
         except DATABASE_ERRORS:
+            # The request's session is dropped with its broken connection when the request is
+            # answered "unavailable" (web.unavailable), or closed at teardown.
             away = ServerSession()
             away.unavailable = True
             return away
@@ -120,8 +122,7 @@ class ServerSessionInterface(SessionInterface):
             return  # the cookie stays as it was; so does the record
         if session.destroy_requested:
             if session.record_id is not None:
-                with self._db(app) as db:
-                    browser_sessions.destroy(db, session.record_id)
+                browser_sessions.destroy(self._db_after_the_view(), session.record_id)
             self._delete_cookie(response)
             if session.from_light_cookie:
                 self._delete_light_cookie(response)
@@ -140,16 +141,15 @@ class ServerSessionInterface(SessionInterface):
         from flask import request
 
         origin = requester()
-        with self._db(app) as db:
-            cookie_value = browser_sessions.save(
-                db,
-                session.record_id,
-                dict(session),
-                session.rotation_requested,
-                user_agent=request.user_agent.string,
-                ip_address=origin.ip_address,
-                new_sid=session.new_sid_requested,
-            )
+        cookie_value = browser_sessions.save(
+            self._db_after_the_view(),
+            session.record_id,
+            dict(session),
+            session.rotation_requested,
+            user_agent=request.user_agent.string,
+            ip_address=origin.ip_address,
+            new_sid=session.new_sid_requested,
+        )
         if session.from_light_cookie:
             self._delete_light_cookie(response)  # moved into the stored session
         if cookie_value is not None:
@@ -162,6 +162,15 @@ class ServerSessionInterface(SessionInterface):
                 path="/",
             )
         response.vary.add("Cookie")
+
+    @staticmethod
+    def _db_after_the_view() -> Session:
+        """The request's database session, for saving: what the view left uncommitted is
+        rolled back first (as teardown would have done), so saving the browser session never
+        commits a view's unfinished work."""
+        db = get_session()
+        db.rollback()
+        return db
 
     def _delete_cookie(self, response: Response) -> None:
         response.delete_cookie(self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax")

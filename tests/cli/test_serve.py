@@ -190,7 +190,9 @@ def test_serve_defaults(idp, started):
     assert idp("serve").exit_code == 0
     (gunicorn,) = started
     assert gunicorn.bind == ["127.0.0.1:5000"]
-    assert (gunicorn.workers, gunicorn.threads, gunicorn.timeout, gunicorn.keepalive) == (1, 4, 30, 5)
+    # Sync workers: the least CPU and memory per sign-in (docs/performance.md).
+    assert (gunicorn.workers, gunicorn.threads, gunicorn.worker_class_str) == (1, 1, "sync")
+    assert (gunicorn.timeout, gunicorn.keepalive) == (30, 5)
     assert gunicorn.certfile is None
 
 

@@ -387,6 +387,18 @@ def test_nonce_with_nul_is_refused(client, make_client):
     _refused_whole(client.get(AuthorizationRequest(rp.client_id, nonce="abc\x00def").url()))
 
 
+def test_nonce_longer_than_512_characters_is_invalid_request(client, make_member, make_client):
+    """A nonce is stored with the code and indexed with the client id (the replay check): an
+    unbounded one could not be indexed (PostgreSQL's B-tree entry limit), so it is refused;
+    512 characters still go through."""
+    member = make_member()
+    rp, _ = make_client()
+    too_long = AuthorizationRequest(rp.client_id, nonce="n" * 513)
+    assert_error_redirect(client.get(too_long.url()), too_long, "invalid_request")
+    longest = AuthorizationRequest(rp.client_id, nonce="n" * 512)
+    assert code_from(Browser(client).sign_in(longest, member.email, DEMO_PASSWORD), longest)
+
+
 def test_state_and_login_hint_with_nul_are_refused(client, make_client):
     rp, _ = make_client()
     request = AuthorizationRequest(rp.client_id, state="st\x00ate", extra={"login_hint": "a\x00b"})

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
+from idp import create_app
+from idp.db import get_engine
 from tests.helpers.oidc import ISSUER, path_of
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -133,3 +137,48 @@ def test_userinfo_without_credentials_gets_a_bare_bearer_challenge(client):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_discovery_carries_a_strong_etag_and_answers_304_when_it_matches(client):
+    first = client.get("/.well-known/openid-configuration")
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert client.get("/.well-known/openid-configuration").headers["ETag"] == etag
+
+    revalidated = client.get("/.well-known/openid-configuration", headers={"If-None-Match": etag})
+    assert revalidated.status_code == 304
+    assert revalidated.data == b""
+    assert revalidated.headers["ETag"] == etag
+    assert "public" in revalidated.headers["Cache-Control"]
+    # If-None-Match compares weakly (RFC 9110 §13.1.2), in a list, and "*" matches any.
+    for header in (f"W/{etag}", f'"other", {etag}', "*"):
+        assert client.get("/.well-known/openid-configuration", headers={"If-None-Match": header}).status_code == 304
+
+
+def test_discovery_answers_the_document_when_the_etag_is_stale(client):
+    response = client.get("/.well-known/openid-configuration", headers={"If-None-Match": '"an-older-document"'})
+    assert response.status_code == 200
+    assert response.json["issuer"] == ISSUER
+
+
+def test_discovery_etag_names_the_document_the_same_in_every_worker(app, app_config):
+    """Two processes with the same settings send the same bytes and ETag (a cache in front of
+    several workers or hosts revalidates against any of them); other settings, another ETag."""
+    first = app.test_client().get("/.well-known/openid-configuration")
+    with separate_app(app_config) as same:
+        second = same.test_client().get("/.well-known/openid-configuration")
+    elsewhere = {**app_config, "server": {**app_config["server"], "issuer": "https://elsewhere.example.test"}}
+    with separate_app(elsewhere) as other:
+        third = other.test_client().get("/.well-known/openid-configuration", base_url="https://elsewhere.example.test")
+    assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
+    assert third.headers["ETag"] != first.headers["ETag"]
+    assert third.json["issuer"] == "https://elsewhere.example.test"
+
+
+@contextmanager
+def separate_app(config: dict):
+    application = create_app(config)
+    try:
+        yield application
+    finally:
+        get_engine(application).dispose()

@@ -41,7 +41,7 @@ def authorize():
         )
 
     if decision.interaction is None:
-        return _issue_code(server, grant.request, signed_in)
+        return _issue_code(server, grant.request, signed_in, grant)
 
     db = get_session()
     interaction = interactions.start(
@@ -76,11 +76,15 @@ def resume(uid: str):
         # Not answered yet: a step (login, second factor, consent) is still due, or the
         # session is no longer the one that did them.
         return redirect(url_for("interaction.show", uid=uid), 303)
-    interactions.consume(db, interaction)
     if interaction.client_id is None:
         # idp's own pages asked for the sign-in: go back there; there is nothing to issue.
+        interactions.consume(db, interaction)
         return redirect(interaction.return_to, 303)
-    return _issue_code(get_server(), _stored_request(interaction), signed_in)
+    # Consumed in the transaction that stores the code: one commit for both.
+    interactions.consume(db, interaction, commit=False)
+    response = _issue_code(get_server(), _stored_request(interaction), signed_in)
+    db.commit()  # the consumption alone, when the answer is an error and stored no code
+    return response
 
 
 def deny(interaction):
@@ -100,16 +104,27 @@ def _stored_request(interaction) -> StoredAuthorizationRequest:
     return StoredAuthorizationRequest(f"{settings().server.issuer}/authorize", interaction.params)
 
 
-def _issue_code(server, oauth_request, signed_in: SignedIn):
+def _issue_code(server, oauth_request, signed_in: SignedIn, grant=None):
+    """Issue the code. Authlib's ``create_authorization_response`` validates the request
+    itself (client, redirect URI, scope, PKCE, and the nonce replay check, which must run
+    again at resume: another request may have used the nonce since), so it is not validated
+    a second time before: ``grant`` is the one ``/authorize`` validated with its consent
+    checks (prompt), or, at resume, a grant for the stored request, whose prompt was checked
+    when it was held."""
     oauth_request.authentication = signed_in.authentication
     response_mode = _asked_response_mode(oauth_request.payload.data)
-    try:
-        grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.member)
-    except OAuth2Error as error:
-        return authorization_error_response(error, response_mode=response_mode)
+    oauth_request.user = signed_in.member
+    if grant is None:
+        try:
+            grant = server.get_authorization_grant(oauth_request)
+        except OAuth2Error as error:
+            error.state = oauth_request.payload.state
+            return authorization_error_response(error, response_mode=response_mode)
     response = server.create_authorization_response(request=oauth_request, grant_user=signed_in.member, grant=grant)
     response.headers["Cache-Control"] = "no-store"
-    return response_modes.deliver(response, grant.redirect_uri, response_mode)
+    # The grant validated the redirect URI just now (exact match) before redirecting to it.
+    redirect_uri = grant.redirect_uri or oauth_request.payload.redirect_uri
+    return response_modes.deliver(response, redirect_uri, response_mode)
 
 
 def _asked_response_mode(params) -> str | None:
