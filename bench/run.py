@@ -315,6 +315,10 @@ class Bench:
                     'storage_uri = "memory://"',
                     'login_per_ip = "1000000 per minute"',
                     'token_per_client = "1000000 per minute"',
+                    # Every sign-in of the load comes from one address (loopback).
+                    'authorize_per_ip = "1000000 per minute"',
+                    'links_per_ip = "1000000 per minute"',
+                    'client_auth_failures_per_ip = "1000000 per minute"',
                     "",
                 ]
             )
