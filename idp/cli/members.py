@@ -216,9 +216,7 @@ def members_show(identifier: str, as_json: bool) -> None:
     """Show a member by email or membership number, as typed at sign-in (phone_verified: the
     number codes by SMS go to was verified by the member)."""
     with provider_app():
-        member = member_service.find(get_session(), identifier)
-        if member is None:
-            raise NotFound(f"no member {identifier!r}")
+        member = _member(get_session(), identifier)
         described = member_service.describe(member)
     if as_json:
         echo_json(described)
@@ -264,9 +262,7 @@ def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
         raise ValidationFailed("reason", "must not be empty")
     with provider_app():
         db = get_session()
-        member = member_service.find(db, identifier)
-        if member is None:
-            raise NotFound(f"no member {identifier!r}")
+        member = _member(db, identifier)
         ended = account_status.lock_by_operator(db, member, reason.strip(), by_name or operator_name())
     click.echo(f"locked {identifier} until unlocked; {ended} session(s) ended")
 
@@ -277,15 +273,14 @@ def members_lock(identifier: str, reason: str, by_name: str | None) -> None:
 @click.option("--by", "by_name", help="Who disables (default: your login name).")
 def members_disable(identifier: str, reason: str, by_name: str | None) -> None:
     """Disable an account until `idp members enable` (apart from the temporary lockout). Its
-    sessions and access tokens end now; a wrong password fails as for an unknown identifier,
-    and only the right one is told the account is disabled and to contact support."""
+    sessions end, its refresh and access tokens are revoked and its relying parties are told by
+    back-channel logout; a wrong password fails as for an unknown identifier, and only the
+    right one is told the account is disabled and to contact support."""
     if not reason.strip():
         raise ValidationFailed("reason", "must not be empty")
     with provider_app():
         db = get_session()
-        member = member_service.find(db, identifier)
-        if member is None:
-            raise NotFound(f"no member {identifier!r}")
+        member = _member(db, identifier)
         ended = account_status.disable(db, member, reason.strip(), by_name or operator_name())
     click.echo(f"disabled {identifier}; {ended} session(s) ended")
 
@@ -297,9 +292,7 @@ def members_enable(identifier: str, by_name: str | None) -> None:
     """Enable an account disabled with `idp members disable`."""
     with provider_app():
         db = get_session()
-        member = member_service.find(db, identifier)
-        if member is None:
-            raise NotFound(f"no member {identifier!r}")
+        member = _member(db, identifier)
         account_status.enable(db, member, by_name or operator_name())
     click.echo(f"enabled {identifier}")
 
@@ -316,9 +309,7 @@ def members_reset_mfa(identifier: str, by_name: str | None) -> None:
 
     with provider_app() as app:
         db = get_session()
-        member = member_service.find(db, identifier)
-        if member is None:
-            raise NotFound(f"no member {identifier!r}")
+        member = _member(db, identifier)
         reset = factor_service.reset_by_operator(db, member, by_name or operator_name())
         outbound.drain(app)  # the command ends now: send the notice first
     if not reset.removed:
@@ -344,3 +335,11 @@ def members_locked(as_json: bool) -> None:
     for row in rows:
         row["until"] = "until unlocked" if row["until_unlocked"] else row["locked_until"]
     echo_table(rows, ["subject", "email", "kind", "until", "reason", "locked_by"], empty="nothing is locked")
+
+
+def _member(db, identifier: str):
+    """The member an operator named (email or membership number); NotFound (exit 1) otherwise."""
+    member = member_service.find(db, identifier)
+    if member is None:
+        raise NotFound(f"no member {identifier!r}")
+    return member
