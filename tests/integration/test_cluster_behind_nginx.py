@@ -235,6 +235,9 @@ def cluster(postgres_databases, tmp_path_factory):
                 "instance_path": str(folder / "instance"),
             },
             "database": {"url": database_url},
+            # The test process only seeds and reads: it must not run queued jobs (mail, logout
+            # tokens) meant for the cluster's processes, or their mail lands in its outbox.
+            "outbound": {"worker": False},
         }
         _, client_id = _seed(database_url, base_config)
         env = {
