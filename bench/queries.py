@@ -12,8 +12,10 @@ server in it); `bench/run.py` measures the server under load.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import base64
 import hashlib
+import pstats
 import re
 import secrets
 import statistics
@@ -69,6 +71,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
     parser.add_argument("--verbose", action="store_true", help="print every statement")
     parser.add_argument("--rounds", type=int, default=7, help="sign-ins measured (default 7)")
+    parser.add_argument(
+        "--profile",
+        metavar="REQUEST",
+        help="profile the requests whose name starts with this (e.g. 'POST /token') and print "
+        "the functions that took the most time over all rounds",
+    )
     args = parser.parse_args()
 
     from datetime import date
@@ -126,9 +134,21 @@ def main() -> None:
         cpu.setdefault(label, []).append(spent)
         return response
 
-    def request(call, *args, **kwargs):
+    profiler = cProfile.Profile() if args.profile else None
+    warm = [False]  # the first round fills caches: neither timed nor profiled
+
+    def request(call, *call_args, **kwargs):
+        profiled = (
+            profiler is not None and warm[0] and f"{call.__name__.upper()} {call_args[0]}".startswith(args.profile)
+        )
         clock[0] = time.process_time()
-        return call(*args, **kwargs)
+        if not profiled:
+            return call(*call_args, **kwargs)
+        profiler.enable()
+        try:
+            return call(*call_args, **kwargs)
+        finally:
+            profiler.disable()
 
     def path(location: str) -> str:
         parts = urlsplit(location)
@@ -141,6 +161,7 @@ def main() -> None:
     for round_number in range(args.rounds + 1):  # the first warms caches; not counted
         if round_number == 1:
             cpu.clear()
+            warm[0] = True
         rows.clear()
         browser = app.test_client()
         verifier = secrets.token_urlsafe(48)
@@ -217,6 +238,8 @@ def main() -> None:
         f"{'one sign-in (6 requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
         f"{total['commits']:>7}  {total['checkouts']:>9}"
     )
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
 
 
 if __name__ == "__main__":

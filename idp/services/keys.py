@@ -263,6 +263,20 @@ def published(
         if ensure_keys(db, box):
             db.commit()
         snapshot = _snapshot(db, cache_seconds)
+    return _published_from(snapshot, retired_publish_seconds)
+
+
+def published_from_cache(engine: Any, retired_publish_seconds: int, cache_seconds: int) -> PublishedKeys | None:
+    """The JWKS as ``published`` would answer it, without touching the database: ``None`` when
+    this process's snapshot of ``engine``'s keys is missing or older than ``cache_seconds``
+    (then ``published`` reads it again)."""
+    current = _snapshots.get(engine)
+    if current is None or not current.entries or time.monotonic() - current.loaded_at >= cache_seconds:
+        return None
+    return _published_from(current, retired_publish_seconds)
+
+
+def _published_from(snapshot: _Snapshot, retired_publish_seconds: int) -> PublishedKeys:
     now = utcnow()
     entries = [entry for entry in snapshot.entries if entry.published_at(now, retired_publish_seconds)]
     kids = tuple(entry.kid for entry in entries)

@@ -16,14 +16,21 @@ HEADER = "X-Request-ID"
 _ACCEPTED = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
+def from_proxy(incoming: str | None, trust_the_proxy: bool) -> str | None:
+    """The proxy's id, when the proxy is trusted and the id is of an accepted shape."""
+    if trust_the_proxy and incoming and _ACCEPTED.fullmatch(incoming):
+        return incoming
+    return None
+
+
 def init_app(app: Flask) -> None:
     trust_the_proxy = settings(app).server.trusted_proxies > 0
 
     @app.before_request
     def take_the_proxys_id():
-        incoming = request.headers.get(HEADER, "")
-        if trust_the_proxy and "request_id" not in g and _ACCEPTED.fullmatch(incoming):
-            g.request_id = incoming
+        taken = from_proxy(request.headers.get(HEADER), trust_the_proxy)
+        if taken is not None and "request_id" not in g:
+            g.request_id = taken
 
     @app.after_request
     def tell_the_id(response):

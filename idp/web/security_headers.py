@@ -13,15 +13,25 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def headers_for(https: bool) -> list[tuple[str, str]]:
+    """The headers every answer carries; also sent by the public documents' fast path
+    (web/protocol/discovery.py), which answers before Flask's hooks run."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if https:
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
-    https = settings(app).issuer_is_https
+    headers = headers_for(settings(app).issuer_is_https)
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        for name, value in headers:
+            response.headers.setdefault(name, value)
         return response

@@ -9,6 +9,7 @@ import pytest
 from idp import create_app
 from idp.db import get_engine
 from tests.helpers.oidc import ISSUER, path_of
+from tests.http.test_health_and_metrics import samples, value
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -182,3 +183,84 @@ def separate_app(config: dict):
         yield application
     finally:
         get_engine(application).dispose()
+
+
+# --- the fast path (issue 12): prepared bytes, answered in front of Flask ---------------------
+
+PUBLIC_DOCUMENTS = ["/.well-known/openid-configuration", "/jwks"]
+# What differs between two answers of the same document by nature.
+PER_ANSWER = {"Date", "Server", "X-Request-ID"}
+
+
+@pytest.mark.parametrize("path", PUBLIC_DOCUMENTS)
+def test_public_documents_answer_head_with_the_headers_of_get(client, path):
+    got = client.get(path)
+    head = client.head(path)
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == str(len(got.data))
+    assert {k: v for k, v in head.headers.items() if k not in PER_ANSWER} == {
+        k: v for k, v in got.headers.items() if k not in PER_ANSWER
+    }
+    assert head.headers["X-Request-ID"] != got.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("path", PUBLIC_DOCUMENTS)
+def test_public_documents_carry_every_header_of_an_answer_from_flask(client, path):
+    """The security headers, a request id and CORS for any origin, as the hooks add elsewhere."""
+    response = client.get(path, headers={"Origin": "https://spa.example.test"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert len(response.headers["X-Request-ID"]) == 32
+    assert "Set-Cookie" not in response.headers
+    assert "Access-Control-Allow-Origin" not in client.get(path).headers
+
+
+def test_jwks_from_the_process_cache_is_the_jwks_flask_reads_fresh(app, app_config, client):
+    """With keys.cache_seconds = 0 every JWKS is read from the database by Flask's view; the
+    default answers from this process's snapshot in front of Flask. Both send the same."""
+    headers = {"Origin": "https://spa.example.test"}
+    client.get("/jwks")  # the snapshot is loaded
+    cached = client.get("/jwks", headers=headers)
+    never_cached = {**app_config, "keys": {**app_config.get("keys", {}), "cache_seconds": 0}}
+    with separate_app(never_cached) as uncached:
+        fresh = uncached.test_client().get("/jwks", headers=headers)
+    assert cached.data == fresh.data
+    assert {k: v for k, v in cached.headers.items() if k not in PER_ANSWER} == {
+        k: v for k, v in fresh.headers.items() if k not in PER_ANSWER
+    }
+
+
+@pytest.mark.settings(keys={"cache_seconds": 60})  # a loaded machine must not outlast the cache
+def test_cached_public_documents_take_no_database_connection(app, client):
+    from sqlalchemy import event
+
+    client.get("/jwks")  # the snapshot is loaded
+    engine = get_engine(app)
+    used: list[str] = []
+
+    def checked_out(*_args):
+        used.append("checkout")
+
+    event.listen(engine.pool, "checkout", checked_out)
+    try:
+        for path in PUBLIC_DOCUMENTS * 3:
+            assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine.pool, "checkout", checked_out)
+    assert used == []
+
+
+def test_public_documents_answered_in_front_of_flask_are_counted_in_the_metrics(client):
+    client.get("/jwks")  # the snapshot is loaded
+    before = samples(client)
+    for path in PUBLIC_DOCUMENTS * 2:
+        client.get(path)
+    after = samples(client)
+    for endpoint in ("oidc.discovery", "oidc.jwks"):
+        grown = value(after, "idp_http_requests_total", endpoint=endpoint, status="200") - value(
+            before, "idp_http_requests_total", endpoint=endpoint, status="200"
+        )
+        assert grown == 2, endpoint
