@@ -72,6 +72,11 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
     from idp.services import assurance
 
     assurance.set_sms_level(settings.sms.acr)
+    from idp.security import passwords
+
+    passwords.configure(
+        settings.passwords.hash_memory_kib, settings.passwords.hash_time_cost, settings.passwords.hash_parallelism
+    )
 
     from idp import web
     from idp.errors import register_error_handlers

@@ -186,6 +186,15 @@ class PasswordSettings:
         "guesses or more. 0 turns the estimator off (the rules above still apply).",
         3,
     )
+    hash_memory_kib: int = doc(
+        "Argon2id memory per password hash, in KiB. Outside development the parameters must be "
+        "at least one of OWASP's argon2id sets: memory at least 7168 and memory times "
+        "hash_time_cost at least 35840 (19456 x 2, 12288 x 3, 9216 x 4, 7168 x 5). A change "
+        "applies to new hashes; each member's hash is renewed at their next sign-in.",
+        19456,
+    )
+    hash_time_cost: int = doc("Argon2id passes over the memory per hash (1 to 16).", 2)
+    hash_parallelism: int = doc("Argon2id lanes per hash (1 to 16).", 1)
 
 
 @dataclass(frozen=True)
@@ -793,6 +802,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"i18n.timezone: unknown time zone {i18n.timezone!r}") from None
 
     _validate_ui(settings.ui)
+    _validate_password_hash(settings.passwords)
     _validate_sms(settings.sms, settings.server.development)
     retention = settings.retention
     if retention.audit_days < 1 or retention.finished_jobs_days < 1:
@@ -805,6 +815,12 @@ def _validate(settings: Settings) -> None:
 
 
 SHORT_SECRET_KEY = "server.secret_key: must be at least 32 characters"
+
+
+# OWASP Password Storage Cheat Sheet, argon2id: m=47104 t=1, 19456/2, 12288/3, 9216/4, 7168/5
+# (KiB, passes), all meant as equal in strength. Below them only in development (tests).
+MIN_PRODUCTION_HASH_MEMORY_KIB = 7168
+MIN_PRODUCTION_HASH_WORK = 7168 * 5
 
 
 def _production_problems(settings: Settings) -> list[str]:
@@ -823,7 +839,26 @@ def _production_problems(settings: Settings) -> list[str]:
         problems.append("mail.backend: must be smtp outside development mode")
     if settings.sms.backend == "outbox":
         problems.append("sms.backend: must be http or none outside development mode")
+    passwords = settings.passwords
+    if (
+        passwords.hash_memory_kib < MIN_PRODUCTION_HASH_MEMORY_KIB
+        or passwords.hash_memory_kib * passwords.hash_time_cost < MIN_PRODUCTION_HASH_WORK
+    ):
+        problems.append(
+            "passwords.hash_memory_kib and hash_time_cost: below OWASP's argon2id floor outside development "
+            f"mode (memory at least {MIN_PRODUCTION_HASH_MEMORY_KIB} KiB, memory x time at least "
+            f"{MIN_PRODUCTION_HASH_WORK})"
+        )
     return problems
+
+
+def _validate_password_hash(passwords: PasswordSettings) -> None:
+    for name in ("hash_time_cost", "hash_parallelism"):
+        if not 1 <= getattr(passwords, name) <= 16:
+            raise ConfigError(f"passwords.{name}: must be between 1 and 16")
+    # Argon2's own lower bound is 8 KiB per lane; 4 GiB is far beyond any sensible server.
+    if not 8 * passwords.hash_parallelism <= passwords.hash_memory_kib <= 4 * 1024 * 1024:
+        raise ConfigError("passwords.hash_memory_kib: must be between 8 x hash_parallelism and 4194304")
 
 
 def _validate_ui(ui: UiSettings) -> None:

@@ -124,6 +124,9 @@ def settings_overrides(request) -> dict:
     return overrides
 
 
+TEST_HASH_MEMORY_KIB = 1024
+
+
 @pytest.fixture
 def app_config(database_url: str, tmp_path: Path, settings_overrides: dict) -> dict:
     config = {
@@ -136,6 +139,9 @@ def app_config(database_url: str, tmp_path: Path, settings_overrides: dict) -> d
         # Queued work (mail, forgot-password requests) is run by the tests themselves
         # (``outbox()`` and ``drain(app)``), not by a thread: what a test reads is decided.
         "outbound": {"worker": False},
+        # Argon2id at its cheapest (development mode allows it): a suite of thousands of
+        # sign-ins is not about the hash's cost. Tests of the cost itself set their own.
+        "passwords": {"hash_memory_kib": TEST_HASH_MEMORY_KIB, "hash_time_cost": 1},
     }
     for section, values in settings_overrides.items():
         config.setdefault(section, {}).update(values)

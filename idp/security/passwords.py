@@ -17,18 +17,37 @@ log = logging.getLogger("idp.passwords")
 # megabytes on request would be a cheap denial of service.
 MAX_PASSWORD_LENGTH = 128
 
-_context = CryptContext(
-    schemes=["argon2"],
-    argon2__type="ID",
-    # OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1 as the floor for argon2id.
-    argon2__memory_cost=19456,
-    argon2__time_cost=2,
-    argon2__parallelism=1,
-)
+# OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1 as the floor for argon2id. The
+# settings (passwords.hash_*) choose; these are their defaults.
+DEFAULT_PARAMETERS = (19456, 2, 1)
 
-# Verified against when the identifier matches no account, so that the answer takes the
-# same time whether or not the account exists.
-_DUMMY_HASH = _context.hash("not a real password: timing equaliser")
+
+def _context_for(memory_kib: int, time_cost: int, parallelism: int) -> tuple[CryptContext, str]:
+    context = CryptContext(
+        schemes=["argon2"],
+        argon2__type="ID",
+        argon2__memory_cost=memory_kib,
+        argon2__time_cost=time_cost,
+        argon2__parallelism=parallelism,
+    )
+    # Verified against when the identifier matches no account, so that the answer takes the
+    # same time whether or not the account exists: made with the same parameters.
+    return context, context.hash("not a real password: timing equaliser")
+
+
+_contexts: dict[tuple[int, int, int], tuple[CryptContext, str]] = {}
+_context, _DUMMY_HASH = _contexts.setdefault(DEFAULT_PARAMETERS, _context_for(*DEFAULT_PARAMETERS))
+
+
+def configure(memory_kib: int, time_cost: int, parallelism: int) -> None:
+    """Hash with these parameters from now on (called by ``create_app`` with the settings,
+    which validate them). One process serves one configuration; tests that make apps with
+    other parameters get theirs at each ``create_app``."""
+    global _context, _DUMMY_HASH
+    parameters = (memory_kib, time_cost, parallelism)
+    if parameters not in _contexts:
+        _contexts[parameters] = _context_for(*parameters)
+    _context, _DUMMY_HASH = _contexts[parameters]
 
 
 def normalize(password: str) -> str:

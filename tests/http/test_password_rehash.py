@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from passlib.hash import argon2
 from sqlalchemy import select
 
@@ -10,6 +11,10 @@ from idp.models import Member
 from idp.security.passwords import verify_password
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import AuthorizationRequest, Browser, query_of
+
+
+# The production default, not the suite's cheap one: what a real deployment renews to.
+pytestmark = pytest.mark.settings(passwords={"hash_memory_kib": 19456, "hash_time_cost": 2, "hash_parallelism": 1})
 
 
 def _stored_hash(app, member_id: int) -> str:
@@ -50,3 +55,20 @@ def test_a_failed_sign_in_leaves_the_hash_alone(app, client, make_member, make_c
 
     assert response.status_code == 401
     assert _stored_hash(app, member.id) == weak
+
+
+@pytest.mark.settings(passwords={"hash_memory_kib": 12288, "hash_time_cost": 3})
+def test_the_configured_parameters_hash_new_passwords_and_renew_old_ones(app, client, make_member, make_client):
+    """passwords.hash_* choose the cost: a hash made with the defaults is renewed to them."""
+    member = make_member()
+    assert "m=12288,t=3,p=1" in _stored_hash(app, member.id)
+    default = argon2.using(type="ID", memory_cost=19456, time_cost=2, parallelism=1).hash(DEMO_PASSWORD)
+    with app.app_context():
+        db = get_session()
+        db.get(Member, member.id).password_hash = default
+        db.commit()
+    rp, _ = make_client(public=True)
+
+    Browser(client).sign_in(AuthorizationRequest(rp.client_id), member.email, DEMO_PASSWORD)
+
+    assert "m=12288,t=3,p=1" in _stored_hash(app, member.id)

@@ -26,8 +26,17 @@ def b64url_decode(text: str) -> bytes:
 # Passwords ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def default_hash_parameters():
+    """The defaults, whatever an app made earlier in this process configured (the suite's apps
+    hash cheaply: tests/conftest.py)."""
+    passwords.configure(*passwords.DEFAULT_PARAMETERS)
+    yield
+    passwords.configure(*passwords.DEFAULT_PARAMETERS)
+
+
 @pytest.fixture(scope="module")
-def password_hash() -> str:
+def password_hash(default_hash_parameters) -> str:
     return passwords.hash_password("correct horse battery staple")
 
 

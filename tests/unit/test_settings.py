@@ -658,3 +658,29 @@ def test_ui_settings_from_the_environment():
 def test_bad_ui_settings_name_the_key(overrides):
     (key,) = overrides["ui"]
     assert config_error(overrides=overrides).startswith(f"ui.{key}:")
+
+
+# Password hash cost -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("memory", "time_cost"), [(19456, 2), (12288, 3), (9216, 4), (7168, 5), (47104, 1)])
+def test_production_accepts_each_owasp_argon2id_set(memory, time_cost):
+    config = {**PRODUCTION, "passwords": {"hash_memory_kib": memory, "hash_time_cost": time_cost}}
+    settings = load_settings(config, environ={})
+    assert (settings.passwords.hash_memory_kib, settings.passwords.hash_time_cost) == (memory, time_cost)
+
+
+@pytest.mark.parametrize(("memory", "time_cost"), [(19456, 1), (6144, 6), (1024, 1)])
+def test_production_refuses_a_hash_cost_below_owasp(memory, time_cost):
+    config = {**PRODUCTION, "passwords": {"hash_memory_kib": memory, "hash_time_cost": time_cost}}
+    assert config_error(overrides=config).startswith("passwords.hash_memory_kib and hash_time_cost: below OWASP")
+
+
+def test_development_may_hash_cheaply_but_within_argon2s_own_bounds():
+    assert load_settings({"passwords": {"hash_memory_kib": 1024, "hash_time_cost": 1}}, environ={})
+    assert config_error(overrides={"passwords": {"hash_time_cost": 0}}) == (
+        "passwords.hash_time_cost: must be between 1 and 16"
+    )
+    assert config_error(overrides={"passwords": {"hash_memory_kib": 16, "hash_parallelism": 4}}) == (
+        "passwords.hash_memory_kib: must be between 8 x hash_parallelism and 4194304"
+    )
