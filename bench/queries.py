@@ -12,8 +12,8 @@ server in it); `bench/run.py` measures the server under load.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import base64
+import cProfile
 import hashlib
 import pstats
 import re

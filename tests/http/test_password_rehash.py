@@ -12,7 +12,6 @@ from idp.security.passwords import verify_password
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import AuthorizationRequest, Browser, query_of
 
-
 # The production default, not the suite's cheap one: what a real deployment renews to.
 pytestmark = pytest.mark.settings(passwords={"hash_memory_kib": 19456, "hash_time_cost": 2, "hash_parallelism": 1})
 
