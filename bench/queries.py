@@ -77,6 +77,7 @@ def main() -> None:
         help="profile the requests whose name starts with this (e.g. 'POST /token') and print "
         "the functions that took the most time over all rounds",
     )
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats order: cumulative (default), tottime")
     args = parser.parse_args()
 
     from datetime import date
@@ -239,7 +240,7 @@ def main() -> None:
         f"{total['commits']:>7}  {total['checkouts']:>9}"
     )
     if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats(args.profile_sort).print_stats(60)
 
 
 if __name__ == "__main__":
