@@ -27,8 +27,10 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import gevent
 from locust import FastHttpUser, constant, events, task
 from locust.contrib.fasthttp import FastHttpSession
+from locust.exception import StopUser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from idpbench.identities import member_email, member_password
@@ -99,8 +101,11 @@ class Browser(FastHttpUser):
     def sign_in(self) -> None:
         limit = CONFIG.get("limit")
         if limit and _results["attempts"] >= limit:
-            self.environment.runner.quit()
-            return
+            # Quit from a greenlet of its own: quitting stops every user, this one included,
+            # and would kill the call before it ends the run (locust then waited out
+            # --run-time, twice the expected time of a --memory-signins run).
+            gevent.spawn(self.environment.runner.quit)
+            raise StopUser()
         _results["attempts"] += 1
         index = next(_next_member) % CONFIG["members"]
         self.client.cookiejar.clear()
