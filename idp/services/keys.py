@@ -100,10 +100,14 @@ def _engine_of(db: Session):
     return db.get_bind().engine
 
 
+def _is_fresh(snapshot: _Snapshot | None, cache_seconds: int) -> bool:
+    return snapshot is not None and time.monotonic() - snapshot.loaded_at < cache_seconds
+
+
 def _snapshot(db: Session, cache_seconds: int) -> _Snapshot:
     engine = _engine_of(db)
     current = _snapshots.get(engine)
-    if current is not None and time.monotonic() - current.loaded_at < cache_seconds:
+    if _is_fresh(current, cache_seconds):
         return current
     entries = [
         KeyEntry(
@@ -271,7 +275,7 @@ def published_from_cache(engine: Any, retired_publish_seconds: int, cache_second
     this process's snapshot of ``engine``'s keys is missing or older than ``cache_seconds``
     (then ``published`` reads it again)."""
     current = _snapshots.get(engine)
-    if current is None or not current.entries or time.monotonic() - current.loaded_at >= cache_seconds:
+    if not _is_fresh(current, cache_seconds) or not current.entries:
         return None
     return _published_from(current, retired_publish_seconds)
 

@@ -81,9 +81,15 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def name_the_endpoint(_error=None):
-        request.environ[_ENDPOINT_KEY] = request.endpoint or "unmatched"
+        name_endpoint(request.environ, request.endpoint or "unmatched")
 
     app.wsgi_app = RequestTimer(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def name_endpoint(environ: dict, endpoint: str) -> None:
+    """Label the request's timing and count with ``endpoint``: done at teardown for Flask's
+    routes, and by what answers in front of Flask (web/protocol/discovery.py) itself."""
+    environ[_ENDPOINT_KEY] = endpoint
 
 
 class RequestTimer:

@@ -25,7 +25,7 @@ from idp.db import get_engine, get_session
 from idp.oauth.metadata import provider_metadata
 from idp.runtime import runtime
 from idp.services import keys as key_service
-from idp.web import request_ids, security_headers
+from idp.web import metrics, request_ids, security_headers
 from idp.web.protocol import bp
 from idp.web.ratelimits import not_rate_limited
 
@@ -40,8 +40,6 @@ JWKS_CACHE_CONTROL = "public, max-age=300"
 DISCOVERY_TYPE = "application/json"
 JWKS_TYPE = "application/jwk-set+json"
 _DISCOVERY_KEY = "idp.discovery_document"
-# Where the endpoint's name is left for the metrics timer around the app (web/metrics.py).
-_METRICS_ENDPOINT_KEY = "idp.metrics.endpoint"
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ class PublicDocuments:
                 return self.wsgi_app(environ, start_response)
             body, etag = keys.body, keys.etag
             content_type, cache_control, endpoint = JWKS_TYPE, JWKS_CACHE_CONTROL, "oidc.jwks"
-        environ[_METRICS_ENDPOINT_KEY] = endpoint
+        metrics.name_endpoint(environ, endpoint)
         headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control), *self.common_headers]
         headers.append(
             (
