@@ -40,7 +40,7 @@ from idp.db import get_session
 from idp.models import AuthorizationCode, Client, Member, RefreshToken
 from idp.models import client as client_model
 from idp.models.authentication import AuthenticationContext
-from idp.oauth.claims import claims_for_scope, parse_claims_request, requested_claims
+from idp.oauth.claims import parse_claims_request, requested_claims
 from idp.oauth.tokens import (
     OFFLINE_ACCESS,
     issue_access_token,
@@ -293,15 +293,6 @@ class IdpOpenIDCode(OpenIDCode):
         # Only `sub` in the ID token: with an access token issued, the other claims are
         # served by UserInfo (OpenID Connect Core §5.4), which keeps tokens small and private.
         return {"sub": user.subject}
-
-
-def userinfo_claims(user: Member, scope: str, claims_json: str | None = None) -> dict:
-    """What the granted scope releases, and what the claims request's userinfo member asks
-    for within it (the same set: the claims parameter never widens consent)."""
-    claims = claims_for_scope(user, scope)
-    if claims_json:
-        claims.update(requested_claims(user, scope, json.loads(claims_json).get("userinfo")))
-    return claims
 
 
 def _claims_request_json(raw: str | None) -> str | None:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import Client
+from idp.oauth.claims import userinfo_claims
 from idp.oauth.client_auth import PRIVATE_KEY_JWT, PrivateKeyJWT
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
@@ -35,7 +36,6 @@ from idp.oauth.grants import (
     IdpOpenIDCode,
     RefreshTokenGrant,
     S256CodeChallenge,
-    userinfo_claims,
 )
 from idp.oauth.revocation import IdpRevocationEndpoint
 from idp.oauth.tokens import AccessTokenValidator

@@ -198,28 +198,38 @@ def check_access_token(token_string: str) -> CheckedAccessToken | None:
     """The access token if we signed it (with any published key), it is an RFC 9068 access
     token of our issuer, not expired, and its jti is on record; None otherwise. Revocation is
     the caller's to judge (``record.revoked_at``)."""
-    if not token_string or len(token_string) > 8192:
-        return None
     current = runtime()
     db = get_session()
     published = key_service.published(
         db, current.settings.keys.retired_key_publish_seconds, current.settings.keys.cache_seconds
     )
-    try:
-        header, claims = verify_jwt_with(token_string, published.key_set)
-    except InvalidJWT:
-        return None
-    if str(header.get("typ", "")).lower() not in {ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}"}:
-        return None
-    if claims.get("iss") != current.settings.server.issuer or not isinstance(claims.get("jti"), str):
-        return None
-    exp = claims.get("exp")
-    if not isinstance(exp, int) or exp <= int(utcnow().timestamp()):
+    claims = access_token_claims(token_string, published.key_set, current.settings.server.issuer)
+    if claims is None:
         return None
     record = db.scalar(select(IssuedToken).where(IssuedToken.jti == claims["jti"]))
     if record is None:
         return None
     return CheckedAccessToken(claims=claims, record=record)
+
+
+def access_token_claims(token_string: str, key_set, issuer: str) -> dict | None:
+    """The claims of ``token_string`` if it is a JWT access token (RFC 9068) signed with a key
+    of ``key_set``, of ``issuer``, with a jti and not expired; None otherwise. Whether its jti
+    is on record, and not revoked, is for the caller to look up."""
+    if not token_string or len(token_string) > 8192:
+        return None
+    try:
+        header, claims = verify_jwt_with(token_string, key_set)
+    except InvalidJWT:
+        return None
+    if str(header.get("typ", "")).lower() not in {ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}"}:
+        return None
+    if claims.get("iss") != issuer or not isinstance(claims.get("jti"), str):
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= int(utcnow().timestamp()):
+        return None
+    return claims
 
 
 class ValidatedAccessToken:

@@ -8,4 +8,4 @@ from flask import Blueprint
 bp = Blueprint("oidc", __name__)
 
 # The endpoint modules add their routes to ``bp``.
-from idp.web.protocol import authorize, discovery, end_session, introspection, token  # noqa: E402,F401
+from idp.web.protocol import authorize, discovery, end_session, introspection, token, userinfo  # noqa: E402,F401
