@@ -5,10 +5,14 @@ Alembic migrations are the only source of the schema: nothing here creates table
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import Connection, DateTime, Engine, Executable, MetaData, Row, create_engine, event, inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -124,6 +128,50 @@ def _close_session(exc: BaseException | None) -> None:
     connection = g.pop("db_connection", None)
     if connection is not None:
         connection.close()  # back to the pool (its reset rolls back whatever was left open)
+
+
+class StandingReads:
+    """One-statement reads for the fast paths in front of Flask (``web/protocol/userinfo.py``),
+    on a connection each thread keeps, in autocommit: a read costs one round trip, where a
+    pool checkout adds a ping (``pool_pre_ping``), a BEGIN and a reset. So a process holds one
+    connection more per thread that served such a read. A read that fails drops its
+    connection (the next read opens another) and raises; every connection is closed when the
+    engine is disposed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+        self._open: set[Connection] = set()
+        self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", self._close_all)
+
+    def first(self, statement: Executable, parameters: dict[str, Any]) -> Row | None:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            with self._lock:
+                self._open.add(connection)
+            self._local.connection = connection
+        try:
+            return connection.execute(statement, parameters).first()
+        except SQLAlchemyError:
+            self._local.connection = None
+            self._close(connection)
+            raise
+
+    def _close(self, connection: Connection) -> None:
+        with self._lock:
+            self._open.discard(connection)
+        with contextlib.suppress(SQLAlchemyError):  # already broken: nothing left to give back
+            # Closed outright, not given back: the pool may be the one dispose() let go of.
+            connection.invalidate()
+            connection.close()
+
+    def _close_all(self, _engine: Engine) -> None:
+        with self._lock:
+            connections = list(self._open)
+        for connection in connections:
+            self._close(connection)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749 import scope_to_list
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 
 from idp.clock import utcnow
+from idp.db import StandingReads
 from idp.models import Client, IssuedToken, Member
 from idp.oauth.claims import CLAIMS_SOURCE_COLUMNS, userinfo_claims
 from idp.oauth.tokens import access_token_claims
@@ -40,13 +41,13 @@ _TOKEN_MEMBER_AND_CLIENT = (
 )
 
 
-def released_claims(connection: Connection, token_string: str, key_set, issuer: str) -> dict[str, Any] | None:
+def released_claims(reads: StandingReads, token_string: str, key_set, issuer: str) -> dict[str, Any] | None:
     """The UserInfo claims for ``token_string``, or None when the token does not plainly
     qualify (then the full path decides, and says why)."""
     claims = access_token_claims(token_string, key_set, issuer)
     if claims is None:
         return None
-    row = connection.execute(_TOKEN_MEMBER_AND_CLIENT, {"jti": claims["jti"]}).first()
+    row = reads.first(_TOKEN_MEMBER_AND_CLIENT, {"jti": claims["jti"]})
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     if USERINFO_SCOPE not in (scope_to_list(row.scope) or []):

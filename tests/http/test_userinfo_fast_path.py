@@ -17,6 +17,9 @@ from tests.helpers.oidc import AuthorizationRequest, Browser, code_from, exchang
 from tests.http.test_discovery import PER_ANSWER, separate_app
 from tests.http.test_health_and_metrics import samples, value
 
+# The fast path needs a fresh key snapshot; a loaded machine must not outlast the cache.
+pytestmark = pytest.mark.settings(keys={"cache_seconds": 60})
+
 
 def signed_in_tokens(client, member, rp, **extra) -> dict:
     request_ = AuthorizationRequest(rp.client_id, **extra)

@@ -201,6 +201,41 @@ def test_database_outage_pages_protocol_readiness_and_recovery_without_restart(p
     assert exchange_code(member_browser, code_from(location, request), request).status_code == 200
 
 
+@pytest.mark.settings(keys={"cache_seconds": 60})  # a loaded machine must not outlast the key cache
+def test_userinfo_in_front_of_flask_gives_way_to_the_view_while_the_database_is_away(proxied, member_and_rp):
+    """UserInfo's fast path keeps a connection of its own (idp.db.StandingReads): when the
+    database goes, the view answers (503, JSON); when it is back, the fast path reconnects."""
+    from flask import request as flask_request
+
+    app, proxy = proxied
+    email, client_id = member_and_rp
+    reached_flask: list[str] = []
+    app.before_request(lambda: reached_flask.append(flask_request.path))
+    member_browser = browser(app, "203.0.113.30")
+    authorization = AuthorizationRequest(client_id)
+    location = Browser(member_browser).sign_in(authorization, email, DEMO_PASSWORD)
+    tokens = exchange_code(member_browser, code_from(location, authorization), authorization)
+    bearer = {"Authorization": f"Bearer {tokens.json['access_token']}"}
+    api = app.test_client()
+    assert api.get("/jwks").status_code == 200  # the key snapshot is loaded
+    assert api.get("/userinfo", headers=bearer).status_code == 200
+    reached_flask.clear()
+    assert api.get("/userinfo", headers=bearer).status_code == 200
+    assert reached_flask == []
+
+    proxy.cut()
+    away = api.get("/userinfo", headers=bearer)
+    assert away.status_code == 503 and away.json["error"] == "temporarily_unavailable"
+    assert reached_flask == ["/userinfo"]
+
+    proxy.restore()
+    assert api.get("/userinfo", headers=bearer).status_code == 200
+    reached_flask.clear()
+    back = api.get("/userinfo", headers=bearer)
+    assert back.status_code == 200 and back.json["email"] == email
+    assert reached_flask == []
+
+
 def test_a_request_cut_off_halfway_leaves_nothing_half_written(proxied, member_and_rp, monkeypatch):
     from idp.models import BrowserSession, LoginThrottle
     from idp.services import authn

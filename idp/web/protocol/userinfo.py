@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.db import get_engine
+from idp.db import StandingReads, get_engine
 from idp.extensions import csrf
 from idp.oauth.server import get_server
 from idp.oauth.userinfo import USERINFO_SCOPE, released_claims
@@ -95,6 +95,7 @@ class BearerUserInfo:
         self.trust_the_proxy = current.settings.server.trusted_proxies > 0
         self.retired_publish_seconds = current.settings.keys.retired_key_publish_seconds
         self.cache_seconds = current.settings.keys.cache_seconds
+        self.reads = StandingReads(get_engine(app))
         self.common_headers = [
             ("Cache-Control", "no-store"),
             ("Pragma", "no-cache"),
@@ -125,13 +126,11 @@ class BearerUserInfo:
         token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
         if token is None:
             return None
-        engine = get_engine(self.app)
-        keys = key_service.published_from_cache(engine, self.retired_publish_seconds, self.cache_seconds)
+        keys = key_service.published_from_cache(self.reads.engine, self.retired_publish_seconds, self.cache_seconds)
         if keys is None:  # due for a refresh from the database: the view does it
             return None
         try:
-            with engine.connect() as connection:
-                claims = released_claims(connection, token, keys.key_set, self.issuer)
+            claims = released_claims(self.reads, token, keys.key_set, self.issuer)
         except SQLAlchemyError:
             return None  # the view meets the same error and answers it (web/unavailable.py)
         if claims is None:
