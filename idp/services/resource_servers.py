@@ -7,9 +7,10 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from idp.db import StandingReads
 from idp.errors import NotFound, ValidationFailed
 from idp.models import Client, ResourceServer
 from idp.security.tokens import digest, matches_digest, random_token
@@ -67,14 +68,39 @@ def delete(db: Session, audience_or_id: str) -> ResourceServer:
 
 def authenticate(db: Session, introspection_id: str | None, secret: str | None) -> ResourceServer | None:
     """The resource server these credentials belong to, or None (in the same time either way)."""
-    if not introspection_id or not secret or len(introspection_id) > 64 or "\x00" in introspection_id:
-        matches_digest(secret or "", _UNKNOWN_SECRET_DIGEST)
-        return None
+    if not _plausible(introspection_id, secret):
+        return _refused(secret)
     found = db.scalar(select(ResourceServer).where(ResourceServer.introspection_id == introspection_id))
-    if found is None:
-        matches_digest(secret, _UNKNOWN_SECRET_DIGEST)
-        return None
-    return found if matches_digest(secret, found.secret_hash) else None
+    return found if _secret_matches(found.secret_hash if found else None, secret) else None
+
+
+# Built once, for the introspection endpoint's fast path (web/protocol/introspection.py).
+_AUDIENCE_AND_SECRET = select(ResourceServer.audience, ResourceServer.secret_hash).where(
+    ResourceServer.introspection_id == bindparam("introspection_id")
+)
+
+
+def authenticated_audience(reads: StandingReads, introspection_id: str | None, secret: str | None) -> str | None:
+    """``authenticate`` in one standing read: the audience of the resource server these
+    credentials belong to, or None."""
+    if not _plausible(introspection_id, secret):
+        return _refused(secret)
+    found = reads.first(_AUDIENCE_AND_SECRET, {"introspection_id": introspection_id})
+    return found.audience if _secret_matches(found.secret_hash if found else None, secret) else None
+
+
+def _plausible(introspection_id: str | None, secret: str | None) -> bool:
+    return bool(introspection_id and secret and len(introspection_id) <= 64 and "\x00" not in introspection_id)
+
+
+def _refused(secret: str | None) -> None:
+    matches_digest(secret or "", _UNKNOWN_SECRET_DIGEST)  # the time a known id would take
+    return None
+
+
+def _secret_matches(secret_hash: str | None, secret: str | None) -> bool:
+    """Compared in constant time; against a digest of nothing when the id is unknown."""
+    return matches_digest(secret or "", secret_hash or _UNKNOWN_SECRET_DIGEST) and secret_hash is not None
 
 
 def is_registered(db: Session, audience: str) -> bool:

@@ -33,7 +33,7 @@ def init_app(app: Flask) -> None:
     )
     from idp.web.account import overview, profile, security, sessions
     from idp.web.protocol import bp as protocol_bp
-    from idp.web.protocol import cors, discovery, userinfo
+    from idp.web.protocol import cors, discovery, introspection, userinfo
     from idp.web.selfservice import activation, recovery
     from idp.web.signin import interaction, passkeys, second_factor
 
@@ -63,8 +63,9 @@ def init_app(app: Flask) -> None:
     security_headers.init_app(app)
     cross_site_posts.init_app(app)
     cors.init_app(app)
-    # The fast paths of the public documents and of UserInfo go in front of Flask, and inside
-    # the metrics timer.
+    # The fast paths of the public documents, UserInfo and introspection go in front of
+    # Flask, and inside the metrics timer.
     discovery.init_app(app)
     userinfo.init_app(app)
+    introspection.init_app(app)
     metrics.init_app(app)

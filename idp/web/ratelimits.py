@@ -142,17 +142,22 @@ def _retry_after(item, *keys: str) -> int:
     return max(1, math.ceil(reset_at - time.time()))
 
 
-def client_authentication_limits():
-    """The hooks the authorization server calls around client authentication at /token."""
+def client_authentication_limits(address_of: Callable[[], str] | None = None):
+    """The hooks the authorization server calls around client authentication at /token.
+    ``address_of``: the caller's address (default: the request's; the introspection fast path
+    in front of Flask passes its own)."""
     from idp.oauth.server import ClientAuthenticationLimits
 
+    def the_address() -> str:
+        return address_of() if address_of is not None else request.remote_addr or ""
+
     def before(claimed: str) -> None:
-        address = request.remote_addr or ""
+        address = the_address()
         refuse_if_over("client_auth_failures_per_ip", address)
         refuse_if_over("client_auth_failures_per_ip_and_client", address, claimed)
 
     def failed(claimed: str) -> None:
-        address = request.remote_addr or ""
+        address = the_address()
         # Both counted, whichever is reached first; the next attempt is refused by ``before``.
         for name, keys in (
             ("client_auth_failures_per_ip", (address,)),
@@ -164,7 +169,7 @@ def client_authentication_limits():
     def succeeded(client) -> None:
         # A public client authenticates by naming itself: anyone can, so its requests are
         # counted per client and address; a confidential client's only once its secret is right.
-        keys = (client.client_id, request.remote_addr or "") if client.is_public else (client.client_id,)
+        keys = (client.client_id, the_address()) if client.is_public else (client.client_id,)
         count("token_per_client", *keys)
 
     def succeeded_as(name: str) -> None:

@@ -1,21 +1,44 @@
 """The introspection endpoint (RFC 7662) for registered resource servers, and the revocation
-endpoint (RFC 7009) for clients."""
+endpoint (RFC 7009) for clients.
+
+Benefit services that do not verify tokens offline introspect each one they are shown, so
+introspection is as busy as UserInfo (issue 12). `IntrospectionFastPath`, in front of Flask,
+answers a plain request (a form POST from a resource server whose credentials are right and
+whose limits are not reached) with the view's answer, active or not, from standing reads
+(``idp.db.StandingReads``). The view answers everything else: wrong credentials (it counts
+the failure), a reached limit, a cross-site or cookie-carrying post, a form it must refuse,
+the key snapshot due, the database away.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import unquote
+import io
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import parse_qsl, unquote
 
-from flask import jsonify, request
+from flask import Flask, jsonify, request
+from limits.errors import StorageError
+from sqlalchemy.exc import SQLAlchemyError
 
-from idp.db import get_session
+from idp.db import StandingReads, get_engine, get_session
 from idp.extensions import csrf
-from idp.oauth.introspection import introspect
+from idp.oauth.introspection import introspect, introspect_with
 from idp.oauth.server import get_server
+from idp.runtime import runtime
+from idp.services import keys as key_service
 from idp.services import resource_servers
+from idp.web import metrics, request_ids, security_headers
 from idp.web.protocol import bp
-from idp.web.ratelimits import client_authentication_limits
+from idp.web.ratelimits import TooManyRequests, client_authentication_limits
+
+INTROSPECTION_PATH = "/introspect"
+ENDPOINT = "oidc.introspection"
+FORM_TYPE = "application/x-www-form-urlencoded"
+# A token is at most 8192 characters (tokens.access_token_claims); a longer form is the view's.
+LARGEST_FAST_FORM = 16384
 
 
 def _no_store(response):
@@ -24,27 +47,33 @@ def _no_store(response):
     return response
 
 
-def _basic_credentials() -> tuple[str | None, str | None]:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("basic "):
+def credentials(authorization: str, form: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The resource server's id and secret: HTTP Basic, or ``client_id`` and ``client_secret``
+    in the form."""
+    if authorization.lower().startswith("basic "):
         try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return None, None
         name, sep, secret = decoded.partition(":")
         # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
         return (unquote(name), unquote(secret)) if sep else (None, None)
-    return request.form.get("client_id"), request.form.get("client_secret")
+    return form.get("client_id"), form.get("client_secret")
 
 
-@bp.post("/introspect")
+def claimed_name(name: str | None) -> str:
+    """The name a resource server's limits are counted under."""
+    return f"resource-server:{name or ''}"[:100]
+
+
+@bp.post(INTROSPECTION_PATH)
 @csrf.exempt  # Resource servers authenticate themselves; no browser session is involved.
 def introspection():
-    name, secret = _basic_credentials()
+    name, secret = credentials(request.headers.get("Authorization", ""), request.form)
     # The same limits as client authentication at /token: failures per address (and address
     # and claimed name), requests per resource server only once it has authenticated.
     limits = client_authentication_limits()
-    claimed = f"resource-server:{name or ''}"[:100]
+    claimed = claimed_name(name)
     limits.before(claimed)
     server = resource_servers.authenticate(get_session(), name, secret)
     if server is None:
@@ -54,10 +83,106 @@ def introspection():
         response.headers["WWW-Authenticate"] = 'Basic realm="introspection"'
         return _no_store(response)
     limits.succeeded_as(claimed)
-    return _no_store(jsonify(introspect(server, request.form.get("token"))))
+    return _no_store(jsonify(introspect(server.audience, request.form.get("token"))))
 
 
 @bp.post("/revoke")
 @csrf.exempt  # Clients authenticate themselves (limited like /token, in authenticate_client).
 def revocation():
     return _no_store(get_server().create_endpoint_response("revocation"))
+
+
+def init_app(app: Flask) -> None:
+    """Put the fast path in front of the app (inside the metrics timer, which wraps later)."""
+    app.wsgi_app = IntrospectionFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+
+
+class IntrospectionFastPath:
+    """A resource server's plain introspection request, answered from standing reads."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        current = runtime(app)
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.issuer = current.settings.server.issuer
+        self.trust_the_proxy = current.settings.server.trusted_proxies > 0
+        self.retired_publish_seconds = current.settings.keys.retired_key_publish_seconds
+        self.cache_seconds = current.settings.keys.cache_seconds
+        self.reads = StandingReads(get_engine(app))
+        self.common_headers = [
+            ("Cache-Control", "no-store"),
+            ("Pragma", "no-cache"),
+            *security_headers.headers_for(current.settings.issuer_is_https),
+        ]
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        fast = environ.get("PATH_INFO") == INTROSPECTION_PATH and environ.get("REQUEST_METHOD") == "POST"
+        body = self._answer(environ) if fast else None
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        metrics.name_endpoint(environ, ENDPOINT)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                *self.common_headers,
+                (
+                    request_ids.HEADER,
+                    request_ids.from_proxy(environ.get("HTTP_X_REQUEST_ID"), self.trust_the_proxy) or uuid.uuid4().hex,
+                ),
+            ],
+        )
+        return [body]
+
+    def _answer(self, environ: dict) -> bytes | None:
+        """The body the view would send with 200, or None when the view must answer."""
+        form = self._plain_form(environ)
+        if form is None:
+            return None
+        keys = key_service.published_from_cache(self.reads.engine, self.retired_publish_seconds, self.cache_seconds)
+        if keys is None:  # due for a refresh from the database: the view does it
+            return None
+        name, secret = credentials(environ.get("HTTP_AUTHORIZATION", ""), form)
+        claimed = claimed_name(name)
+        # ProxyFix, when configured, wraps this layer too: REMOTE_ADDR is the client's.
+        limits = client_authentication_limits(address_of=lambda: environ.get("REMOTE_ADDR") or "")
+        with self.app.app_context():
+            try:
+                limits.before(claimed)
+                audience = resource_servers.authenticated_audience(self.reads, name, secret)
+                if audience is None:
+                    return None  # the view counts the failure and answers 401
+                # Counted here; should this reach the limit, the view counts once more and
+                # answers 429.
+                limits.succeeded_as(claimed)
+                answer = introspect_with(self.reads, keys.key_set, self.issuer, audience, form.get("token"))
+            except (TooManyRequests, StorageError, SQLAlchemyError):
+                return None  # the view meets the same and answers it (429, 503)
+            return self.app.json.response(answer).get_data()
+
+    @staticmethod
+    def _plain_form(environ: dict) -> dict[str, str] | None:
+        """The form of a plain POST, or None. The body, once read, is put back for the view."""
+        if environ.get("QUERY_STRING") or any(
+            environ.get(header) for header in ("HTTP_ORIGIN", "HTTP_REFERER", "HTTP_COOKIE")
+        ):
+            return None  # cross-site and cookie checks are the view's (web/cross_site_posts.py)
+        if environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() != FORM_TYPE:
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if not 0 < length <= LARGEST_FAST_FORM:
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return None
+        form = dict(pairs)
+        if len(form) != len(pairs) or any("\x00" in item for pair in pairs for item in pair):
+            return None  # a repeated field, or a NUL (web/request_input.py refuses it)
+        return form
