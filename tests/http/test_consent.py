@@ -250,10 +250,9 @@ def test_first_party_client_never_shows_consent(client, member, make_client):
     started = client.get(request.url())
     browser = Browser(client)
     logged_in = browser.login(started.headers["Location"], member.email, DEMO_PASSWORD)
-    # Straight from the login step to the code: no page in between.
-    resumed = client.get(logged_in.headers["Location"])
-    assert resumed.status_code == 303
-    final = client.get(resumed.headers["Location"])
+    # Straight from the login step to the code: no page, and no hop, in between.
+    assert "/authorize/resume/" in logged_in.headers["Location"]
+    final = client.get(logged_in.headers["Location"])
     assert final.status_code == 302, final.status_code
     assert "consent-form" not in final.text
     location = final.headers["Location"]

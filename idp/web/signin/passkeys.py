@@ -25,7 +25,7 @@ from idp.services.lockout import AccountLocked
 from idp.web.forms import LoginForm, PasskeyAnswerForm
 from idp.web.ratelimits import login_limit
 from idp.web.requester import requester
-from idp.web.signin.interaction import consent_needed_for, interaction_page, load_interaction
+from idp.web.signin.interaction import consent_needed_for, continue_after_sign_in, interaction_page, load_interaction
 from idp.web.signin.record import start_sign_in
 
 bp = Blueprint("passkeys", __name__, url_prefix="/interaction")
@@ -84,7 +84,7 @@ def sign_in(uid: str):
     start_sign_in(member, utcnow(), assurance.METHOD_PASSKEY_SIGN_IN)
     interaction.login_completed(member.id, consent_needed_for(db, interaction, member))
     db.commit()
-    return redirect(url_for("interaction.show", uid=uid), 303)
+    return continue_after_sign_in(interaction)
 
 
 def _login_page(interaction, error: str, status: int, **context):
