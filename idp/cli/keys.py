@@ -67,7 +67,9 @@ def keys_rotate() -> None:
     )
 
 
-@keys.command("retire")
+# A kid is a base64url thumbprint and may begin with "-": read as the argument it is, never as
+# an option (so no short options here, and help only as --help).
+@keys.command("retire", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
 @click.argument("kid")
 def keys_retire(kid: str) -> None:
     """Stop signing with KID now (say, it may have leaked). It stays published until the tokens

@@ -6,6 +6,7 @@ so its access log and idp's lines share it; from anywhere else a client cannot c
 from __future__ import annotations
 
 import re
+import uuid
 
 from flask import Flask, g, request
 
@@ -21,6 +22,12 @@ def from_proxy(incoming: str | None, trust_the_proxy: bool) -> str | None:
     if trust_the_proxy and incoming and _ACCEPTED.fullmatch(incoming):
         return incoming
     return None
+
+
+def for_answer_in_front(environ: dict, trust_the_proxy: bool) -> str:
+    """The id of a request answered in front of Flask (web/protocol/discovery.py, in_front.py),
+    where no request context makes one: the proxy's, or a new one."""
+    return from_proxy(environ.get("HTTP_X_REQUEST_ID"), trust_the_proxy) or uuid.uuid4().hex
 
 
 def init_app(app: Flask) -> None:

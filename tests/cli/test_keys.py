@@ -97,6 +97,9 @@ def test_retire_an_unknown_key_is_one_line(idp):
     from tests.cli.conftest import assert_failed
 
     assert_failed(idp("keys", "retire", "nope"), 1, "no signing key 'nope'")
+    # A thumbprint may begin with "-" (one kid in 64): it is a kid, not an option.
+    assert_failed(idp("keys", "retire", "-oAbc-def"), 1, "no signing key '-oAbc-def'")
+    assert_failed(idp("keys", "retire", "-hXYZ"), 1, "no signing key '-hXYZ'")
 
 
 def test_prune_deletes_retired_keys_only_after_their_tokens_expired(idp, moving_clock):

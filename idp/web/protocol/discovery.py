@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -137,12 +136,7 @@ class PublicDocuments:
             content_type, cache_control, endpoint = JWKS_TYPE, JWKS_CACHE_CONTROL, "oidc.jwks"
         metrics.name_endpoint(environ, endpoint)
         headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control), *self.common_headers]
-        headers.append(
-            (
-                request_ids.HEADER,
-                request_ids.from_proxy(environ.get("HTTP_X_REQUEST_ID"), self.trust_the_proxy) or uuid.uuid4().hex,
-            )
-        )
+        headers.append((request_ids.HEADER, request_ids.for_answer_in_front(environ, self.trust_the_proxy)))
         if environ.get("HTTP_ORIGIN"):
             headers.append(("Access-Control-Allow-Origin", "*"))
         if _not_modified(environ.get("HTTP_IF_NONE_MATCH"), etag):

@@ -15,23 +15,20 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote
 
 from flask import Flask, jsonify, request
 from limits.errors import StorageError
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.db import StandingReads, get_engine, get_session
+from idp.db import get_session
 from idp.extensions import csrf
 from idp.oauth.introspection import introspect, introspect_with
 from idp.oauth.server import get_server
-from idp.runtime import runtime
-from idp.services import keys as key_service
 from idp.services import resource_servers
-from idp.web import metrics, request_ids, security_headers
 from idp.web.protocol import bp
+from idp.web.protocol.in_front import ClientCallInFront
 from idp.web.ratelimits import TooManyRequests, client_authentication_limits
 
 INTROSPECTION_PATH = "/introspect"
@@ -97,51 +94,20 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = IntrospectionFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
-class IntrospectionFastPath:
+class IntrospectionFastPath(ClientCallInFront):
     """A resource server's plain introspection request, answered from standing reads."""
 
-    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
-        current = runtime(app)
-        self.app = app
-        self.wsgi_app = wsgi_app
-        self.issuer = current.settings.server.issuer
-        self.trust_the_proxy = current.settings.server.trusted_proxies > 0
-        self.retired_publish_seconds = current.settings.keys.retired_key_publish_seconds
-        self.cache_seconds = current.settings.keys.cache_seconds
-        self.reads = StandingReads(get_engine(app))
-        self.common_headers = [
-            ("Cache-Control", "no-store"),
-            ("Pragma", "no-cache"),
-            *security_headers.headers_for(current.settings.issuer_is_https),
-        ]
+    PATH, METHOD, ENDPOINT = INTROSPECTION_PATH, "POST", ENDPOINT
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        fast = environ.get("PATH_INFO") == INTROSPECTION_PATH and environ.get("REQUEST_METHOD") == "POST"
-        body = self._answer(environ) if fast else None
-        if body is None:
-            return self.wsgi_app(environ, start_response)
-        metrics.name_endpoint(environ, ENDPOINT)
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                *self.common_headers,
-                (
-                    request_ids.HEADER,
-                    request_ids.from_proxy(environ.get("HTTP_X_REQUEST_ID"), self.trust_the_proxy) or uuid.uuid4().hex,
-                ),
-            ],
-        )
-        return [body]
+    def json(self, value: dict) -> bytes:
+        return self.app.json.response(value).get_data()  # as the view's jsonify writes it
 
-    def _answer(self, environ: dict) -> bytes | None:
-        """The body the view would send with 200, or None when the view must answer."""
+    def answer(self, environ: dict) -> bytes | None:
         form = self._plain_form(environ)
         if form is None:
             return None
-        keys = key_service.published_from_cache(self.reads.engine, self.retired_publish_seconds, self.cache_seconds)
-        if keys is None:  # due for a refresh from the database: the view does it
+        keys = self.fresh_keys()
+        if keys is None:
             return None
         name, secret = credentials(environ.get("HTTP_AUTHORIZATION", ""), form)
         claimed = claimed_name(name)
@@ -159,7 +125,7 @@ class IntrospectionFastPath:
                 answer = introspect_with(self.reads, keys.key_set, self.issuer, audience, form.get("token"))
             except (TooManyRequests, StorageError, SQLAlchemyError):
                 return None  # the view meets the same and answers it (429, 503)
-            return self.app.json.response(answer).get_data()
+            return self.json(answer)
 
     @staticmethod
     def _plain_form(environ: dict) -> dict[str, str] | None:

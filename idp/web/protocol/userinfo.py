@@ -14,20 +14,14 @@ answers it, errors and their ``WWW-Authenticate`` included.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable
-
 from flask import Flask, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.db import StandingReads, get_engine
 from idp.extensions import csrf
 from idp.oauth.server import get_server
 from idp.oauth.userinfo import USERINFO_SCOPE, released_claims
-from idp.runtime import runtime
-from idp.services import keys as key_service
-from idp.web import metrics, request_ids, security_headers
 from idp.web.protocol import bp
+from idp.web.protocol.in_front import ClientCallInFront
 
 USERINFO_PATH = "/userinfo"
 ENDPOINT = "oidc.userinfo"
@@ -84,50 +78,19 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-class BearerUserInfo:
+class BearerUserInfo(ClientCallInFront):
     """GET /userinfo with a good bearer token, answered in one statement."""
 
-    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
-        current = runtime(app)
-        self.app = app
-        self.wsgi_app = wsgi_app
-        self.issuer = current.settings.server.issuer
-        self.trust_the_proxy = current.settings.server.trusted_proxies > 0
-        self.retired_publish_seconds = current.settings.keys.retired_key_publish_seconds
-        self.cache_seconds = current.settings.keys.cache_seconds
-        self.reads = StandingReads(get_engine(app))
-        self.common_headers = [
-            ("Cache-Control", "no-store"),
-            ("Pragma", "no-cache"),
-            *security_headers.headers_for(current.settings.issuer_is_https),
-        ]
+    PATH, METHOD, ENDPOINT = USERINFO_PATH, "GET", ENDPOINT
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        body = self._answer(environ) if environ.get("PATH_INFO") == USERINFO_PATH else None
-        if body is None:
-            return self.wsgi_app(environ, start_response)
-        metrics.name_endpoint(environ, ENDPOINT)
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            *self.common_headers,
-            (
-                request_ids.HEADER,
-                request_ids.from_proxy(environ.get("HTTP_X_REQUEST_ID"), self.trust_the_proxy) or uuid.uuid4().hex,
-            ),
-        ]
-        start_response("200 OK", headers)
-        return [body]
-
-    def _answer(self, environ: dict) -> bytes | None:
-        """The body the view would send with 200, or None when the view must answer."""
-        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or environ.get("HTTP_ORIGIN"):
+    def answer(self, environ: dict) -> bytes | None:
+        if environ.get("QUERY_STRING") or environ.get("HTTP_ORIGIN"):
             return None
         token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
         if token is None:
             return None
-        keys = key_service.published_from_cache(self.reads.engine, self.retired_publish_seconds, self.cache_seconds)
-        if keys is None:  # due for a refresh from the database: the view does it
+        keys = self.fresh_keys()
+        if keys is None:
             return None
         try:
             claims = released_claims(self.reads, token, keys.key_set, self.issuer)
@@ -135,6 +98,4 @@ class BearerUserInfo:
             return None  # the view meets the same error and answers it (web/unavailable.py)
         if claims is None:
             return None
-        # As the view writes it: Authlib's Flask integration serializes with the app's JSON
-        # provider (flask.json).
-        return self.app.json.dumps(claims).encode()
+        return self.json(claims)
