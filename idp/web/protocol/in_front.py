@@ -8,6 +8,7 @@ gives the body, or None when Flask's view must answer instead.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
 from flask import Flask
@@ -18,7 +19,7 @@ from idp.services import keys as key_service
 from idp.web import metrics, request_ids, security_headers
 
 
-class ClientCallInFront:
+class ClientCallInFront(ABC):
     PATH: str
     METHOD: str
     ENDPOINT: str
@@ -55,9 +56,9 @@ class ClientCallInFront:
         )
         return [body]
 
+    @abstractmethod
     def answer(self, environ: dict) -> bytes | None:
         """The body the view would send with 200, or None when the view must answer."""
-        raise NotImplementedError
 
     def fresh_keys(self) -> key_service.PublishedKeys | None:
         """The published keys from this process's snapshot; None when it is due for a refresh
