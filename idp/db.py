@@ -82,11 +82,17 @@ def init_app(app: Flask, url: str, echo: bool = False, connect_timeout_seconds: 
     engine = make_engine(url, echo, connect_timeout_seconds)
     app.extensions["idp.engine"] = engine
     app.extensions["idp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["idp.standing_reads"] = StandingReads(engine)
     app.teardown_appcontext(_close_session)
 
 
 def get_engine(app: Flask | None = None) -> Engine:
     return (app or current_app).extensions["idp.engine"]
+
+
+def standing_reads(app: Flask) -> StandingReads:
+    """The app's standing reads (see ``StandingReads``)."""
+    return app.extensions["idp.standing_reads"]
 
 
 def new_session(app: Flask | None = None) -> Session:
@@ -131,12 +137,12 @@ def _close_session(exc: BaseException | None) -> None:
 
 
 class StandingReads:
-    """One-statement reads for the fast paths in front of Flask (``web/protocol/userinfo.py``),
-    on a connection each thread keeps, in autocommit: a read costs one round trip, where a
-    pool checkout adds a ping (``pool_pre_ping``), a BEGIN and a reset. So a process holds one
-    connection more per thread that served such a read. A read that fails drops its
-    connection (the next read opens another) and raises; every connection is closed when the
-    engine is disposed."""
+    """One-statement reads for the fast paths in front of Flask (UserInfo and introspection,
+    ``web/protocol/in_front.py``), on a connection each thread keeps, in autocommit: a read
+    costs one round trip, where a pool checkout adds a ping (``pool_pre_ping``), a BEGIN and a
+    reset. One per app (``standing_reads``), so a process holds one connection more per thread
+    that served such a read. A read that fails drops its connection (the next read opens
+    another) and raises; every connection is closed when the engine is disposed."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

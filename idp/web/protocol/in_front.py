@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask
 
-from idp.db import StandingReads, get_engine
+from idp.db import standing_reads
 from idp.runtime import runtime
 from idp.services import keys as key_service
 from idp.web import metrics, request_ids, security_headers
@@ -32,7 +32,7 @@ class ClientCallInFront(ABC):
         self.trust_the_proxy = current.settings.server.trusted_proxies > 0
         self.retired_publish_seconds = current.settings.keys.retired_key_publish_seconds
         self.cache_seconds = current.settings.keys.cache_seconds
-        self.reads = StandingReads(get_engine(app))
+        self.reads = standing_reads(app)  # one connection per thread for both fast paths
         self.common_headers = [
             ("Content-Type", "application/json"),
             ("Cache-Control", "no-store"),
