@@ -65,7 +65,7 @@ class PostgresDatabases:
 # PostgreSQL (several processes on one server), or exercise the pages in a browser, which the
 # HTTP tests already run on both backends. `make test` leaves them out of the PostgreSQL pass.
 RUN_ONCE_FOLDERS = {"browser", "unit"}
-RUN_ONCE_FILES = {"test_wheel_install.py", "test_config_example.py"}
+RUN_ONCE_FILES = {"test_wheel_install.py", "test_config_example.py", "test_live_server.py"}
 
 
 def pytest_collection_modifyitems(config, items):

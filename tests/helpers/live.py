@@ -25,11 +25,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def answers_read_whole(app):
+    """The app, with each answer read to the end and closed before werkzeug writes it.
+
+    When a browser drops a connection mid-answer (it navigated away while a static file
+    was on its way), werkzeug's development server reads the dead socket in a ``finally``
+    block, fails there and never calls the answer's ``close()``: the static file stays
+    open and Python reports it, at random, as an unclosed-file warning in whichever test
+    runs next. Reading the answer first leaves nothing open to leak. gunicorn, which idp
+    runs under, closes the answer itself; this is for the in-thread test server only.
+    """
+
+    def application(environ, start_response):
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+
+    return application
+
+
 @contextmanager
 def serve_in_thread(app, port: int | None = None):
     """The app on 127.0.0.1 with a threaded werkzeug server; yields the base URL."""
     port = port or free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, answers_read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
