@@ -79,6 +79,13 @@ def main() -> None:
     )
     parser.add_argument("--profile-sort", default="cumulative", help="pstats order: cumulative (default), tottime")
     parser.add_argument("--profile-lines", type=int, default=60, help="functions printed (default 60)")
+    parser.add_argument(
+        "--profiler",
+        choices=("cprofile", "pyinstrument"),
+        default="cprofile",
+        help="cprofile (default: every call, exact counts, but its own cost inflates small "
+        "functions) or pyinstrument (sampled: the call tree as the time was really spent)",
+    )
     args = parser.parse_args()
 
     from datetime import date
@@ -137,7 +144,15 @@ def main() -> None:
         cpu.setdefault(label, []).append(spent)
         return response
 
-    profiler = cProfile.Profile() if args.profile else None
+    profiler = None
+    if args.profile and args.profiler == "pyinstrument":
+        import pyinstrument
+
+        profiler = pyinstrument.Profiler(interval=0.0001)
+        profiler.enable, profiler.disable = profiler.start, profiler.stop  # cProfile's names
+    elif args.profile:
+        profiler = cProfile.Profile()
+    profiled_any = [False]
     warm = [False]  # the first round fills caches: neither timed nor profiled
 
     def request(call, *call_args, **kwargs):
@@ -147,6 +162,7 @@ def main() -> None:
         clock[0] = time.process_time()
         if not profiled:
             return call(*call_args, **kwargs)
+        profiled_any[0] = True
         profiler.enable()
         try:
             return call(*call_args, **kwargs)
@@ -241,8 +257,14 @@ def main() -> None:
         f"{f'one sign-in ({signed_in_with} requests)':<{width}}  {total['cpu']:>6.1f}  {total['statements']:>10}  "
         f"{total['commits']:>7}  {total['checkouts']:>9}"
     )
-    if profiler is not None:
+    if profiler is not None and not profiled_any[0]:
+        raise SystemExit(
+            f"--profile {args.profile!r}: no request starts with it (method and path, e.g. 'GET /interaction')"
+        )
+    if isinstance(profiler, cProfile.Profile):
         pstats.Stats(profiler).sort_stats(args.profile_sort).print_stats(args.profile_lines)
+    elif profiler is not None:
+        print(profiler.output_text(unicode=False, color=False))
 
 
 if __name__ == "__main__":

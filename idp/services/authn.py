@@ -32,6 +32,8 @@ def authenticate_password(
     is no account), so neither message nor timing tells whether an account exists.
     Raises AccountLocked, without checking the password, while the account (or the unknown
     identifier, counted the same way) is locked; and when this failure starts a lock.
+    On success the caller commits: the lockout's success and its audit record go in with the
+    sign-in they lead to (a failure is committed here, before the error is raised).
     """
     identifier = normalize_identifier(raw_identifier)
     # No stored identifier holds a NUL, and PostgreSQL refuses NUL in a text comparison:
@@ -77,11 +79,10 @@ def authenticate_password(
             return Verdict(ok=False, outcome="failure", detail={"reason": "wrong_credentials"})
         return Verdict(ok=True, outcome="success")
 
-    verdict = lockout.guarded_check(db, SIGN_IN, subject, policy, origin, check)
+    verdict = lockout.guarded_check(db, SIGN_IN, subject, policy, origin, check, commit_success=False)
     if not verdict.ok:
         raise LoginFailed("wrong identifier or password")
     if needs_rehash(member.password_hash):
         # Parameters changed since this hash was made: renew it while we have the password.
         member.password_hash = hash_password(password)
-        db.commit()
     return member

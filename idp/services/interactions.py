@@ -90,16 +90,18 @@ def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     return interaction
 
 
-def rebind(db: Session, old_binding: str, new_binding: str) -> int:
+def rebind(db: Session, old_binding: str, new_binding: str, commit: bool = True) -> int:
     """Move this browser's pending interactions to its new binding (at every rotation of its
-    session); commits. Returns how many moved."""
+    session). ``commit=False``: the caller commits it with the step that rotated the session.
+    Returns how many moved."""
     result = db.execute(
         update(Interaction)
         .where(Interaction.browser_binding == old_binding, Interaction.state != INTERACTION_DONE)
         .values(browser_binding=new_binding)
         .execution_options(synchronize_session=False)
     )
-    db.commit()
+    if commit:
+        db.commit()
     return result.rowcount
 
 

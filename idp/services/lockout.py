@@ -144,10 +144,13 @@ def guarded_check(
     policy: LockoutSettings,
     origin: RequestOrigin,
     check: Callable[[], Verdict],
+    commit_success: bool = True,
 ) -> Verdict:
     """Run ``check`` under the lockout (see the module docstring). Raises AccountLocked,
     without running the check, while the subject is locked, and when this failure starts a
-    lock; otherwise returns the verdict (the caller raises its own error for a failure)."""
+    lock; otherwise returns the verdict (the caller raises its own error for a failure).
+    ``commit_success=False``: a success is left for the caller to commit with what the success
+    leads to (a sign-in: one commit fewer per sign-in); every other outcome is committed here."""
     try:
         reserve_attempt(db, subject.key, subject.member_id, policy, kind=guard.kind)
     except AccountLocked:
@@ -165,7 +168,8 @@ def guarded_check(
         record_success(db, subject.key, kind=guard.kind)
         if verdict.outcome is not None:
             _audit_attempt(db, guard, subject, origin, verdict.outcome, verdict.detail)
-        db.commit()
+        if commit_success:
+            db.commit()
         return verdict
     started = record_failure(db, subject.key, policy, kind=guard.kind)
     if verdict.outcome is not None:

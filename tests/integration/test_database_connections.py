@@ -69,6 +69,36 @@ def test_each_request_of_a_sign_in_takes_one_connection_from_the_pool(app, clien
     assert all(count <= 1 for count in requests_made), requests_made
 
 
+def test_a_password_sign_in_commits_the_attempt_then_the_sign_in(app, client, make_member, make_client):
+    """A member's login POST commits twice, plus the browser session's save: the reserved attempt on
+    its own (that commit is what bounds password checks across processes), then the lockout's
+    success, its audit record, the interaction's step and its new binding in one commit."""
+    member = make_member()
+    rp, _ = make_client()
+    engine = get_engine(app)
+    commits: list[str] = []
+    per_endpoint: dict[str, int] = {}
+
+    def counted(_connection) -> None:
+        commits.append("commit")
+
+    def request_done(_error=None) -> None:
+        from flask import request
+
+        per_endpoint[request.endpoint or ""] = len(commits)
+        commits.clear()
+
+    # The member's first attempt ever also creates its lockout counters (a commit of its own).
+    Browser(app.test_client()).sign_in(AuthorizationRequest(rp.client_id), member.email, DEMO_PASSWORD)
+    event.listen(engine, "commit", counted)
+    app.teardown_request_funcs.setdefault(None, []).append(request_done)
+    try:
+        Browser(client).sign_in(AuthorizationRequest(rp.client_id), member.email, DEMO_PASSWORD)
+    finally:
+        event.remove(engine, "commit", counted)
+    assert per_endpoint["interaction.login"] == 3, per_endpoint
+
+
 @pytest.mark.settings(logging={"level": "WARNING"})
 def test_a_held_request_is_answered_once_when_its_resume_is_sent_many_times_at_once(
     app_config, make_member, make_client

@@ -103,8 +103,8 @@ def login(uid: str):
         # Nothing is issued and no one is signed in until the second factor passes; the
         # interaction (bound to this browser) carries the member to that step.
         interaction.password_verified(member.id)
-        db.commit()
-        privilege_changed()
+        privilege_changed(commit=False)
+        db.commit()  # the step, the new binding and the lockout's success, together
         return redirect(url_for("second_factor.challenge", uid=uid), 303)
 
     # A remembered browser stands in for the member's own factor (and security.require_mfa),
@@ -113,7 +113,7 @@ def login(uid: str):
     if after.remembered:
         audit.record(db, "second_factor", "remembered", requester(), member_id=member.id)
     interaction.login_completed(member.id, consent_needed_for(db, interaction, member))
-    db.commit()
+    db.commit()  # with the lockout's success and the new binding: one commit for the sign-in
     return continue_after_sign_in(interaction)
 
 

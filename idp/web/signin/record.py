@@ -62,8 +62,9 @@ def current_sign_in() -> SignedIn | None:
 def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: bool = False) -> None:
     """Record a sign-in that ``method`` completed (its acr and amr), and rotate the session id:
     a privilege change (ASVS V3.2.1). ``remembered``: a remembered browser stood in for the
-    second factor after a password."""
-    binding = _renew_binding()
+    second factor after a password. The caller commits (the interactions moved to the new
+    binding, with the interaction's own step)."""
+    binding = _renew_binding(commit=False)
     achieved = METHODS[method]
     language = i18n.carried_over()
     session.clear()
@@ -89,22 +90,24 @@ def second_factor_passed() -> None:
     privilege_changed()
 
 
-def privilege_changed() -> None:
+def privilege_changed(commit: bool = True) -> None:
     """A step that proves more about the browser passed (the password, before the second
-    factor): a new session id, so one fixed before cannot ride along (ASVS V3.2.1)."""
-    _renew_binding()
+    factor): a new session id, so one fixed before cannot ride along (ASVS V3.2.1).
+    ``commit=False``: the caller commits the interactions moved to the new binding."""
+    _renew_binding(commit=commit)
     session.rotate()
 
 
-def _renew_binding() -> str:
-    """A new binding for this browser, its pending interactions moved to it. An anonymous
-    browser's session is a signed cookie (``web.server_session``), which rotating cannot
-    revoke: a copy fixed before keeps the old binding, which then holds nothing."""
+def _renew_binding(commit: bool = True) -> str:
+    """A new binding for this browser, its pending interactions moved to it (``commit=False``:
+    the caller commits the move). An anonymous browser's session is a signed cookie
+    (``web.server_session``), which rotating cannot revoke: a copy fixed before keeps the old
+    binding, which then holds nothing."""
     old = session.get("binding")
     new = random_token(24)
     session["binding"] = new
     if old:
-        interactions.rebind(get_session(), old, new)
+        interactions.rebind(get_session(), old, new, commit=commit)
     return new
 
 
