@@ -5,9 +5,10 @@ may ask for (RFC 8707 ``resource``)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from idp.db import StandingReads
@@ -83,10 +84,21 @@ _AUDIENCE_AND_SECRET = select(ResourceServer.audience, ResourceServer.secret_has
 def authenticated_audience(reads: StandingReads, introspection_id: str | None, secret: str | None) -> str | None:
     """``authenticate`` in one standing read: the audience of the resource server these
     credentials belong to, or None."""
+    found = authenticated_row(
+        introspection_id, secret, lambda: reads.first(_AUDIENCE_AND_SECRET, {"introspection_id": introspection_id})
+    )
+    return found.audience if found is not None else None
+
+
+def authenticated_row(introspection_id: str | None, secret: str | None, read: Callable[[], Row | None]) -> Row | None:
+    """``authenticate`` over the row ``read`` fetches by ``introspection_id`` (with at least
+    ``audience`` and ``secret_hash``; a caller may read more in the same round trip): the row
+    when the secret matches, None otherwise. ``read`` is not called for implausible
+    credentials, which take the time of a known id all the same."""
     if not _plausible(introspection_id, secret):
         return _refused(secret)
-    found = reads.first(_AUDIENCE_AND_SECRET, {"introspection_id": introspection_id})
-    return found.audience if _secret_matches(found.secret_hash if found else None, secret) else None
+    found = read()
+    return found if _secret_matches(found.secret_hash if found else None, secret) else None
 
 
 def _plausible(introspection_id: str | None, secret: str | None) -> bool:

@@ -8,7 +8,9 @@ credentials, reached limits and anything unusual are the view's. The reference i
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
+from idp.db import get_engine
 from tests.http.test_health_and_metrics import samples, value
 from tests.http.test_refresh_tokens import sign_in
 from tests.http.test_revocation_introspection import (  # noqa: F401  (fixtures)
@@ -66,6 +68,35 @@ def test_the_fast_answer_is_the_views_answer(
     assert fast.json["active"] is case.startswith("active")
     assert comparable(fast) == comparable(ask(through_flask, asking, token, in_form=in_form))
     assert fast.headers["Cache-Control"] == "no-store" and len(fast.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("case", ["active", "revoked", "junk"])
+def test_a_fast_answer_is_one_statement(app, client, flask_saw, member, app_client, make_resource_server, case):
+    """The credentials and the token's record are read together: one round trip to the
+    database a request (two, one after the other, would double the wait on PostgreSQL)."""
+    registered, secret = app_client
+    benefits = make_resource_server(DEFAULT_AUDIENCE)
+    token = sign_in(client, member, registered, secret)["access_token"]
+    if case == "revoked":
+        assert revoke(client, registered.client_id, secret, token).status_code == 200
+    elif case == "junk":
+        token = "a.b.c"
+    ask(app.test_client(), benefits, token)  # the standing connection opened (a first read)
+    statements: list[str] = []
+    engine = get_engine(app)
+
+    def counted(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", counted)
+    flask_saw.clear()
+    try:
+        answered = ask(app.test_client(), benefits, token)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert flask_saw == [], "answered in front of Flask"
+    assert answered.status_code == 200 and answered.json["active"] is (case == "active")
+    assert len(statements) == 1, statements
 
 
 def test_wrong_credentials_are_refused_by_the_view(client, through_flask, flask_saw, make_resource_server):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.db import get_session
 from idp.extensions import csrf
-from idp.oauth.introspection import introspect, introspect_with
+from idp.oauth.introspection import authenticated_introspection, introspect
 from idp.oauth.server import get_server
 from idp.services import resource_servers
 from idp.web.protocol import bp
@@ -116,13 +116,14 @@ class IntrospectionFastPath(ClientCallInFront):
         with self.app.app_context():
             try:
                 limits.before(claimed)
-                audience = resource_servers.authenticated_audience(self.reads, name, secret)
-                if audience is None:
+                answer = authenticated_introspection(
+                    self.reads, keys.key_set, self.issuer, name, secret, form.get("token")
+                )
+                if answer is None:
                     return None  # the view counts the failure and answers 401
                 # Counted here; should this reach the limit, the view counts once more and
                 # answers 429.
                 limits.succeeded_as(claimed)
-                answer = introspect_with(self.reads, keys.key_set, self.issuer, audience, form.get("token"))
             except (TooManyRequests, StorageError, SQLAlchemyError):
                 return None  # the view meets the same and answers it (429, 503)
             return self.json(answer)
