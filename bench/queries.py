@@ -80,6 +80,12 @@ def main() -> None:
     parser.add_argument("--profile-sort", default="cumulative", help="pstats order: cumulative (default), tottime")
     parser.add_argument("--profile-lines", type=int, default=60, help="functions printed (default 60)")
     parser.add_argument(
+        "--by-package",
+        action="store_true",
+        help="with cprofile: print the profiled time per package (own time of its functions) "
+        "instead of per function",
+    )
+    parser.add_argument(
         "--profiler",
         choices=("cprofile", "pyinstrument"),
         default="cprofile",
@@ -261,10 +267,40 @@ def main() -> None:
         raise SystemExit(
             f"--profile {args.profile!r}: no request starts with it (method and path, e.g. 'GET /interaction')"
         )
-    if isinstance(profiler, cProfile.Profile):
+    if isinstance(profiler, cProfile.Profile) and args.by_package:
+        _print_by_package(pstats.Stats(profiler))
+    elif isinstance(profiler, cProfile.Profile):
         pstats.Stats(profiler).sort_stats(args.profile_sort).print_stats(args.profile_lines)
     elif profiler is not None:
         print(profiler.output_text(unicode=False, color=False))
+
+
+def _package_of(filename: str) -> str:
+    """Where a profiled function lives: a distribution under site-packages, idp, the standard
+    library, or (C functions, which cProfile names "~") built-in code such as the hash, the
+    signatures and the SQLite driver."""
+    if filename == "~":
+        return "built-in (C)"
+    site = re.search(r"site-packages/([^/]+)", filename)
+    if site:
+        return site.group(1).removesuffix(".py")
+    if "/idp/" in filename:
+        return "idp"
+    if "/templates/" in filename:
+        return "templates (Jinja)"
+    if filename.startswith("<"):
+        return "generated (SQLAlchemy, dataclasses)"
+    return "standard library"
+
+
+def _print_by_package(stats: pstats.Stats) -> None:
+    own: Counter = Counter()
+    for (filename, _line, _name), (_calls, _primitive, own_time, _cumulative, _callers) in stats.stats.items():
+        own[_package_of(filename)] += own_time
+    total = sum(own.values()) or 1.0
+    print(f"{'package':<40}  share  seconds")
+    for package, seconds in own.most_common():
+        print(f"{package:<40}  {seconds / total:>5.1%}  {seconds:>7.3f}")
 
 
 if __name__ == "__main__":

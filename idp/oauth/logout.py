@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from idp.db import get_session
 from idp.models import Client
 from idp.oauth.id_token_hint import HintNotOurs, IdTokenHint, read_id_token_hint
+from idp.services.clients import find_client
 
 LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 
@@ -95,6 +94,4 @@ def read_logout_request(values: Mapping[str, str], repeated: set[str]) -> Logout
 
 
 def _client(client_id: str | None) -> Client | None:
-    if not client_id or len(client_id) > 64 or "\x00" in client_id:
-        return None
-    return get_session().scalar(select(Client).where(Client.client_id == client_id))
+    return find_client(get_session(), client_id)

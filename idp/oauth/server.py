@@ -24,7 +24,6 @@ from authlib.oidc.core import UserInfoEndpoint
 from flask import Flask
 from flask import g as flask_g
 from flask import request as flask_request
-from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import Client
@@ -40,6 +39,7 @@ from idp.oauth.grants import (
 from idp.oauth.revocation import IdpRevocationEndpoint
 from idp.oauth.tokens import AccessTokenValidator
 from idp.runtime import runtime
+from idp.services.clients import find_client
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -98,11 +98,7 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
     client_authentication_limits: ClientAuthenticationLimits | None = None
 
     def query_client(self, client_id: str) -> Client | None:
-        # No registered id is longer than 64 or holds a NUL, and PostgreSQL refuses to compare
-        # text containing NUL (an error, a 500, instead of "unknown client").
-        if not client_id or len(client_id) > 64 or "\x00" in client_id:
-            return None
-        return get_session().scalar(select(Client).where(Client.client_id == client_id))
+        return find_client(get_session(), client_id)
 
     def get_authorization_grant(self, request: OAuth2Request):
         """Authlib's, but its error never quotes the request: a value holding a character an

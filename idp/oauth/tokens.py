@@ -23,6 +23,7 @@ from idp.security.jose import InvalidJWT, sign_jwt_with, verify_jwt_with
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
 from idp.services import refresh_tokens, session_end
+from idp.services.clients import find_client
 from idp.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -275,7 +276,7 @@ class AccessTokenValidator(BearerTokenValidator):
         checked = check_access_token(token_string)
         if checked is None or checked.record.member_id is None:
             return None
-        client = get_session().scalar(select(Client).where(Client.client_id == checked.record.client_id))
+        client = find_client(get_session(), checked.record.client_id)
         if client is None:
             return None
         return ValidatedAccessToken(checked.record, client)

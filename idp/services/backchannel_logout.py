@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 import requests
-from sqlalchemy import select
 
 from idp.clock import utcnow
 from idp.db import get_session
@@ -23,6 +22,7 @@ from idp.runtime import runtime
 from idp.security.jose import sign_jwt_with
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
+from idp.services.clients import find_client
 from idp.services.outbound import GiveUp
 
 log = logging.getLogger("idp.backchannel_logout")
@@ -62,7 +62,7 @@ def logout_token(client: Client, sub: str | None, sid: str | None) -> str:
 def deliver(payload: dict) -> None:
     """The queue's handler: POST a fresh logout token (a new jti and iat on every try)."""
     db = get_session()
-    client = db.scalar(select(Client).where(Client.client_id == payload["client_id"]))
+    client = find_client(db, payload["client_id"])
     if client is None or not client.backchannel_logout_uri:
         raise GiveUp("the client or its back-channel logout URI is gone")
     token = logout_token(client, payload.get("sub"), payload.get("sid"))

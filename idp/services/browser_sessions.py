@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -29,9 +29,13 @@ def is_expired(record: BrowserSession, limits: SessionSettings) -> bool:
     )
 
 
+# Prebuilt (see idp.db): every request that carries the cookie loads its session.
+_SESSION_BY_DIGEST = select(BrowserSession).where(BrowserSession.id_digest == bindparam("id_digest"))
+
+
 def load(db: Session, cookie_value: str, limits: SessionSettings) -> BrowserSession | None:
     """The live session named by the cookie, or None (expired ones are deleted)."""
-    record = db.scalar(select(BrowserSession).where(BrowserSession.id_digest == digest(cookie_value)))
+    record = db.scalar(_SESSION_BY_DIGEST, {"id_digest": digest(cookie_value)})
     if record is None:
         return None
     if is_expired(record, limits):

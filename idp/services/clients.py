@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -362,8 +362,21 @@ def _validate_redirect_uri(uri: str) -> None:
         raise ValidationFailed("redirect_uri", f"{uri!r}: use https, a loopback http URI or a reverse-domain scheme")
 
 
+# Prebuilt (see idp.db): most protocol requests look their client up.
+_CLIENT_BY_ID = select(Client).where(Client.client_id == bindparam("client_id"))
+
+
+def find_client(db: Session, client_id: str | None) -> Client | None:
+    """The client registered as ``client_id``; None when there is none, also for an id no client
+    can have: empty, longer than 64 characters (none is registered so), or holding a NUL
+    (PostgreSQL cannot compare text with one: an error, a 500, instead of "unknown client")."""
+    if not client_id or len(client_id) > 64 or "\x00" in client_id:
+        return None
+    return db.scalar(_CLIENT_BY_ID, {"client_id": client_id})
+
+
 def get_client(db: Session, client_id: str) -> Client:
-    client = db.scalar(select(Client).where(Client.client_id == client_id))
+    client = find_client(db, client_id)
     if client is None:
         raise NotFound(f"no client {client_id!r}")
     return client

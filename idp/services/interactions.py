@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -73,12 +73,16 @@ def start(
     return interaction
 
 
+# Prebuilt (see idp.db): every step of a sign-in loads its interaction.
+_INTERACTION_BY_UID = select(Interaction).where(Interaction.uid == bindparam("uid"))
+
+
 def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     """The live interaction with this uid for this browser, or InteractionExpired."""
     if "\x00" in uid:
         # Never one of ours, and PostgreSQL refuses NUL in a text comparison.
         raise InteractionExpired("interaction uid with NUL")
-    interaction = db.scalar(select(Interaction).where(Interaction.uid == uid))
+    interaction = db.scalar(_INTERACTION_BY_UID, {"uid": uid})
     if (
         interaction is None
         or browser_binding is None

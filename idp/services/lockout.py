@@ -8,7 +8,8 @@ second-factor codes):
    refuses it when the subject is locked, already has ``max_failures`` attempts in the
    window, or has reached the hard cap of failed checks this hour. So with any number of
    concurrent attempts, from any number of processes, at most ``max_failures`` checks run
-   before the lock, and nothing is checked during it.
+   before the lock, and nothing is checked during it. The same statement reads back whether
+   an operator locked the account (RETURNING), which is told only to the right credential.
 2. The caller's check runs.
 3. ``record_success`` clears the failures and gives the attempt back to the hourly cap (which
    therefore counts failures only, NIST SP 800-63B §5.2.2: a member who signs in often is
@@ -152,12 +153,12 @@ def guarded_check(
     ``commit_success=False``: a success is left for the caller to commit with what the success
     leads to (a sign-in: one commit fewer per sign-in); every other outcome is committed here."""
     try:
-        reserve_attempt(db, subject.key, subject.member_id, policy, kind=guard.kind)
+        reserved = reserve_attempt(db, subject.key, subject.member_id, policy, kind=guard.kind)
     except AccountLocked:
         _audit_attempt(db, guard, subject, origin, "locked", {})
         db.commit()
         raise
-    blocked = _blocked_by_operator(db, subject)
+    blocked = _blocked_by_operator(db, subject, guard.kind, reserved)
     verdict = check()
     if verdict.ok and blocked:
         record_success(db, subject.key, kind=guard.kind)
@@ -195,12 +196,16 @@ def guarded_check(
     raise AccountLocked(started.locked_until)
 
 
-def _blocked_by_operator(db: Session, subject: Subject) -> bool:
-    """Whether an operator disabled the account or locked it (checked after the credential)."""
+def _blocked_by_operator(db: Session, subject: Subject, kind: str, reserved: Reservation) -> bool:
+    """Whether an operator disabled the account or locked it (checked after the credential).
+    An operator's lock is kept on the password counter: when that is the counter the attempt
+    was reserved on, the reservation already read it (no statement of its own)."""
     if subject.member is None:
         return False
     if subject.member.disabled:
         return True
+    if kind == PASSWORD_FAILURES:
+        return reserved.locked_by_operator
     return (
         db.scalar(
             select(LoginThrottle.id).where(
@@ -237,24 +242,34 @@ def subject_key_for_member(member_id: int) -> str:
     return f"member:{member_id}"
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """An attempt counted on a subject's counter, with what the counter said of operators."""
+
+    # The counter carries an operator's lock (lock_by_operator); only the password counter can.
+    locked_by_operator: bool
+
+
 def reserve_attempt(
     db: Session, key: str, member_id: int | None, policy: LockoutSettings, kind: str = PASSWORD_FAILURES
-) -> None:
+) -> Reservation:
     """Count one attempt before it is evaluated; AccountLocked when it may not be."""
     now = utcnow()
-    if _try_reserve(db, key, kind, policy, now):
-        return
+    reserved = _try_reserve(db, key, kind, policy, now)
+    if reserved is not None:
+        return reserved
     # Perhaps the first attempt on this subject: create its counters (a no-op when they exist,
     # also when a concurrent first attempt just made them), then count the attempt. Checking
     # for the row first would race: a concurrent first attempt could create it in between,
     # and this one would be refused as if locked.
     _ensure_row(db, key, kind, member_id, now)
-    if _try_reserve(db, key, kind, policy, now):
-        return
+    reserved = _try_reserve(db, key, kind, policy, now)
+    if reserved is not None:
+        return reserved
     raise AccountLocked(_locked_until(db, key, kind, policy, now))
 
 
-def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> bool:
+def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> Reservation | None:
     window_start = now - timedelta(seconds=policy.window_seconds)
     hour_start = now - HOUR
     window_expired = LoginThrottle.window_started_at <= window_start
@@ -285,10 +300,15 @@ def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now:
             hourly_attempts=case((hour_expired, 1), else_=LoginThrottle.hourly_attempts + 1),
             hour_started_at=case((hour_expired, now), else_=LoginThrottle.hour_started_at),
         )
+        # What guarded_check asks next, read by the same statement: one round trip fewer.
+        .returning(LoginThrottle.permanently_locked, LoginThrottle.locked_by)
         .execution_options(synchronize_session=False)
     )
+    row = result.first()
     db.commit()
-    return result.rowcount == 1
+    if row is None:
+        return None
+    return Reservation(locked_by_operator=bool(row.permanently_locked) and row.locked_by is not None)
 
 
 def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None:

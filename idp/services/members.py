@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -39,11 +39,16 @@ class NewMember:
     email_verified: bool = False
 
 
+# Prebuilt (see idp.db): each sign-in looks its member up by what was typed.
+_MEMBER_BY_EMAIL = select(Member).where(Member.email == bindparam("value"))
+_MEMBER_BY_NUMBER = select(Member).where(Member.membership_number == bindparam("value"))
+
+
 def find_by_identifier(db: Session, identifier: Identifier) -> Member | None:
     if identifier.kind == "email":
-        return db.scalar(select(Member).where(Member.email == identifier.value))
+        return db.scalar(_MEMBER_BY_EMAIL, {"value": identifier.value})
     if identifier.kind == "membership_number":
-        return db.scalar(select(Member).where(Member.membership_number == identifier.value))
+        return db.scalar(_MEMBER_BY_NUMBER, {"value": identifier.value})
     return None
 
 

@@ -45,17 +45,22 @@ EXPIRED = "expired"
 ENDED = "ended"  # a caller that names no reason
 
 
+# Prebuilt per dialect (see idp.db): it runs with every token a member's client gets.
+_RECORD_PARTICIPANT = {
+    "postgresql": postgresql_insert(SessionClient).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(SessionClient).on_conflict_do_nothing(),
+}
+
+
 def record_participant(db: Session, sid: str | None, client_id: str, member_id: int) -> None:
     """Remember that ``client_id`` got tokens in session ``sid`` (once per pair; concurrent
     token requests of one client in one session are both fine)."""
     if not sid:
         return
-    values = {"sid": sid, "client_id": client_id, "member_id": member_id, "first_issued_at": utcnow()}
-    if db.get_bind().dialect.name == "postgresql":
-        statement = postgresql_insert(SessionClient).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(SessionClient).values(**values).on_conflict_do_nothing()
-    db.execute(statement)
+    db.execute(
+        _RECORD_PARTICIPANT[db.get_bind().dialect.name],
+        {"sid": sid, "client_id": client_id, "member_id": member_id, "first_issued_at": utcnow()},
+    )
 
 
 def session_ended(db: Session, sid: str | None, member_id: int | None, reason: str) -> int:

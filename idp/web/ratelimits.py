@@ -33,6 +33,7 @@ from idp.runtime import runtime, settings
 from idp.services import audit
 from idp.services.mail_budget import MailBudget
 from idp.services.text_messages import SmsBudget
+from idp.web import memory_limits
 from idp.web.requester import requester
 from idp.web.unavailable import unavailable
 
@@ -182,7 +183,7 @@ def init_app(app: Flask) -> None:
     ratelimit = settings(app).ratelimit
     app.config.update(
         RATELIMIT_ENABLED=ratelimit.enabled,
-        RATELIMIT_STORAGE_URI=ratelimit.storage_uri,
+        RATELIMIT_STORAGE_URI=memory_limits.storage_uri_for(ratelimit.storage_uri),
         RATELIMIT_KEY_PREFIX=ratelimit.key_prefix,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_STORAGE_OPTIONS=_storage_options(ratelimit.storage_uri),

@@ -99,6 +99,29 @@ def test_a_password_sign_in_commits_the_attempt_then_the_sign_in(app, client, ma
     assert per_endpoint["interaction.login"] == 3, per_endpoint
 
 
+def test_a_password_check_reads_the_operators_lock_with_its_reservation(app, client, make_member, make_client):
+    """The UPDATE that reserves the attempt also returns whether an operator locked the
+    account (RETURNING): the login POST touches the lockout counters twice, to reserve and to
+    record the success, and never reads them with a statement of its own."""
+    member = make_member()
+    rp, _ = make_client()
+    engine = get_engine(app)
+    on_counters: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args) -> None:
+        if "login_throttles" in statement:
+            on_counters.append(statement.split(None, 1)[0].upper())
+
+    # The member's first attempt ever also creates the counters (an INSERT of its own).
+    Browser(app.test_client()).sign_in(AuthorizationRequest(rp.client_id), member.email, DEMO_PASSWORD)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        Browser(client).sign_in(AuthorizationRequest(rp.client_id), member.email, DEMO_PASSWORD)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert on_counters == ["UPDATE", "UPDATE"]
+
+
 @pytest.mark.settings(logging={"level": "WARNING"})
 def test_a_held_request_is_answered_once_when_its_resume_is_sent_many_times_at_once(
     app_config, make_member, make_client
