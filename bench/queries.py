@@ -82,8 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--by-package",
         action="store_true",
-        help="with cprofile: print the profiled time per package (own time of its functions) "
-        "instead of per function",
+        help="with cprofile: print the profiled time per package (own time of its functions) instead of per function",
     )
     parser.add_argument(
         "--profiler",
