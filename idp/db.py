@@ -6,7 +6,7 @@ Prebuilt statements: the lookups a sign-in or a token request runs every time (a
 its id, an interaction by its uid, a code, a browser session) are module-level statements
 with ``bindparam`` placeholders, executed with their values. SQLAlchemy caches the compiled
 SQL either way, but a statement built per call still costs its construction and its cache
-key on every execution (about 40 µs a lookup, ``bench/queries.py``); a prebuilt one costs
+key on every execution (about 40 µs a lookup, ``bench/lookups.py``); a prebuilt one costs
 neither.
 """
 

@@ -6,8 +6,8 @@ again once the last one has finished. While requests come in, that is a new thre
 10 ms: the hit that starts one costs about 0.2 ms instead of 4 µs, and each sweep walks
 every key, a hundred times a second, on the core that serves the requests. Sweeping only
 frees memory (a hit reads each entry's own time and expiry, so what is counted does not
-depend on it), so here one daemon thread sweeps once a second instead. Its sweep also drops
-the keys it emptied, which limits' keeps (an empty list per address ever seen).
+depend on it), so here one daemon thread runs limits' own sweep once a second instead: what
+is counted, and what is kept, is exactly limits'.
 
 Production counts in Redis (``ratelimit.storage_uri``), which this does not touch. The
 in-memory fallback while Redis is away (``on_storage_error = "allow"``) stays limits' own.
@@ -58,14 +58,8 @@ class SweptMemoryStorage(MemoryStorage):
             self._sweeper.start()
 
     def sweep(self) -> None:
-        """Drop what has expired, and the keys left with nothing."""
+        """Drop what has expired (limits' own sweep)."""
         self._MemoryStorage__expire_events()
-        for key in list(self.events):
-            lock = self.locks[key]
-            with lock:
-                if not self.events.get(key):
-                    self.events.pop(key, None)
-                    self.locks.pop(key, None)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -1,0 +1,96 @@
+"""What one lookup costs at each layer under idp's code: a client by its id, the statement
+the token endpoint runs most, timed in a loop in-process (no HTTP, no load).
+
+    .venv/bin/python bench/lookups.py [--database-url URL] [--count N]
+
+Prints microseconds per lookup for the ORM statement built per call (as idp's code read
+before its hot lookups were prebuilt), the prebuilt ORM statement (``bindparam``, what idp
+runs now: see ``idp/db.py``), the same as a Core statement returning a row, and the
+driver alone. On a fresh SQLite file, or the (empty) database given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import bindparam, select
+
+CLIENT_ID = "bench-lookups"
+
+
+def _per_call_microseconds(lookup: Callable[[], object], count: int, repeats: int = 5) -> float:
+    for _ in range(min(count, 300)):  # warm the caches first
+        lookup()
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(count):
+            lookup()
+        timings.append((time.perf_counter() - started) / count * 1e6)
+    return min(timings)  # the least disturbed of the repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
+    parser.add_argument("--count", type=int, default=5000, help="lookups per timing (default 5000)")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from idp import create_app
+    from idp.db import get_session
+    from idp.migrate import upgrade
+    from idp.models import Client
+    from idp.services.clients import NewClient, create_client, find_client
+
+    workdir = Path(tempfile.mkdtemp(prefix="idp-lookups-"))
+    url = args.database_url or f"sqlite:///{workdir / 'lookups.sqlite3'}"
+    upgrade(url)
+    app = create_app(
+        {
+            "server": {"issuer": "http://localhost", "instance_path": str(workdir)},
+            "database": {"url": url},
+            "logging": {"level": "WARNING"},
+            "outbound": {"worker": False},
+        }
+    )
+    with app.test_request_context():
+        db = get_session()
+        create_client(db, NewClient(name="lookups", redirect_uris=["https://rp.example/cb"], client_id=CLIENT_ID))
+        db.commit()
+        table = Client.__table__
+        prebuilt_core = select(*table.c).where(table.c.client_id == bindparam("client_id"))
+        connection = db.connection()
+        driver_sql = "SELECT * FROM clients WHERE client_id = " + ("%s" if url.startswith("postgresql") else "?")
+        driver = connection.connection.dbapi_connection
+        layers = {
+            "ORM, statement built per call": lambda: db.scalar(select(Client).where(Client.client_id == CLIENT_ID)),
+            "ORM, prebuilt (find_client)": lambda: find_client(db, CLIENT_ID),
+            "Core row, prebuilt": lambda: db.execute(prebuilt_core, {"client_id": CLIENT_ID}).first(),
+            "driver alone": lambda: _driver_row(driver, driver_sql),
+        }
+        width = max(map(len, layers))
+        results = {name: _per_call_microseconds(lookup, args.count) for name, lookup in layers.items()}
+        for name, microseconds in results.items():
+            print(f"{name:<{width}}  {microseconds:7.1f} µs")
+        saved = results["ORM, statement built per call"] - results["ORM, prebuilt (find_client)"]
+        print(f"{'prebuilding saves':<{width}}  {saved:7.1f} µs a lookup")
+        db.rollback()
+
+
+def _driver_row(driver, sql: str):
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, (CLIENT_ID,))
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+if __name__ == "__main__":
+    main()
