@@ -1,12 +1,14 @@
-"""What one lookup costs at each layer under idp's code: a client by its id, the statement
-the token endpoint runs most, timed in a loop in-process (no HTTP, no load).
+"""What one lookup, and one insert, cost at each layer under idp's code: a client by its id
+(the statement the token endpoint runs most) and an audit record (written by every sign-in
+attempt), timed in a loop in-process (no HTTP, no load).
 
     .venv/bin/python bench/lookups.py [--database-url URL] [--count N]
 
 Prints microseconds per lookup for the ORM statement built per call (as idp's code read
 before its hot lookups were prebuilt), the prebuilt ORM statement (``bindparam``, what idp
 runs now: see ``idp/db.py``), the same as a Core statement returning a row, and the
-driver alone. On a fresh SQLite file, or the (empty) database given.
+driver alone; then the audit record added through the ORM's unit of work (``session.add``,
+flushed) against a Core insert. On a fresh SQLite file, or the (empty) database given.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from idp import create_app
+    from idp.clock import utcnow
     from idp.db import get_session
     from idp.migrate import upgrade
-    from idp.models import Client
+    from idp.models import AuditEvent, Client
     from idp.services.clients import NewClient, create_client, find_client
 
     workdir = Path(tempfile.mkdtemp(prefix="idp-lookups-"))
@@ -81,6 +84,23 @@ def main() -> None:
         saved = results["ORM, statement built per call"] - results["ORM, prebuilt (find_client)"]
         print(f"{'prebuilding saves':<{width}}  {saved:7.1f} µs a lookup")
         db.rollback()
+
+        def orm_insert() -> None:
+            db.add(AuditEvent(occurred_at=utcnow(), event="bench", outcome="timed", detail_json="{}"))
+            db.flush()
+
+        core_statement = AuditEvent.__table__.insert()
+
+        def core_insert() -> None:
+            db.execute(
+                core_statement, {"occurred_at": utcnow(), "event": "bench", "outcome": "timed", "detail_json": "{}"}
+            )
+
+        inserts = {"audit record, ORM add + flush": orm_insert, "audit record, Core insert": core_insert}
+        timed = {name: _per_call_microseconds(insert, args.count // 5) for name, insert in inserts.items()}
+        db.rollback()  # nothing of the benchmark is kept
+        for name, microseconds in timed.items():
+            print(f"{name:<{width}}  {microseconds:7.1f} µs")
 
 
 def _driver_row(driver, sql: str):
