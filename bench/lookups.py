@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import bindparam, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idpbench.in_process import in_process_app
 
 CLIENT_ID = "bench-lookups"
 
@@ -43,25 +46,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="lookups per timing (default 5000)")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from idp import create_app
     from idp.clock import utcnow
-    from idp.db import get_session
-    from idp.migrate import upgrade
+    from idp.db import get_engine, get_session
     from idp.models import AuditEvent, Client
     from idp.services.clients import NewClient, create_client, find_client
 
-    workdir = Path(tempfile.mkdtemp(prefix="idp-lookups-"))
-    url = args.database_url or f"sqlite:///{workdir / 'lookups.sqlite3'}"
-    upgrade(url)
-    app = create_app(
-        {
-            "server": {"issuer": "http://localhost", "instance_path": str(workdir)},
-            "database": {"url": url},
-            "logging": {"level": "WARNING"},
-            "outbound": {"worker": False},
-        }
-    )
+    app = in_process_app("lookups", args.database_url)
     with app.test_request_context():
         db = get_session()
         create_client(db, NewClient(name="lookups", redirect_uris=["https://rp.example/cb"], client_id=CLIENT_ID))
@@ -69,7 +59,9 @@ def main() -> None:
         table = Client.__table__
         prebuilt_core = select(*table.c).where(table.c.client_id == bindparam("client_id"))
         connection = db.connection()
-        driver_sql = "SELECT * FROM clients WHERE client_id = " + ("%s" if url.startswith("postgresql") else "?")
+        driver_sql = "SELECT * FROM clients WHERE client_id = " + (
+            "%s" if get_engine(app).dialect.name == "postgresql" else "?"
+        )
         driver = connection.connection.dbapi_connection
         layers = {
             "ORM, statement built per call": lambda: db.scalar(select(Client).where(Client.client_id == CLIENT_ID)),

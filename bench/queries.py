@@ -20,7 +20,6 @@ import re
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idpbench.identities import REDIRECT_URI, member_email, member_password
+from idpbench.in_process import in_process_app
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
@@ -101,27 +101,16 @@ def main() -> None:
 
     from datetime import date
 
-    from idp import create_app
     from idp.db import get_engine, get_session
-    from idp.migrate import upgrade
     from idp.services.clients import NewClient, create_client
     from idp.services.members import NewMember, create_member
 
-    workdir = Path(tempfile.mkdtemp(prefix="idp-queries-"))
-    url = args.database_url or f"sqlite:///{workdir / 'queries.sqlite3'}"
-    upgrade(url)
-    app = create_app(
-        {
-            "server": {"issuer": "http://localhost", "instance_path": str(workdir)},
-            "database": {"url": url},
-            "logging": {"level": "WARNING"},
-            # Every round signs in from one address: the per-address limits are raised for it.
-            "ratelimit": {"login_per_ip": "10000 per minute", "authorize_per_ip": "10000 per minute"},
-            # Queued work runs in a thread that polls the database; its statements are not a
-            # request's.
-            "outbound": {"worker": False},
-            **({"passwords": {"hash_memory_kib": 1024, "hash_time_cost": 1}} if args.cheap_hash else {}),
-        }
+    app = in_process_app(
+        "queries",
+        args.database_url,
+        # Every round signs in from one address: the per-address limits are raised for it.
+        ratelimit={"login_per_ip": "10000 per minute", "authorize_per_ip": "10000 per minute"},
+        **({"passwords": {"hash_memory_kib": 1024, "hash_time_cost": 1}} if args.cheap_hash else {}),
     )
     with app.app_context():
         db = get_session()
