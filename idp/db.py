@@ -7,7 +7,7 @@ its id, an interaction by its uid, a code, a browser session) are module-level s
 with ``bindparam`` placeholders, executed with their values. SQLAlchemy caches the compiled
 SQL either way, but a statement built per call still costs its construction and its cache
 key on every execution (about 40 µs a lookup, ``bench/lookups.py``); a prebuilt one costs
-neither.
+neither. ``insert_unless_present`` is the one insert-if-missing, prebuilt per backend.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Connection, DateTime, Engine, Executable, MetaData, Row, create_engine, event, inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +93,27 @@ def init_app(app: Flask, url: str, echo: bool = False, connect_timeout_seconds: 
     app.extensions["idp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["idp.standing_reads"] = StandingReads(engine)
     app.teardown_appcontext(_close_session)
+
+
+# (backend, model, conflict columns) -> its INSERT ... ON CONFLICT DO NOTHING, built at first use.
+_INSERTS_UNLESS_PRESENT: dict[tuple[str, type, tuple[str, ...]], Executable] = {}
+
+
+def insert_unless_present(
+    db: Session, model: type, values: dict[str, Any], conflict_columns: tuple[str, ...] = ()
+) -> None:
+    """Insert the row unless one with the same unique key exists (``INSERT ... ON CONFLICT DO
+    NOTHING``, which SQLite and PostgreSQL both spell so, each from its own dialect): any
+    number of concurrent inserts of one row all succeed and one writes it. ``conflict_columns``:
+    the unique key meant (none: any). The caller commits."""
+    backend = db.get_bind().dialect.name
+    key = (backend, model, conflict_columns)
+    statement = _INSERTS_UNLESS_PRESENT.get(key)
+    if statement is None:
+        insert = postgresql_insert if backend == "postgresql" else sqlite_insert
+        statement = insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns) or None)
+        _INSERTS_UNLESS_PRESENT[key] = statement
+    db.execute(statement, values)
 
 
 def get_engine(app: Flask | None = None) -> Engine:

@@ -36,11 +36,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import insert_unless_present
 from idp.errors import IdpError
 from idp.models import LoginThrottle, Member
 from idp.models.lockout import PASSWORD_FAILURES
@@ -455,9 +454,7 @@ def _ensure_row(db: Session, key: str, kind: str, member_id: int | None, now: da
         "lock_count": 0,
         "permanently_locked": False,
     }
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.execute(insert(LoginThrottle).values(**values).on_conflict_do_nothing(index_elements=["subject_key", "kind"]))
+    insert_unless_present(db, LoginThrottle, values, ("subject_key", "kind"))
     db.commit()
 
 

@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import insert_unless_present
 from idp.models import BrowserSession, Client, IssuedToken, Member, SessionClient
 from idp.services import audit, outbound, refresh_tokens
 
@@ -45,21 +44,13 @@ EXPIRED = "expired"
 ENDED = "ended"  # a caller that names no reason
 
 
-# Prebuilt per dialect (see idp.db): it runs with every token a member's client gets.
-_RECORD_PARTICIPANT = {
-    "postgresql": postgresql_insert(SessionClient).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(SessionClient).on_conflict_do_nothing(),
-}
-
-
 def record_participant(db: Session, sid: str | None, client_id: str, member_id: int) -> None:
     """Remember that ``client_id`` got tokens in session ``sid`` (once per pair; concurrent
     token requests of one client in one session are both fine)."""
     if not sid:
         return
-    db.execute(
-        _RECORD_PARTICIPANT[db.get_bind().dialect.name],
-        {"sid": sid, "client_id": client_id, "member_id": member_id, "first_issued_at": utcnow()},
+    insert_unless_present(
+        db, SessionClient, {"sid": sid, "client_id": client_id, "member_id": member_id, "first_issued_at": utcnow()}
     )
 
 
