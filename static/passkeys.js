@@ -87,6 +87,9 @@
       var request = { publicKey: requestOptions(json) };
       if (mediation) { request.mediation = mediation; }
       if (signal) { request.signal = signal; }
+      // Marks the moment the browser has been asked, so that a page (or a test driving a
+      // virtual authenticator) can tell an offered autofill from one still being fetched.
+      if (mediation === "conditional") { form.dataset.autofill = "offered"; }
       return navigator.credentials.get(request);
     });
   }

@@ -151,6 +151,10 @@ def id_token_claims(site: PasskeySite, request: AuthorizationRequest, callback_u
 def authorize(page: Page, site: PasskeySite, request: AuthorizationRequest, base_url: str | None = None) -> None:
     page.goto((base_url or site.idp_url) + request.url())
     page.wait_for_selector("[data-testid=login-form]")
+    # The autofill request must be pending before the test lets the authenticator answer:
+    # asked after that, Chromium's virtual authenticator answers it at once and signs the
+    # member in before the button under test is clicked (a race seen on CI).
+    page.wait_for_selector("form[data-autofill=offered]", state="attached")
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
