@@ -67,14 +67,18 @@ def test_lockout_message(live_sites, make_member, open_page, page_checks, shots,
     member = make_member(locale=language)
     page = open_page(language)
     sign_in_from_portal(page, live_sites, member.email, "wrong password 1")
+    # Each answer is a new page carrying the same message as the last one: wait for the
+    # navigation itself, or the next fill can land on the page being replaced.
     for attempt in (2, 3):
         page.wait_for_selector("[data-testid=login_failed]")
         page.fill("#password", f"wrong password {attempt}")
-        page.click("[data-testid=login-submit]")
+        with page.expect_navigation():
+            page.click("[data-testid=login-submit]")
     page.wait_for_selector("[data-testid=account_locked]")
     # During the lock even the right password gets the lock message.
     page.fill("#password", DEMO_PASSWORD)
-    page.click("[data-testid=login-submit]")
+    with page.expect_navigation():
+        page.click("[data-testid=login-submit]")
     locked = page.wait_for_selector("[data-testid=account_locked]")
     assert locked.get_attribute("role") == "alert"
     assert page.get_attribute("#password", "aria-describedby") == "login-error"
