@@ -86,6 +86,10 @@ def test_password_can_be_shown_and_pasted(live_sites, open_page):
     page.goto(live_sites.portal_url)
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_selector("[data-testid=login-form]")
+    # The page's scripts have run (the button is theirs): typed before that, one local run saw
+    # the field come back empty.
+    page.wait_for_selector("button.reveal")
+    page.wait_for_load_state("load")
     page.fill("#password", "pasted passphrase")
     assert page.get_attribute("#password", "type") == "password"
     page.click("button.reveal")
