@@ -164,6 +164,33 @@ class IdpIssuerParameter(IssuerParameter):
         return runtime().settings.server.issuer
 
 
+FORM_ENCODED = "application/x-www-form-urlencoded"
+
+
+def form_body_bearer_tokens() -> list[str]:
+    """The access tokens of this request's form-encoded body (RFC 6750 §2.2): a POST whose
+    body is ``application/x-www-form-urlencoded`` carrying ``access_token``. Empty for any
+    other request; the query string (§2.3) is never read, since URLs end up in logs."""
+    if flask_request.method != "POST" or flask_request.mimetype != FORM_ENCODED:
+        return []
+    return flask_request.form.getlist("access_token")
+
+
+class BearerResourceProtector(ResourceProtector):
+    """Authlib's protector reads the token from the ``Authorization`` header only (RFC 6750
+    §2.1). UserInfo also takes it from a form-encoded POST body (§2.2), which OpenID Connect
+    Core §5.3.1 lets a client use and certified RP libraries (pyoidc) send by default. A
+    request carrying it twice, or in both places, is refused: §2 allows one method."""
+
+    def parse_request_authorization(self, request):
+        body_tokens = form_body_bearer_tokens()
+        if not body_tokens:
+            return super().parse_request_authorization(request)
+        if len(body_tokens) > 1 or request.headers.get("Authorization"):
+            raise InvalidRequestError("Send the access token once: in the Authorization header or in the body.")
+        return self.get_token_validator("bearer"), body_tokens[0]
+
+
 class IdpUserInfoEndpoint(UserInfoEndpoint):
     def get_issuer(self) -> str:
         return runtime().settings.server.issuer
@@ -187,7 +214,7 @@ def init_app(app: Flask) -> IdpAuthorizationServer:
     server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT())
     server.register_endpoint(IdpRevocationEndpoint)
     server.register_extension(IdpIssuerParameter())
-    protector = ResourceProtector()
+    protector = BearerResourceProtector()
     protector.register_token_validator(
         AccessTokenValidator(settings.server.issuer, settings.keys.retired_key_publish_seconds)
     )

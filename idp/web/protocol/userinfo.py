@@ -18,7 +18,7 @@ from flask import Flask, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.extensions import csrf
-from idp.oauth.server import get_server
+from idp.oauth.server import form_body_bearer_tokens, get_server
 from idp.oauth.userinfo import USERINFO_SCOPE, released_claims
 from idp.web.protocol import bp
 from idp.web.protocol.in_front import ClientCallInFront
@@ -30,7 +30,7 @@ ENDPOINT = "oidc.userinfo"
 @bp.route(USERINFO_PATH, methods=["GET", "POST"])
 @csrf.exempt  # Bearer-token authenticated, not cookie authenticated.
 def userinfo():
-    if not request.headers.get("Authorization"):
+    if not request.headers.get("Authorization") and not form_body_bearer_tokens():
         # RFC 6750 §3.1: a request with no credentials at all gets the challenge without an
         # error code (Authlib would say "missing_authorization", which is not a 6750 code).
         response = current_app.response_class(status=401)
