@@ -3,52 +3,17 @@ in against a real idp served over HTTP, then reads balances with the access toke
 
 from __future__ import annotations
 
-import socket
-import threading
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from idp import create_app
-from idp.db import get_engine, get_session
+from idp.db import get_session
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.oidc import csrf_token
 from tests.helpers.portal import portal_for, register_portal
 
 PORTAL_BASE_URL = "http://127.0.0.1:5001"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def live_idp(database_url, tmp_path):
-    """idp on a real socket, its issuer being the URL it is served at."""
-    port = _free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "server": {
-                "issuer": issuer,
-                "secret_key": "live-test-secret-key-long-enough-0123456789",
-                "instance_path": str(tmp_path / "live"),
-            },
-            "database": {"url": database_url},
-            "logging": {"level": "WARNING"},
-        }
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, issuer
-    server.shutdown()
-    thread.join(timeout=5)
-    get_engine(app).dispose()
 
 
 @pytest.fixture

@@ -12,37 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from idp import create_app
-from idp.db import get_engine
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.oidc import csrf_token
 from tests.helpers.portal import portal_for, register_portal
-
-
-@pytest.fixture
-def live_idp(database_url, tmp_path):
-    """idp on a real socket, with its outbound worker (which delivers back-channel logout)."""
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "server": {
-                "issuer": issuer,
-                "secret_key": "live-test-secret-key-long-enough-0123456789",
-                "instance_path": str(tmp_path / "live"),
-            },
-            "database": {"url": database_url},
-            "logging": {"level": "WARNING"},
-            "outbound": {"poll_seconds": 1},
-        }
-    )
-    with serve_in_thread(app, port):
-        yield app, issuer
-    from tests.conftest import stop_worker
-
-    stop_worker(app)
-    get_engine(app).dispose()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ server's own token code: a mistake shared by both sides would pass there and fai
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import jwt as pyjwt
@@ -20,43 +19,14 @@ from oic.oauth2.message import AuthorizationErrorResponse
 from oic.oic import Client
 from oic.oic.message import AccessTokenResponse, AuthorizationResponse, OpenIDSchema, RegistrationResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
-from werkzeug.serving import make_server
 
-from idp import create_app
-from idp.db import get_engine, get_session
+from idp.db import get_session
 from idp.services.clients import NewClient, create_client
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.live import free_port
 from tests.helpers.oidc import csrf_token
 
 REDIRECT_URI = "http://127.0.0.1:5002/callback"
-AUDIENCE = "benefit-services"
-
-
-@pytest.fixture
-def live_idp(database_url, tmp_path):
-    """idp on a real socket, its issuer being the URL it is served at."""
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "server": {
-                "issuer": issuer,
-                "secret_key": "live-test-secret-key-long-enough-0123456789",
-                "instance_path": str(tmp_path / "live"),
-            },
-            "database": {"url": database_url},
-            "tokens": {"access_token_audience": AUDIENCE},
-            "logging": {"level": "WARNING"},
-        }
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, issuer
-    server.shutdown()
-    thread.join(timeout=5)
-    get_engine(app).dispose()
+AUDIENCE = "urn:benefit-services"  # tokens.access_token_audience, the default
 
 
 @pytest.fixture(params=[("client_secret_basic", "RS256"), ("client_secret_post", "ES256")], ids=lambda p: "-".join(p))
