@@ -107,10 +107,10 @@ def insert_unless_present(
     number of concurrent inserts of one row all succeed and one writes it. ``conflict_columns``:
     the unique key meant (none: any). The caller commits.
 
-    The statement is the table's (Core), not the mapped class's: an ORM-enabled insert goes
-    through the ORM's bulk-insert machinery: an audit record's insert took 74 µs that way
-    against 29 µs as the table's on SQLite (``bench/lookups.py``), the lockout counter's first
-    row 144 against 50 µs. Only the ORM's statements flush the session's pending objects
+    The statement is the table's (Core), not the mapped class's, because an ORM-enabled
+    insert goes through the ORM's bulk-insert machinery. On SQLite an audit record's insert
+    takes 74 µs that way against 29 µs as the table's (``bench/lookups.py``), and the lockout
+    counter's first row 144 against 50 µs. Only the ORM's statements flush the session's pending objects
     first, so this one flushes them itself: a row it refers to may still be pending."""
     backend = db.get_bind().dialect.name
     key = (backend, model, conflict_columns)

@@ -23,7 +23,7 @@ from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from idp.db import get_session
 from idp.services.clients import NewClient, create_client
 from tests.conftest import DEMO_PASSWORD
-from tests.helpers.oidc import csrf_token
+from tests.helpers.live import LiveBrowser
 
 REDIRECT_URI = "http://127.0.0.1:5002/callback"
 AUDIENCE = "urn:benefit-services"  # tokens.access_token_audience, the default
@@ -85,22 +85,14 @@ def _authorization_url(rp: Client, state: str, nonce: str) -> tuple[str, str]:
 
 def _member_signs_in(authorization_url: str, identifier: str) -> str:
     """The member's browser: login page, password, and back; returns the callback's query."""
-    browser = requests.Session()
-    base = "{0.scheme}://{0.netloc}".format(urlsplit(authorization_url))
-    response = browser.get(authorization_url, allow_redirects=False, timeout=10)
-    assert response.status_code == 303, response.text[:300]
-    interaction = response.headers["Location"]
-    page = browser.get(base + interaction, timeout=10)
-    response = browser.post(
-        base + interaction + "/login",
-        data={"csrf_token": csrf_token(page.text), "identifier": identifier, "password": DEMO_PASSWORD},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert response.status_code == 303, response.text[:300]
-    response = browser.get(base + response.headers["Location"], allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text[:300]
-    callback = urlsplit(response.headers["Location"])
+    parts = urlsplit(authorization_url)
+    browser = LiveBrowser(f"{parts.scheme}://{parts.netloc}")
+    interaction = browser.open_login(f"{parts.path}?{parts.query}")
+    signed_in = browser.post_login(interaction, browser.login_form_token(interaction), identifier, DEMO_PASSWORD)
+    assert signed_in.status_code == 303, signed_in.text[:300]
+    resumed = browser.http.get(browser.base_url + signed_in.headers["Location"], allow_redirects=False, timeout=10)
+    assert resumed.status_code == 302, resumed.text[:300]
+    callback = urlsplit(resumed.headers["Location"])
     assert f"{callback.scheme}://{callback.netloc}{callback.path}" == REDIRECT_URI
     return callback.query
 
