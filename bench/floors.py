@@ -45,7 +45,7 @@ def jws_floor(alg: str) -> dict:
 
     from idp.security.jose import generate_signing_key
 
-    kid, _public, private = generate_signing_key(alg)
+    kid, _public, private, _key = generate_signing_key(alg)
     key = import_key(private)  # once, outside the timed loop
     header = {"alg": alg, "kid": kid, "typ": "at+jwt"}
     now = int(time.time())

@@ -28,6 +28,9 @@ def create_app(config: Mapping[str, Mapping[str, Any]] | None = None, check_sche
         static_folder=str(RESOURCE_ROOT / "static"),
         instance_path=settings.server.instance_path,
     )
+    from idp.web import compiled_templates
+
+    compiled_templates.init_app(app)
     _configure_logging(settings)
     secret_key = resolve_secret_key(settings)
     app.config.update(

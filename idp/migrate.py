@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -24,5 +26,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest migration shipped with the code. Read once per process: the migrations are
+    the package's own files (parsing them is most of the start-up schema check)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

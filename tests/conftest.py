@@ -17,6 +17,10 @@ from idp import create_app
 from idp.clock import clock
 from idp.migrate import upgrade
 from idp.runtime import runtime
+from tests.helpers.shared_url_builders import share_url_builders
+
+# Every test builds an app; each would compile its routes' URL builders anew.
+share_url_builders()
 
 POSTGRES_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 # The PostgreSQL every developer machine and CI has (trust auth); used by multi-process tests.

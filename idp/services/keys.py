@@ -131,7 +131,8 @@ def _snapshot(db: Session, cache_seconds: int) -> _Snapshot:
 
 
 def create_key(db: Session, box: SecretBox, alg: str, sign_from: datetime | None = None) -> SigningKey:
-    kid, public_jwk, private_jwk = generate_signing_key(alg)
+    kid, public_jwk, private_jwk, imported = generate_signing_key(alg)
+    _private_key_cache[kid] = imported
     key = SigningKey(
         kid=kid,
         alg=alg,

@@ -11,8 +11,6 @@ not: no version, host name, revision or error text.
 
 from __future__ import annotations
 
-import functools
-
 from flask import Blueprint, jsonify
 
 from idp.db import get_engine
@@ -61,7 +59,7 @@ def _database() -> str:
             row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
     except Exception:  # unreachable, or no alembic_version table at all
         return "unreachable"
-    return "ok" if row is not None and row[0] == _head() else "outdated"
+    return "ok" if row is not None and row[0] == head_revision() else "outdated"
 
 
 def _rate_limit_storage() -> dict[str, str]:
@@ -72,12 +70,6 @@ def _rate_limit_storage() -> dict[str, str]:
     except Exception:
         reachable = False
     return {"ratelimit_storage": "ok" if reachable else "unreachable"}
-
-
-@functools.cache
-def _head() -> str | None:
-    # The migration scripts do not change while the process runs: read them once.
-    return head_revision()
 
 
 def _answer(body: dict, status: int):

@@ -200,13 +200,13 @@ def signing_key(request):
 
 
 def test_generated_key_kid_is_the_rfc7638_thumbprint(signing_key):
-    kid, public, private = signing_key
+    kid, public, private, _ = signing_key
     assert kid == public["kid"] == private["kid"]
     assert kid == rfc7638_thumbprint(public) == rfc7638_thumbprint(private)
 
 
 def test_generated_public_jwk_has_no_private_members(signing_key):
-    kid, public, private = signing_key
+    kid, public, private, _ = signing_key
     assert not PRIVATE_MEMBERS & set(public)
     assert "d" in private
     assert public["use"] == "sig" and public["alg"] in jose.SUPPORTED_SIGNING_ALGS
@@ -226,7 +226,7 @@ def test_unsupported_alg_is_refused():
 
 
 def test_sign_and_verify_round_trip(signing_key):
-    kid, public, private = signing_key
+    kid, public, private, _ = signing_key
     claims = {"iss": "https://idp.example.test", "sub": "abc", "exp": int(time.time()) + 60, "name": "Siti Rahayu"}
     token = jose.sign_jwt(private, claims, typ="at+jwt")
     header, decoded = jose.verify_jwt(token, {"keys": [public]})
@@ -235,7 +235,7 @@ def test_sign_and_verify_round_trip(signing_key):
 
 
 def test_dumps_jwk_is_canonical(signing_key):
-    _, public, _ = signing_key
+    _, public, _, _ = signing_key
     assert jose.dumps_jwk(public) == jose.dumps_jwk(dict(reversed(list(public.items()))))
     assert json.loads(jose.dumps_jwk(public)) == public
 
@@ -245,14 +245,14 @@ def _unsigned_parts(header: dict, claims: dict) -> str:
 
 
 def test_verify_refuses_alg_none(signing_key):
-    kid, public, _ = signing_key
+    kid, public, _, _ = signing_key
     token = _unsigned_parts({"alg": "none", "typ": "JWT", "kid": kid}, {"sub": "attacker"}) + "."
     with pytest.raises(jose.InvalidJWT):
         jose.verify_jwt(token, {"keys": [public]})
 
 
 def test_verify_refuses_hs256_even_keyed_with_the_public_key(signing_key):
-    kid, public, _ = signing_key
+    kid, public, _, _ = signing_key
     signing_input = _unsigned_parts({"alg": "HS256", "typ": "JWT", "kid": kid}, {"sub": "attacker"})
     # The classic algorithm confusion: the public key (as published) used as an HMAC secret.
     for secret in (jose.dumps_jwk(public).encode(), b"secret"):
@@ -262,8 +262,8 @@ def test_verify_refuses_hs256_even_keyed_with_the_public_key(signing_key):
 
 
 def test_verify_refuses_a_token_signed_by_another_key(signing_key):
-    kid, public, _ = signing_key
-    _, _, other_private = jose.generate_signing_key(public["alg"])
+    kid, public, _, _ = signing_key
+    other_private = jose.generate_signing_key(public["alg"]).private_jwk
     with pytest.raises(jose.InvalidJWT):
         jose.verify_jwt(jose.sign_jwt(other_private, {"sub": "x"}), {"keys": [public]})
     # Even when the other key claims our kid.
@@ -273,7 +273,7 @@ def test_verify_refuses_a_token_signed_by_another_key(signing_key):
 
 
 def test_verify_refuses_altered_claims(signing_key):
-    _, public, private = signing_key
+    _, public, private, _ = signing_key
     header, _, signature = jose.sign_jwt(private, {"sub": "member-1"}).split(".")
     altered = f"{header}.{b64url(json.dumps({'sub': 'member-2'}).encode())}.{signature}"
     with pytest.raises(jose.InvalidJWT):
@@ -282,13 +282,13 @@ def test_verify_refuses_altered_claims(signing_key):
 
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "a.b"])
 def test_verify_refuses_garbage(signing_key, token):
-    _, public, _ = signing_key
+    _, public, _, _ = signing_key
     with pytest.raises(jose.InvalidJWT):
         jose.verify_jwt(token, {"keys": [public]})
 
 
 def test_load_private_key_keeps_the_kid(signing_key):
-    kid, _, private = signing_key
+    kid, _, private, _ = signing_key
     assert jose.load_private_key(private).kid == kid
 
 
