@@ -11,7 +11,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from idp import create_app
 from idp.clock import clock
@@ -31,7 +32,13 @@ DEMO_PASSWORD = "correct horse battery staple"
 
 class PostgresDatabases:
     """Fresh PostgreSQL databases for tests, each a copy of one migrated template database
-    (CREATE DATABASE … TEMPLATE), so a test pays for a copy, not for every migration."""
+    (CREATE DATABASE … TEMPLATE), so a test pays for a copy, not for every migration.
+
+    Copying and dropping a database costs about half a second on a busy CI machine (the
+    server writes and syncs every file of it), more than most tests. So tests that need only a
+    fresh database, not a server-wide one of their own, share one per test process
+    (``emptied``): emptied after each test back to the template's state (rows deleted, sequences
+    restarted), and copied afresh if a test left more behind than rows."""
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -43,26 +50,104 @@ class PostgresDatabases:
         from sqlalchemy.orm import close_all_sessions
 
         close_all_sessions()
+        self._template_schema = self._schema_of(self.template)
+        self._reused: str | None = None
 
     @contextmanager
     def fresh(self):
-        name = f"idp_test_{uuid.uuid4().hex[:12]}"
-        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        name = self._copy_of_template()
         try:
             yield f"{self.base}/{name}"
         finally:
-            from sqlalchemy.orm import close_all_sessions
+            self._drop(name)
 
-            close_all_sessions()
-            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    @contextmanager
+    def emptied(self):
+        """The process's shared test database, as fresh as a copy of the template."""
+        if self._reused is None:
+            self._reused = self._copy_of_template()
+        url = f"{self.base}/{self._reused}"
+        try:
+            yield url
+        finally:
+            if not self._empty(url):
+                self._drop(self._reused)
+                self._reused = None
 
     def close(self) -> None:
+        if self._reused is not None:
+            self._drop(self._reused)
         self._execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
         self.admin.dispose()
 
+    def _copy_of_template(self) -> str:
+        name = f"idp_test_{uuid.uuid4().hex[:12]}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def _drop(self, name: str) -> None:
+        from sqlalchemy.orm import close_all_sessions
+
+        close_all_sessions()
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _empty(self, url: str) -> bool:
+        """Delete every row the test wrote and restart the sequences; False when that is not
+        enough (the schema changed, or the database could not be emptied)."""
+        from sqlalchemy.orm import close_all_sessions
+
+        import idp.models  # noqa: F401  every table in the metadata
+        from idp.db import Base
+
+        close_all_sessions()
+        name = url.rpartition("/")[2]
+        engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            # What the test left connected (a thread, a server process) goes, as with DROP … FORCE.
+            self._execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SET lock_timeout = '5s'")
+                tables = {
+                    row[0]
+                    for row in connection.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                }
+                if tables != {*Base.metadata.tables, "alembic_version"}:
+                    return False
+                # Children before parents: no foreign key is in the way, no trigger is switched off.
+                for table in reversed(Base.metadata.sorted_tables):
+                    connection.exec_driver_sql(f'DELETE FROM "{table.name}"')
+                for (sequence,) in connection.exec_driver_sql(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+                ):
+                    connection.exec_driver_sql(f'ALTER SEQUENCE "{sequence}" RESTART')
+            return self._schema_of(name) == self._template_schema
+        except Exception:
+            return False
+        finally:
+            engine.dispose()
+
+    def _schema_of(self, name: str) -> str:
+        """A digest of the database's columns, indexes and Alembic revision."""
+        engine = create_engine(f"{self.base}/{name}", poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(
+                    "SELECT md5(concat("
+                    "(SELECT string_agg(concat_ws(':', table_name, column_name, data_type, is_nullable, "
+                    "column_default), ',' ORDER BY table_name, column_name) FROM information_schema.columns "
+                    "WHERE table_schema = 'public'), "
+                    "(SELECT string_agg(indexdef, ',' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public'), "
+                    "(SELECT string_agg(version_num, ',') FROM alembic_version)))"
+                ).scalar_one()
+        finally:
+            engine.dispose()
+
     def _execute(self, statement: str) -> None:
         with self.admin.connect() as connection:
-            connection.execute(text(statement))
+            connection.exec_driver_sql(statement)
 
 
 # Tests whose outcome cannot depend on IDP_TEST_DATABASE_URL: they use no database, or always
@@ -107,7 +192,7 @@ def database_url(tmp_path: Path, request):
         shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    with request.getfixturevalue("postgres_databases").fresh() as url:
+    with request.getfixturevalue("postgres_databases").emptied() as url:
         yield url
 
 
