@@ -119,35 +119,42 @@ class PostgresDatabases:
                 # Children before parents: no foreign key is in the way, no trigger is switched off.
                 for table in reversed(Base.metadata.sorted_tables):
                     connection.exec_driver_sql(f'DELETE FROM "{table.name}"')
-                for (sequence,) in connection.exec_driver_sql(
+                sequences = connection.exec_driver_sql(
                     "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
-                ):
+                ).scalars()
+                for sequence in list(sequences):
                     connection.exec_driver_sql(f'ALTER SEQUENCE "{sequence}" RESTART')
-            return self._schema_of(name) == self._template_schema
+                return _schema_digest(connection) == self._template_schema
         except Exception:
             return False
         finally:
             engine.dispose()
 
     def _schema_of(self, name: str) -> str:
-        """A digest of the database's columns, indexes and Alembic revision."""
         engine = create_engine(f"{self.base}/{name}", poolclass=NullPool)
         try:
             with engine.connect() as connection:
-                return connection.exec_driver_sql(
-                    "SELECT md5(concat("
-                    "(SELECT string_agg(concat_ws(':', table_name, column_name, data_type, is_nullable, "
-                    "column_default), ',' ORDER BY table_name, column_name) FROM information_schema.columns "
-                    "WHERE table_schema = 'public'), "
-                    "(SELECT string_agg(indexdef, ',' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public'), "
-                    "(SELECT string_agg(version_num, ',') FROM alembic_version)))"
-                ).scalar_one()
+                return _schema_digest(connection)
         finally:
             engine.dispose()
 
     def _execute(self, statement: str) -> None:
         with self.admin.connect() as connection:
             connection.exec_driver_sql(statement)
+
+
+def _schema_digest(connection) -> str:
+    """A digest of every column of the public schema's tables, indexes and sequences (name,
+    type, nullability, default) and of the Alembic revision."""
+    return connection.exec_driver_sql(
+        "SELECT md5(concat("
+        "(SELECT string_agg(concat_ws(':', c.relname, c.relkind, a.attname, a.atttypid, a.attnotnull, "
+        "pg_get_expr(d.adbin, d.adrelid)), ',' ORDER BY c.relname, a.attnum) "
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped), "
+        "(SELECT string_agg(version_num, ',') FROM alembic_version)))"
+    ).scalar_one()
 
 
 # Tests whose outcome cannot depend on IDP_TEST_DATABASE_URL: they use no database, or always
