@@ -1,11 +1,12 @@
 """Compiled page templates, shared by every app in the process.
 
 Jinja compiles each template to Python once per environment, and every app has its own. A
-server process builds one app, but the test suite and some operator commands build hundreds
-in one process, and compiling the same templates again is most of what a page costs the first
-time. Jinja's bytecode cache keys an entry by the template's name and file and checks the
-source's checksum on every load, so a changed template (development's auto-reload) is
-compiled afresh rather than served stale."""
+server process builds one app, but the test suite builds one per test, and compiling the same
+templates again was most of what its first page cost. Jinja's bytecode cache keys an entry by
+the template's name and file and checks the source's checksum on every load, so a changed
+template (development's auto-reload) is compiled afresh rather than served stale. The code
+also depends on the environment's syntax settings and extensions, which ``create_app`` sets
+alike for every app; an environment set up otherwise must not use this cache."""
 
 from __future__ import annotations
 
@@ -31,10 +32,6 @@ class ProcessBytecodeCache(BytecodeCache):
     def dump_bytecode(self, bucket: Bucket) -> None:
         with self._lock:
             self._compiled[bucket.key] = bucket.bytecode_to_string()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._compiled.clear()
 
 
 SHARED = ProcessBytecodeCache()
