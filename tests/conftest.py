@@ -38,7 +38,8 @@ class PostgresDatabases:
     server writes and syncs every file of it), more than most tests. So tests that need only a
     fresh database, not a server-wide one of their own, share one per test process
     (``emptied``): emptied after each test back to the template's state (rows deleted, sequences
-    restarted), and copied afresh if a test left more behind than rows."""
+    restarted; the migrations write no row but alembic_version's, which stays), and copied
+    afresh if a test left more behind than rows."""
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
