@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from idp.db import StandingReads
 from idp.models import IssuedToken, ResourceServer
 from idp.oauth.tokens import access_token_claims, check_access_token
+from idp.security.jose import VerifiedTokens
 from idp.services import resource_servers
 
 INACTIVE = {"active": False}
@@ -46,13 +47,18 @@ def introspect(audience: str, token: str | None) -> dict:
 
 
 def authenticated_introspection(
-    reads: StandingReads, key_set, issuer: str, introspection_id: str | None, secret: str | None, token: str | None
+    reads: StandingReads,
+    keys: VerifiedTokens,
+    issuer: str,
+    introspection_id: str | None,
+    secret: str | None,
+    token: str | None,
 ) -> dict | None:
     """The fast path's whole request in one standing read: the answer ``introspect`` gives the
     resource server these credentials belong to, or None when they are wrong (the view then
     answers 401 and counts the failure). The token's signature is checked before the read, for
     its jti; a token that fails it needs only the credentials' row."""
-    claims = access_token_claims(token, key_set, issuer) if _looks_like_a_jwt(token) else None
+    claims = access_token_claims(token, keys, issuer) if _looks_like_a_jwt(token) else None
     if claims is None:
         audience = resource_servers.authenticated_audience(reads, introspection_id, secret)
         return None if audience is None else dict(INACTIVE)

@@ -19,7 +19,7 @@ from idp.db import get_session
 from idp.models import AuthorizationCode, Client, IssuedToken, Member
 from idp.models.authentication import AuthenticationContext
 from idp.runtime import runtime
-from idp.security.jose import InvalidJWT, sign_jwt_with, verify_jwt_with
+from idp.security.jose import InvalidJWT, VerifiedTokens, sign_jwt_with
 from idp.security.tokens import random_token
 from idp.services import keys as key_service
 from idp.services import refresh_tokens, session_end
@@ -204,7 +204,7 @@ def check_access_token(token_string: str) -> CheckedAccessToken | None:
     published = key_service.published(
         db, current.settings.keys.retired_key_publish_seconds, current.settings.keys.cache_seconds
     )
-    claims = access_token_claims(token_string, published.key_set, current.settings.server.issuer)
+    claims = access_token_claims(token_string, published.verified, current.settings.server.issuer)
     if claims is None:
         return None
     record = db.scalar(select(IssuedToken).where(IssuedToken.jti == claims["jti"]))
@@ -213,14 +213,14 @@ def check_access_token(token_string: str) -> CheckedAccessToken | None:
     return CheckedAccessToken(claims=claims, record=record)
 
 
-def access_token_claims(token_string: str, key_set, issuer: str) -> dict | None:
+def access_token_claims(token_string: str, keys: VerifiedTokens, issuer: str) -> dict | None:
     """The claims of ``token_string`` if it is a JWT access token (RFC 9068) signed with a key
-    of ``key_set``, of ``issuer``, with a jti and not expired; None otherwise. Whether its jti
-    is on record, and not revoked, is for the caller to look up."""
+    of ``keys``, of ``issuer``, with a jti and not expired; None otherwise. Whether its jti is
+    on record, and not revoked, is for the caller to look up."""
     if not token_string or len(token_string) > 8192:
         return None
     try:
-        header, claims = verify_jwt_with(token_string, key_set)
+        header, claims = keys.verify(token_string)
     except InvalidJWT:
         return None
     if str(header.get("typ", "")).lower() not in {ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}"}:

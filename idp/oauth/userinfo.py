@@ -21,6 +21,7 @@ from idp.db import StandingReads
 from idp.models import Client, IssuedToken, Member
 from idp.oauth.claims import CLAIMS_SOURCE_COLUMNS, userinfo_claims
 from idp.oauth.tokens import access_token_claims
+from idp.security.jose import VerifiedTokens
 
 # OpenID Connect Core §5.3: UserInfo answers tokens granted the openid scope.
 USERINFO_SCOPE = "openid"
@@ -41,10 +42,12 @@ _TOKEN_MEMBER_AND_CLIENT = (
 )
 
 
-def released_claims(reads: StandingReads, token_string: str, key_set, issuer: str) -> dict[str, Any] | None:
+def released_claims(
+    reads: StandingReads, token_string: str, keys: VerifiedTokens, issuer: str
+) -> dict[str, Any] | None:
     """The UserInfo claims for ``token_string``, or None when the token does not plainly
     qualify (then the full path decides, and says why)."""
-    claims = access_token_claims(token_string, key_set, issuer)
+    claims = access_token_claims(token_string, keys, issuer)
     if claims is None:
         return None
     row = reads.first(_TOKEN_MEMBER_AND_CLIENT, {"jti": claims["jti"]})

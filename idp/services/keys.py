@@ -25,7 +25,14 @@ from idp.clock import utcnow
 from idp.models import Client, SigningKey
 from idp.models.keys import KEY_ACTIVE, KEY_RETIRED
 from idp.security.crypto import SecretBox
-from idp.security.jose import SUPPORTED_SIGNING_ALGS, dumps_jwk, generate_signing_key, import_jwk, import_key_set
+from idp.security.jose import (
+    SUPPORTED_SIGNING_ALGS,
+    VerifiedTokens,
+    dumps_jwk,
+    generate_signing_key,
+    import_jwk,
+    import_key_set,
+)
 
 # Decrypted and imported private keys by kid. A kid is the key's RFC 7638 thumbprint, so it
 # names one key for ever: a safe cache key across apps and databases in this process.
@@ -69,12 +76,14 @@ class Signer:
 @dataclass(frozen=True)
 class PublishedKeys:
     """The JWKS as served: the serialized body and its ETag (unquoted), and the key set to
-    verify with."""
+    verify with, alone (``key_set``) and remembering the tokens it verified (``verified``:
+    replaced with the key set, so it never outlives a key's removal)."""
 
     body: bytes
     etag: str
     key_set: Any
     kids: frozenset[str]
+    verified: VerifiedTokens
 
 
 @dataclass
@@ -289,11 +298,13 @@ def _published_from(snapshot: _Snapshot, retired_publish_seconds: int) -> Publis
     if ready is None:
         jwks = {"keys": [entry.public_jwk for entry in entries]}
         body = json.dumps(jwks, separators=(",", ":"), sort_keys=True).encode()
+        key_set = import_key_set(jwks)
         ready = PublishedKeys(
             body=body,
             etag=hashlib.sha256(body).hexdigest()[:32],
-            key_set=import_key_set(jwks),
+            key_set=key_set,
             kids=frozenset(kids),
+            verified=VerifiedTokens(key_set),
         )
         snapshot.published[kids] = ready
     return ready

@@ -7,12 +7,16 @@ credentials, reached limits and anything unusual are the view's. The reference i
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
+import time
 
-from idp.db import get_engine
+import pytest
+from joserfc import jws
+from sqlalchemy import delete, event
+
+from idp.db import get_engine, get_session
+from idp.models import SigningKey
 from tests.http.test_health_and_metrics import samples, value
-from tests.http.test_refresh_tokens import sign_in
+from tests.http.test_refresh_tokens import sign_in, userinfo
 from tests.http.test_revocation_introspection import (  # noqa: F401  (fixtures)
     DEFAULT_AUDIENCE,
     app_client,
@@ -176,3 +180,37 @@ def test_answers_in_front_of_flask_are_counted_in_the_metrics(client, make_resou
         before, "idp_http_requests_total", endpoint="oidc.introspection", status="200"
     )
     assert grown == 2
+
+
+@pytest.mark.settings(keys={"cache_seconds": 1})
+def test_a_token_answered_before_is_refused_once_revoked_or_its_key_withdrawn(
+    app, client, flask_saw, member, app_client, make_resource_server
+):
+    """Both fast paths remember the tokens whose signature they verified (one parse and
+    signature check per token and key set, ``jose.VerifiedTokens``). What they remember must
+    not outlive a revocation, nor the key that signed the token."""
+    registered, secret = app_client
+    benefits = make_resource_server(DEFAULT_AUDIENCE)
+    revoked, withdrawn = (sign_in(client, member, registered, secret)["access_token"] for _ in range(2))
+    for token in (revoked, withdrawn):
+        for _ in range(2):  # the second answer comes from what was remembered
+            assert ask(app.test_client(), benefits, token).json["active"] is True
+            assert userinfo(app.test_client(), token).status_code == 200
+    flask_saw.clear()
+
+    assert revoke(client, registered.client_id, secret, revoked).status_code == 200
+    assert ask(app.test_client(), benefits, revoked).json == {"active": False}
+    assert userinfo(app.test_client(), revoked).status_code == 401
+
+    # The key that signed the token is withdrawn (as a prune does, or another process);
+    # within keys.cache_seconds every process stops accepting it.
+    kid = jws.extract_compact(withdrawn.encode()).protected["kid"]
+    with app.app_context():
+        db = get_session()
+        assert db.execute(delete(SigningKey).where(SigningKey.kid == kid)).rowcount == 1
+        db.commit()
+    time.sleep(1.1)
+    assert ask(app.test_client(), benefits, withdrawn).json == {"active": False}
+    refused = userinfo(app.test_client(), withdrawn)
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert "/userinfo" in flask_saw, "the refusals are the view's"

@@ -292,6 +292,59 @@ def test_load_private_key_keeps_the_kid(signing_key):
     assert jose.load_private_key(private).kid == kid
 
 
+@pytest.fixture
+def decodes(monkeypatch) -> list[str]:
+    """The tokens joserfc parsed and verified."""
+    seen: list[str] = []
+    real = jose.jwt.decode
+
+    def counted(token, *args, **kwargs):
+        seen.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(jose.jwt, "decode", counted)
+    return seen
+
+
+def test_verified_tokens_verify_each_token_once(signing_key, decodes):
+    kid, public, private, _ = signing_key
+    verified = jose.VerifiedTokens(jose.import_key_set({"keys": [public]}))
+    token = jose.sign_jwt(private, {"sub": "member-1", "aud": ["a", "b"]}, typ="at+jwt")
+    answers = [verified.verify(token) for _ in range(3)]
+    assert decodes == [token]
+    assert answers[0] == ({"alg": public["alg"], "kid": kid, "typ": "at+jwt"}, {"sub": "member-1", "aud": ["a", "b"]})
+    assert answers[0] == answers[1] == answers[2]
+    answers[0][1]["sub"] = "changed by a caller"
+    assert verified.verify(token)[1]["sub"] == "member-1", "each caller gets its own copy"
+
+
+def test_verified_tokens_refuse_what_does_not_verify_every_time(signing_key, decodes):
+    _, public, private, _ = signing_key
+    verified = jose.VerifiedTokens(jose.import_key_set({"keys": [public]}))
+    header, claims, signature = jose.sign_jwt(private, {"sub": "member-1"}).split(".")
+    assert verified.verify(f"{header}.{claims}.{signature}")[1] == {"sub": "member-1"}
+    # The same header and claims with another signature, and other claims under the same
+    # signature: neither is taken for the token that verified.
+    flipped = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
+    other_claims = b64url(json.dumps({"sub": "member-2"}).encode())
+    for forged in (f"{header}.{claims}.{flipped}", f"{header}.{other_claims}.{signature}"):
+        for _ in range(2):
+            with pytest.raises(jose.InvalidJWT):
+                verified.verify(forged)
+    assert len(decodes) == 5, "a refused token is not remembered: checked again each time"
+
+
+def test_verified_tokens_keep_verifying_once_full(signing_key, decodes):
+    _, public, private, _ = signing_key
+    verified = jose.VerifiedTokens(jose.import_key_set({"keys": [public]}), capacity=2)
+    tokens = [jose.sign_jwt(private, {"sub": f"member-{n}"}) for n in range(4)]
+    for _ in range(2):
+        assert [verified.verify(token)[1]["sub"] for token in tokens] == [f"member-{n}" for n in range(4)]
+    assert decodes == tokens + tokens[2:], "the first two are remembered, the others verified each time"
+    with pytest.raises(jose.InvalidJWT):
+        jose.VerifiedTokens(jose.import_key_set({"keys": []})).verify(tokens[0])
+
+
 # Identifiers --------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ import io
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from limits.errors import StorageError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -80,7 +80,14 @@ def introspection():
         response.headers["WWW-Authenticate"] = 'Basic realm="introspection"'
         return _no_store(response)
     limits.succeeded_as(claimed)
-    return _no_store(jsonify(introspect(server.audience, request.form.get("token"))))
+    body = answer_body(current_app, introspect(server.audience, request.form.get("token")))
+    return _no_store(current_app.response_class(body, mimetype=current_app.json.mimetype))
+
+
+def answer_body(app: Flask, answer: dict) -> bytes:
+    """An introspection answer as the view and the fast path both send it: compact JSON, as
+    ``jsonify`` writes it (without building a response object, a tenth of the fast path)."""
+    return app.json.dumps(answer, separators=(",", ":")).encode() + b"\n"
 
 
 @bp.post("/revoke")
@@ -100,7 +107,7 @@ class IntrospectionFastPath(ClientCallInFront):
     PATH, METHOD, ENDPOINT = INTROSPECTION_PATH, "POST", ENDPOINT
 
     def json(self, value: dict) -> bytes:
-        return self.app.json.response(value).get_data()  # as the view's jsonify writes it
+        return answer_body(self.app, value)
 
     def answer(self, environ: dict) -> bytes | None:
         form = self._plain_form(environ)
@@ -117,7 +124,7 @@ class IntrospectionFastPath(ClientCallInFront):
             try:
                 limits.before(claimed)
                 answer = authenticated_introspection(
-                    self.reads, keys.key_set, self.issuer, name, secret, form.get("token")
+                    self.reads, keys.verified, self.issuer, name, secret, form.get("token")
                 )
                 if answer is None:
                     return None  # the view counts the failure and answers 401

@@ -93,7 +93,7 @@ class BearerUserInfo(ClientCallInFront):
         if keys is None:
             return None
         try:
-            claims = released_claims(self.reads, token, keys.key_set, self.issuer)
+            claims = released_claims(self.reads, token, keys.verified, self.issuer)
         except SQLAlchemyError:
             return None  # the view meets the same error and answers it (web/unavailable.py)
         if claims is None:
