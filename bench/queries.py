@@ -235,6 +235,12 @@ def main() -> None:
             "GET /userinfo",
             request(relying_party.get, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}),
         )
+        # A relying party or resource server presents a token many times: its signature is
+        # verified once per key set (idp.security.jose.VerifiedTokens).
+        step(
+            "GET /userinfo again",
+            request(relying_party.get, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}),
+        )
         step("GET /jwks", request(relying_party.get, "/jwks"))
         step("GET discovery", request(relying_party.get, "/.well-known/openid-configuration"))
 

@@ -162,7 +162,8 @@ class KeySettings:
     )
     cache_seconds: int = doc(
         "How long each process reuses the signing keys it read (imported, with the JWKS body "
-        "precomputed) before reading them again: a rotation made elsewhere shows within this.",
+        "precomputed and the access tokens it verified with them remembered) before reading "
+        "them again: a rotation made elsewhere shows within this.",
         5,
     )
 
