@@ -76,14 +76,18 @@ class Signer:
 @dataclass(frozen=True)
 class PublishedKeys:
     """The JWKS as served: the serialized body and its ETag (unquoted), and the key set to
-    verify with, alone (``key_set``) and remembering the tokens it verified (``verified``:
-    replaced with the key set, so it never outlives a key's removal)."""
+    verify with, remembering the access tokens it verified (``verified``: made with the key
+    set and replaced with it, so it never outlives a key's removal)."""
 
     body: bytes
     etag: str
-    key_set: Any
     kids: frozenset[str]
     verified: VerifiedTokens
+
+    @property
+    def key_set(self) -> Any:
+        """The imported key set alone, for tokens other than access tokens (ID token hints)."""
+        return self.verified.key_set
 
 
 @dataclass
@@ -298,13 +302,11 @@ def _published_from(snapshot: _Snapshot, retired_publish_seconds: int) -> Publis
     if ready is None:
         jwks = {"keys": [entry.public_jwk for entry in entries]}
         body = json.dumps(jwks, separators=(",", ":"), sort_keys=True).encode()
-        key_set = import_key_set(jwks)
         ready = PublishedKeys(
             body=body,
             etag=hashlib.sha256(body).hexdigest()[:32],
-            key_set=key_set,
             kids=frozenset(kids),
-            verified=VerifiedTokens(key_set),
+            verified=VerifiedTokens(import_key_set(jwks)),
         )
         snapshot.published[kids] = ready
     return ready
