@@ -8,7 +8,8 @@ Prints microseconds per lookup for the ORM statement built per call (as idp's co
 before its hot lookups were prebuilt), the prebuilt ORM statement (``bindparam``, what idp
 runs now: see ``idp/db.py``), the same as a Core statement returning a row, and the
 driver alone; then the audit record added through the ORM's unit of work (``session.add``,
-flushed) against a Core insert. On a fresh SQLite file, or the (empty) database given.
+flushed) against a Core insert; then the lockout's reservation (the UPDATE every password
+check starts with) built per call against the prebuilt one. On a fresh SQLite file, or the (empty) database given.
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="lookups per timing (default 5000)")
     args = parser.parse_args()
 
+    from datetime import timedelta
+
     from idp.clock import utcnow
     from idp.db import get_engine, get_session
     from idp.models import AuditEvent, Client
+    from idp.models.lockout import PASSWORD_FAILURES
     from idp.services.clients import NewClient, create_client, find_client
 
     app = in_process_app("lookups", args.database_url)
@@ -69,7 +73,7 @@ def main() -> None:
             "Core row, prebuilt": lambda: db.execute(prebuilt_core, {"client_id": CLIENT_ID}).first(),
             "driver alone": lambda: _driver_row(driver, driver_sql),
         }
-        width = max(map(len, layers))
+        width = len("lockout reservation, built per call")  # the longest name printed
         results = {name: _per_call_microseconds(lookup, args.count) for name, lookup in layers.items()}
         for name, microseconds in results.items():
             print(f"{name:<{width}}  {microseconds:7.1f} µs")
@@ -106,6 +110,76 @@ def main() -> None:
         db.rollback()  # nothing of the benchmark is kept
         for name, microseconds in timed.items():
             print(f"{name:<{width}}  {microseconds:7.1f} µs")
+
+        # The lockout reservation, the largest statement of a sign-in: built per call (as
+        # idp's code read before it was prebuilt) against the prebuilt one lockout runs.
+        from idp.services import lockout
+        from idp.settings import LockoutSettings
+
+        policy = LockoutSettings()
+        key = "identifier:bench-lookups"
+        lockout.reserve_attempt(db, key, None, policy)  # its counter row (committed)
+
+        def reservation_parameters() -> dict:
+            now = utcnow()
+            return {
+                "counter_key": key,
+                "counter_kind": PASSWORD_FAILURES,
+                "now": now,
+                "maximum": policy.max_failures,
+                "window_start": now - timedelta(seconds=policy.window_seconds),
+                "hour_start": now - lockout.HOUR,
+            }
+
+        reservations = {
+            "lockout reservation, built per call": lambda: db.execute(
+                _reservation_built_per_call(reservation_parameters())
+            ).first(),
+            "lockout reservation, prebuilt": lambda: db.execute(lockout._RESERVE, reservation_parameters()).first(),
+        }
+        timed = {name: _per_call_microseconds(reserve, args.count // 5) for name, reserve in reservations.items()}
+        db.rollback()
+        lockout.unlock(db, key)
+        for name, microseconds in timed.items():
+            print(f"{name:<{width}}  {microseconds:7.1f} µs")
+
+
+def _reservation_built_per_call(values: dict):
+    """The reservation as ``idp.services.lockout`` built it for every attempt until it was
+    prebuilt: the same SQL, with its conditions and CASEs made again each time."""
+    from sqlalchemy import case, or_, update
+
+    from idp.models import LoginThrottle
+    from idp.services.lockout import HOURLY_EVALUATION_CAP
+
+    now, maximum = values["now"], values["maximum"]
+    window_expired = LoginThrottle.window_started_at <= values["window_start"]
+    hour_expired = LoginThrottle.hour_started_at <= values["hour_start"]
+    policy_changed = or_(
+        LoginThrottle.counted_under_max_failures.is_(None), LoginThrottle.counted_under_max_failures != maximum
+    )
+    return (
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.subject_key == values["counter_key"],
+            LoginThrottle.kind == values["counter_kind"],
+            or_(LoginThrottle.permanently_locked.is_(False), LoginThrottle.locked_by.is_not(None)),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+            or_(window_expired, LoginThrottle.failures < maximum, policy_changed),
+            or_(hour_expired, LoginThrottle.hourly_attempts < HOURLY_EVALUATION_CAP),
+        )
+        .values(
+            failures=case(
+                (window_expired, 1), (LoginThrottle.failures >= maximum, maximum), else_=LoginThrottle.failures + 1
+            ),
+            counted_under_max_failures=maximum,
+            window_started_at=case((window_expired, now), else_=LoginThrottle.window_started_at),
+            hourly_attempts=case((hour_expired, 1), else_=LoginThrottle.hourly_attempts + 1),
+            hour_started_at=case((hour_expired, now), else_=LoginThrottle.hour_started_at),
+        )
+        .returning(LoginThrottle.permanently_locked, LoginThrottle.locked_by)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _driver_row(driver, sql: str):

@@ -98,6 +98,11 @@ def granted_scope(client: Client, scope: str, prompt: str | None) -> str:
 _CODE_OF_CLIENT = select(AuthorizationCode).where(
     AuthorizationCode.code_digest == bindparam("code_digest"), AuthorizationCode.client_id == bindparam("client_id")
 )
+# Each authorization request with a nonce asks whether the client was given it before (on the
+# index ix_authorization_codes_client_id_nonce).
+_NONCE_OF_CLIENT = select(AuthorizationCode.id).where(
+    AuthorizationCode.client_id == bindparam("client_id"), AuthorizationCode.nonce == bindparam("nonce")
+)
 # Conditional, so that of two concurrent exchanges of one code exactly one consumes it.
 _CONSUME_CODE = (
     update(AuthorizationCode)
@@ -249,12 +254,7 @@ class IdpOpenIDCode(OpenIDCode):
             # Stored with the code and indexed with the client id: a B-tree entry has a size
             # limit (about 2.7 kB on PostgreSQL), and no client needs more than a few dozen.
             raise InvalidRequestError(f"Invalid 'nonce' in request: longer than {MAX_NONCE_LENGTH} characters.")
-        db = get_session()
-        found = db.scalar(
-            select(AuthorizationCode.id).where(
-                AuthorizationCode.client_id == request.payload.client_id, AuthorizationCode.nonce == nonce
-            )
-        )
+        found = get_session().scalar(_NONCE_OF_CLIENT, {"client_id": request.payload.client_id, "nonce": nonce})
         return found is not None
 
     def get_client_algorithm(self, client: Client) -> str:

@@ -42,6 +42,12 @@ class NewMember:
 # Prebuilt (see idp.db): each sign-in looks its member up by what was typed.
 _MEMBER_BY_EMAIL = select(Member).where(Member.email == bindparam("value"))
 _MEMBER_BY_NUMBER = select(Member).where(Member.membership_number == bindparam("value"))
+# And each request of a signed-in browser by the id its session holds.
+_MEMBER_BY_ID = select(Member).where(Member.id == bindparam("member_id"))
+
+
+def find_by_id(db: Session, member_id: int) -> Member | None:
+    return db.scalar(_MEMBER_BY_ID, {"member_id": member_id})
 
 
 def find_by_identifier(db: Session, identifier: Identifier) -> Member | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -105,15 +105,17 @@ class PasskeyRefused(IdpError, message_id="passkey_refused"):
 # --- what a member has ---------------------------------------------------------------------
 
 
+# Prebuilt (see idp.db): every password sign-in asks what else the member has.
+_ACTIVE_FACTORS = (
+    select(SecondFactor)
+    .where(SecondFactor.member_id == bindparam("member_id"), SecondFactor.confirmed_at.is_not(None))
+    .order_by(SecondFactor.created_at, SecondFactor.id)
+)
+
+
 def active_factors(db: Session, member_id: int) -> list[SecondFactor]:
     """The member's confirmed factors, oldest first."""
-    return list(
-        db.scalars(
-            select(SecondFactor)
-            .where(SecondFactor.member_id == member_id, SecondFactor.confirmed_at.is_not(None))
-            .order_by(SecondFactor.created_at, SecondFactor.id)
-        )
-    )
+    return list(db.scalars(_ACTIVE_FACTORS, {"member_id": member_id}))
 
 
 def active_kinds(db: Session, member_id: int) -> set[str]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import session
-from sqlalchemy import select
 
 from idp import i18n
 from idp.clock import utcnow
@@ -25,7 +24,7 @@ from idp.db import get_session
 from idp.models import Member
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import random_token
-from idp.services import interactions, session_end
+from idp.services import interactions, members, session_end
 from idp.services.assurance import METHOD_PASSWORD, METHODS
 
 
@@ -42,7 +41,7 @@ def current_sign_in() -> SignedIn | None:
     member_id = session.get("member_id")
     if member_id is None:
         return None
-    member = get_session().scalar(select(Member).where(Member.id == member_id))
+    member = members.find_by_id(get_session(), member_id)
     if member is None or not member.can_sign_in:
         return None
     passed = session.get("second_factor_at")
