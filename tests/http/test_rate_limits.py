@@ -131,3 +131,26 @@ def test_forgot_password_is_limited_per_ip(client):
 def test_limits_can_be_turned_off(client, make_client):
     registered, _ = make_client(public=True)
     assert [r.status_code for r in _login_attempts(client, registered.client_id, 3)] == [401, 401, 401]
+
+
+@pytest.mark.settings(ratelimit={"forgot_password_per_ip": "2 per minute"})
+def test_only_views_with_a_limit_run_the_limiters_check(client, monkeypatch):
+    """Every limit is a view's own (or counted by hand): a request to any other view does no
+    rate-limit work at all, while a limited view is still counted."""
+    from idp.extensions import limiter
+
+    checked: list[str] = []
+    identify = limiter.identify_request
+    monkeypatch.setattr(limiter, "identify_request", lambda: checked.append("checked") or identify())
+
+    for path in ("/healthz", "/.well-known/openid-configuration", "/recovery/forgot"):
+        assert client.get(path).status_code == 200
+    assert checked == []
+
+    token = csrf_token(client.get("/recovery/forgot").text)
+    statuses = [
+        client.post("/recovery/forgot", data={"csrf_token": token, "identifier": "a@example.test"}).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    assert len(checked) >= 3  # at least once a POST (the decorator asks more than once)

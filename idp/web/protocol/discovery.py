@@ -26,7 +26,6 @@ from idp.runtime import runtime
 from idp.services import keys as key_service
 from idp.web import metrics, request_ids, security_headers
 from idp.web.protocol import bp
-from idp.web.ratelimits import not_rate_limited
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks"
@@ -66,7 +65,6 @@ def discovery_document(app: Flask) -> DiscoveryDocument:
 
 
 @bp.get(DISCOVERY_PATH)
-@not_rate_limited
 def discovery():
     document = discovery_document(current_app)
     return _flask_response(document.body, document.etag, DISCOVERY_TYPE, DISCOVERY_CACHE_CONTROL)
