@@ -127,8 +127,18 @@ def main() -> None:
             ),
             member_password(1),
         )
+        # As bench/seed.py registers the load's relying parties: with refresh tokens and
+        # client_credentials too.
         client, secret = create_client(
-            db, NewClient(name="bench", redirect_uris=[REDIRECT_URI], first_party=True, client_id="bench-rp")
+            db,
+            NewClient(
+                name="bench",
+                redirect_uris=[REDIRECT_URI],
+                scopes=["openid", "profile", "email", "offline_access"],
+                grant_types=["authorization_code", "refresh_token", "client_credentials"],
+                first_party=True,
+                client_id="bench-rp",
+            ),
         )
         db.commit()
     counting = Counting(get_engine(app))
@@ -156,10 +166,9 @@ def main() -> None:
     profiled_any = [False]
     warm = [False]  # the first round fills caches: neither timed nor profiled
 
-    def request(call, *call_args, **kwargs):
-        profiled = (
-            profiler is not None and warm[0] and f"{call.__name__.upper()} {call_args[0]}".startswith(args.profile)
-        )
+    def request(call, *call_args, label: str | None = None, **kwargs):
+        name = label or f"{call.__name__.upper()} {call_args[0]}"
+        profiled = profiler is not None and warm[0] and name.startswith(args.profile)
         clock[0] = time.process_time()
         if not profiled:
             return call(*call_args, **kwargs)
@@ -191,7 +200,7 @@ def main() -> None:
                 "response_type": "code",
                 "client_id": "bench-rp",
                 "redirect_uri": REDIRECT_URI,
-                "scope": "openid profile email",
+                "scope": "openid profile email offline_access",
                 "state": "s",
                 "nonce": secrets.token_urlsafe(8),
                 "code_challenge": challenge,
@@ -231,6 +240,12 @@ def main() -> None:
                 },
             ),
         ).get_json()
+        for grant, form in (
+            ("refresh", {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}),
+            ("client_credentials", {"grant_type": "client_credentials"}),
+        ):
+            label = f"POST /token {grant}"
+            step(label, request(relying_party.post, "/token", label=label, headers={"Authorization": auth}, data=form))
         step(
             "GET /userinfo",
             request(relying_party.get, "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}),
@@ -256,7 +271,9 @@ def main() -> None:
         if args.verbose:
             for statement in statements:
                 print(f"    {statement[:200]}")
-        if not name.startswith(("GET /userinfo", "GET /jwks", "GET discovery")):
+        if not name.startswith(
+            ("GET /userinfo", "GET /jwks", "GET discovery", "POST /token refresh", "POST /token client")
+        ):
             total.update(statements=len(statements), commits=commits, checkouts=checkouts)
             total["cpu"] += spent
             signed_in_with += 1

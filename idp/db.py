@@ -8,6 +8,10 @@ with ``bindparam`` placeholders, executed with their values. SQLAlchemy caches t
 SQL either way, but a statement built per call still costs its construction and its cache
 key on every execution (about 40 µs a lookup, ``bench/lookups.py``); a prebuilt one costs
 neither. ``insert_unless_present`` is the one insert-if-missing, prebuilt per backend.
+
+A prebuilt UPDATE or INSERT is the table's (Core) statement, run with
+``run_table_statement``: SQLAlchemy makes an ORM-enabled one (``update(Model)``) anew at
+every execution, cache key included, so prebuilding it would save only its construction.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, DateTime, Engine, Executable, MetaData, Row, create_engine, event, inspect
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    Executable,
+    MetaData,
+    Row,
+    create_engine,
+    event,
+    inspect,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -121,8 +136,20 @@ def insert_unless_present(
             index_elements=list(conflict_columns) or None
         )
         _INSERTS_UNLESS_PRESENT[key] = statement
+    run_table_statement(db, statement, values)
+
+
+def run_table_statement(db: Session, statement: Executable, values: dict[str, Any]) -> CursorResult:
+    """Run a prebuilt statement on a table (``update(Model.__table__)``, not the mapped
+    class) in the session's transaction. An ORM-enabled statement goes through the ORM's
+    bulk machinery, which copies the statement at every execution and computes its cache key
+    again (40-60 µs for the lockout's reservation on SQLite); the table's does neither. Only
+    the ORM's statements flush the session's pending changes first (autoflush), so this
+    flushes them itself: the statement may depend on them, or a pending change to the same
+    row would be written after it and undo it. It does not update the objects in the
+    session (``synchronize_session=False``)."""
     db.flush()
-    db.execute(statement, values)
+    return db.execute(statement, values)
 
 
 def get_engine(app: Flask | None = None) -> Engine:

@@ -36,7 +36,7 @@ from flask import g
 from sqlalchemy import bindparam, select, update
 
 from idp.clock import utcnow
-from idp.db import get_session
+from idp.db import get_session, run_table_statement
 from idp.models import AuthorizationCode, Client, Member, RefreshToken
 from idp.models import client as client_model
 from idp.models.authentication import AuthenticationContext
@@ -103,12 +103,13 @@ _CODE_OF_CLIENT = select(AuthorizationCode).where(
 _NONCE_OF_CLIENT = select(AuthorizationCode.id).where(
     AuthorizationCode.client_id == bindparam("client_id"), AuthorizationCode.nonce == bindparam("nonce")
 )
-# Conditional, so that of two concurrent exchanges of one code exactly one consumes it.
+# Conditional, so that of two concurrent exchanges of one code exactly one consumes it (the
+# table's statement: see idp.db.run_table_statement).
+_CODES = AuthorizationCode.__table__
 _CONSUME_CODE = (
-    update(AuthorizationCode)
-    .where(AuthorizationCode.id == bindparam("code_id"), AuthorizationCode.consumed_at.is_(None))
+    update(_CODES)
+    .where(_CODES.c.id == bindparam("code_id"), _CODES.c.consumed_at.is_(None))
     .values(consumed_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -174,7 +175,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if item is None:
             return None
         now = utcnow()
-        consumed = db.execute(_CONSUME_CODE, {"code_id": item.id, "now": now})
+        consumed = run_table_statement(db, _CONSUME_CODE, {"code_id": item.id, "now": now})
         if consumed.rowcount != 1:
             revoke_tokens_from_code(item.id)
             db.commit()

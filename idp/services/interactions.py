@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.clock import utcnow
+from idp.db import run_table_statement
 from idp.errors import InteractionExpired
 from idp.models import Interaction
 from idp.models.flows import (
@@ -95,19 +96,19 @@ def load(db: Session, uid: str, browser_binding: str | None) -> Interaction:
     return interaction
 
 
-# Prebuilt (see idp.db): each sign-in rebinds its browser's interactions and consumes its
-# own. (Bind names differ from the columns': an UPDATE reserves those for its SET values.)
+# Prebuilt table statements (see idp.db): each sign-in rebinds its browser's interactions
+# and consumes its own. (Bind names differ from the columns': an UPDATE reserves those for
+# its SET values.)
+_INTERACTIONS = Interaction.__table__
 _REBIND = (
-    update(Interaction)
-    .where(Interaction.browser_binding == bindparam("old_binding"), Interaction.state != INTERACTION_DONE)
+    update(_INTERACTIONS)
+    .where(_INTERACTIONS.c.browser_binding == bindparam("old_binding"), _INTERACTIONS.c.state != INTERACTION_DONE)
     .values(browser_binding=bindparam("new_binding"))
-    .execution_options(synchronize_session=False)
 )
 _CONSUME = (
-    update(Interaction)
-    .where(Interaction.id == bindparam("interaction_id"), Interaction.state != INTERACTION_DONE)
+    update(_INTERACTIONS)
+    .where(_INTERACTIONS.c.id == bindparam("interaction_id"), _INTERACTIONS.c.state != INTERACTION_DONE)
     .values(state=INTERACTION_DONE)
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -115,7 +116,7 @@ def rebind(db: Session, old_binding: str, new_binding: str, commit: bool = True)
     """Move this browser's pending interactions to its new binding (at every rotation of its
     session). ``commit=False``: the caller commits it with the step that rotated the session.
     Returns how many moved."""
-    result = db.execute(_REBIND, {"old_binding": old_binding, "new_binding": new_binding})
+    result = run_table_statement(db, _REBIND, {"old_binding": old_binding, "new_binding": new_binding})
     if commit:
         db.commit()
     return result.rowcount
@@ -126,7 +127,7 @@ def consume(db: Session, interaction: Interaction, commit: bool = True) -> None:
     the caller commits it with what the answer stores (the code); until then the conditional
     UPDATE holds the row, so a concurrent request still finds it answered once."""
 
-    result = db.execute(_CONSUME, {"interaction_id": interaction.id})
+    result = run_table_statement(db, _CONSUME, {"interaction_id": interaction.id})
     if result.rowcount != 1:
         raise InteractionExpired("interaction already answered")
     set_committed_value(interaction, "state", INTERACTION_DONE)  # as the database now has it

@@ -39,7 +39,7 @@ from sqlalchemy import Integer, bindparam, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
-from idp.db import UTCDateTime, insert_unless_present
+from idp.db import UTCDateTime, insert_unless_present, run_table_statement
 from idp.errors import IdpError
 from idp.models import LoginThrottle, Member
 from idp.models.lockout import PASSWORD_FAILURES
@@ -271,59 +271,60 @@ def reserve_attempt(
 # Prebuilt (see idp.db): every credential check reserves its attempt with this statement,
 # and a successful one clears the counter with the next. Built per call, the reservation's
 # conditions and CASEs cost more than running it (about 0.5 ms on SQLite, bench/lookups.py).
+# Both are the table's statements (see idp.db.run_table_statement).
+_THROTTLES = LoginThrottle.__table__
 _NOW = bindparam("now", type_=UTCDateTime())
 _MAXIMUM = bindparam("maximum", type_=Integer())
 # (Not named after columns: an UPDATE reserves those names for its SET values.)
 _SUBJECT = (
-    LoginThrottle.subject_key == bindparam("counter_key"),
-    LoginThrottle.kind == bindparam("counter_kind"),
+    _THROTTLES.c.subject_key == bindparam("counter_key"),
+    _THROTTLES.c.kind == bindparam("counter_kind"),
 )
-_WINDOW_EXPIRED = LoginThrottle.window_started_at <= bindparam("window_start", type_=UTCDateTime())
-_HOUR_EXPIRED = LoginThrottle.hour_started_at <= bindparam("hour_start", type_=UTCDateTime())
+_WINDOW_EXPIRED = _THROTTLES.c.window_started_at <= bindparam("window_start", type_=UTCDateTime())
+_HOUR_EXPIRED = _THROTTLES.c.hour_started_at <= bindparam("hour_start", type_=UTCDateTime())
 _RESERVE = (
-    update(LoginThrottle)
+    update(_THROTTLES)
     .where(
         *_SUBJECT,
         # An operator's lock is no reason to skip the check: see guarded_check.
-        or_(LoginThrottle.permanently_locked.is_(False), LoginThrottle.locked_by.is_not(None)),
-        or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= _NOW),
+        or_(_THROTTLES.c.permanently_locked.is_(False), _THROTTLES.c.locked_by.is_not(None)),
+        or_(_THROTTLES.c.locked_until.is_(None), _THROTTLES.c.locked_until <= _NOW),
         or_(
             _WINDOW_EXPIRED,
-            LoginThrottle.failures < _MAXIMUM,
+            _THROTTLES.c.failures < _MAXIMUM,
             # Counted under another max_failures (the policy changed since): not a lock of its own.
-            LoginThrottle.counted_under_max_failures.is_(None),
-            LoginThrottle.counted_under_max_failures != _MAXIMUM,
+            _THROTTLES.c.counted_under_max_failures.is_(None),
+            _THROTTLES.c.counted_under_max_failures != _MAXIMUM,
         ),
-        or_(_HOUR_EXPIRED, LoginThrottle.hourly_attempts < HOURLY_EVALUATION_CAP),
+        or_(_HOUR_EXPIRED, _THROTTLES.c.hourly_attempts < HOURLY_EVALUATION_CAP),
     )
     .values(
         # Old counts above a lowered maximum leave room for exactly this one attempt.
         failures=case(
-            (_WINDOW_EXPIRED, 1), (LoginThrottle.failures >= _MAXIMUM, _MAXIMUM), else_=LoginThrottle.failures + 1
+            (_WINDOW_EXPIRED, 1), (_THROTTLES.c.failures >= _MAXIMUM, _MAXIMUM), else_=_THROTTLES.c.failures + 1
         ),
         counted_under_max_failures=_MAXIMUM,
-        window_started_at=case((_WINDOW_EXPIRED, _NOW), else_=LoginThrottle.window_started_at),
-        hourly_attempts=case((_HOUR_EXPIRED, 1), else_=LoginThrottle.hourly_attempts + 1),
-        hour_started_at=case((_HOUR_EXPIRED, _NOW), else_=LoginThrottle.hour_started_at),
+        window_started_at=case((_WINDOW_EXPIRED, _NOW), else_=_THROTTLES.c.window_started_at),
+        hourly_attempts=case((_HOUR_EXPIRED, 1), else_=_THROTTLES.c.hourly_attempts + 1),
+        hour_started_at=case((_HOUR_EXPIRED, _NOW), else_=_THROTTLES.c.hour_started_at),
     )
     # What guarded_check asks next, read by the same statement: one round trip fewer.
-    .returning(LoginThrottle.permanently_locked, LoginThrottle.locked_by)
-    .execution_options(synchronize_session=False)
+    .returning(_THROTTLES.c.permanently_locked, _THROTTLES.c.locked_by)
 )
 _RECORD_SUCCESS = (
-    update(LoginThrottle)
+    update(_THROTTLES)
     .where(*_SUBJECT)
     .values(
         failures=0,
         lock_count=0,
-        hourly_attempts=case((LoginThrottle.hourly_attempts > 0, LoginThrottle.hourly_attempts - 1), else_=0),
+        hourly_attempts=case((_THROTTLES.c.hourly_attempts > 0, _THROTTLES.c.hourly_attempts - 1), else_=0),
     )
-    .execution_options(synchronize_session=False)
 )
 
 
 def _try_reserve(db: Session, key: str, kind: str, policy: LockoutSettings, now: datetime) -> Reservation | None:
-    row = db.execute(
+    row = run_table_statement(
+        db,
         _RESERVE,
         {
             "counter_key": key,
@@ -344,7 +345,7 @@ def record_success(db: Session, key: str, kind: str = PASSWORD_FAILURES) -> None
     """A successful sign-in clears the failures and the growth of future locks, and gives its
     attempt back to the hourly cap, which counts failed checks only. The caller commits
     (``guarded_check``, with the attempt's audit record: one commit)."""
-    db.execute(_RECORD_SUCCESS, {"counter_key": key, "counter_kind": kind})
+    run_table_statement(db, _RECORD_SUCCESS, {"counter_key": key, "counter_kind": kind})
 
 
 def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = PASSWORD_FAILURES) -> LockStarted | None:

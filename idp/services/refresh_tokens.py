@@ -24,10 +24,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import run_table_statement
 from idp.models import IssuedToken, RefreshToken
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import digest, random_token
@@ -80,10 +81,25 @@ def issue(
     return token, record
 
 
+# Prebuilt (see idp.db): each refresh finds its token and claims it, conditionally, so that
+# exactly one of several concurrent uses wins (the table's statement, run_table_statement).
+_BY_DIGEST = select(RefreshToken).where(RefreshToken.token_digest == bindparam("token_digest"))
+_REFRESH_TOKENS = RefreshToken.__table__
+_CLAIM = (
+    update(_REFRESH_TOKENS)
+    .where(
+        _REFRESH_TOKENS.c.id == bindparam("record_id"),
+        _REFRESH_TOKENS.c.used_at.is_(None),
+        _REFRESH_TOKENS.c.revoked_at.is_(None),
+    )
+    .values(used_at=bindparam("now"))
+)
+
+
 def find(db: Session, token: str) -> RefreshToken | None:
     if not token or len(token) > 200 or "\x00" in token:
         return None
-    return db.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
+    return db.scalar(_BY_DIGEST, {"token_digest": digest(token)})
 
 
 def is_live(record: RefreshToken, now: datetime | None = None) -> bool:
@@ -99,12 +115,7 @@ def is_live(record: RefreshToken, now: datetime | None = None) -> bool:
 def claim(db: Session, record: RefreshToken) -> bool:
     """Mark the token used, if no one did before: one conditional UPDATE, so exactly one of
     several concurrent uses wins (a row lock on PostgreSQL, the write lock on SQLite)."""
-    result = db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == record.id, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    result = run_table_statement(db, _CLAIM, {"record_id": record.id, "now": utcnow()})
     return result.rowcount == 1
 
 
