@@ -368,7 +368,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         client = self.request.client
         scope = self.request.payload.scope or refresh_token.scope
         context = refresh_token.authentication
-        new_refresh, record = refresh_tokens.issue(
+        new_refresh, family_id = refresh_tokens.issue(
             get_session(),
             client_id=client.client_id,
             member_id=user.id,
@@ -387,7 +387,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             scope,
             authentication=context,
             audience=refresh_token.audience,
-            family_id=record.family_id,
+            family_id=family_id,
         )
         token["refresh_token"] = new_refresh
         if "openid" in (scope_to_list(scope) or []):

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from idp.clock import utcnow
-from idp.db import get_session
+from idp.db import get_session, run_table_statement
 from idp.models import AuthorizationCode, Client, IssuedToken, Member
 from idp.models.authentication import AuthenticationContext
 from idp.runtime import runtime
@@ -37,6 +37,11 @@ def signer_for(alg: str) -> key_service.Signer:
 
 def access_token_ttl(settings: Settings, client: Client) -> int:
     return client.access_token_ttl_seconds or settings.tokens.access_token_ttl_seconds
+
+
+# Every token issued is recorded: the table's statement, written at once (see
+# idp.db.run_table_statement); the caller commits.
+_RECORD_ISSUED = insert(IssuedToken.__table__)
 
 
 def issue_access_token(
@@ -76,25 +81,26 @@ def issue_access_token(
             claims["amr"] = list(authentication.amr)
     chosen = signer_for(settings.tokens.access_token_signing_alg)
     access_token = sign_jwt_with(chosen.key, chosen.kid, chosen.alg, claims, typ=ACCESS_TOKEN_TYPE)
-    db.add(
-        IssuedToken(
-            jti=jti,
-            client_id=client.client_id,
-            member_id=member.id if member is not None else None,
-            authorization_code_id=code.id if code is not None else None,
-            scope=scope,
-            session_sid=authentication.sid if authentication is not None else None,
-            family_id=family_id,
-            audience=claims["aud"],
-            claims_json=code.claims_json if code is not None else None,
-            issued_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+    run_table_statement(
+        db,
+        _RECORD_ISSUED,
+        {
+            "jti": jti,
+            "client_id": client.client_id,
+            "member_id": member.id if member is not None else None,
+            "authorization_code_id": code.id if code is not None else None,
+            "scope": scope,
+            "session_sid": authentication.sid if authentication is not None else None,
+            "family_id": family_id,
+            "audience": claims["aud"],
+            "claims_json": code.claims_json if code is not None else None,
+            "issued_at": now,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+        },
     )
     if member is not None and authentication is not None:
         # Back-channel logout tells this client when the session ends (refreshed tokens too).
         session_end.record_participant(db, authentication.sid, client.client_id, member.id)
-    db.flush()
     return {"token_type": "Bearer", "access_token": access_token, "expires_in": ttl_seconds, "scope": scope}
 
 
@@ -119,7 +125,7 @@ def tokens_for_code(settings: Settings, client: Client, member: Member, scope: s
     refresh = None
     family_id = None
     if may_get_refresh_token(client, scope):
-        refresh, record = refresh_tokens.issue(
+        refresh, family_id = refresh_tokens.issue(
             get_session(),
             client_id=client.client_id,
             member_id=member.id,
@@ -128,7 +134,6 @@ def tokens_for_code(settings: Settings, client: Client, member: Member, scope: s
             authentication=code.authentication,
             lifetimes=refresh_lifetimes(settings),
         )
-        family_id = record.family_id
     token = issue_access_token(settings, client, member, scope, code, audience=code.resource, family_id=family_id)
     if refresh is not None:
         token["refresh_token"] = refresh

@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
@@ -42,6 +42,23 @@ class Lifetimes:
     absolute_seconds: int
 
 
+# Prebuilt (see idp.db): each refresh finds its token, claims it (conditionally, so that
+# exactly one of several concurrent uses wins) and writes the next; the writes are the
+# table's statements (run_table_statement).
+_BY_DIGEST = select(RefreshToken).where(RefreshToken.token_digest == bindparam("token_digest"))
+_REFRESH_TOKENS = RefreshToken.__table__
+_INSERT = insert(_REFRESH_TOKENS)
+_CLAIM = (
+    update(_REFRESH_TOKENS)
+    .where(
+        _REFRESH_TOKENS.c.id == bindparam("record_id"),
+        _REFRESH_TOKENS.c.used_at.is_(None),
+        _REFRESH_TOKENS.c.revoked_at.is_(None),
+    )
+    .values(used_at=bindparam("now"))
+)
+
+
 def issue(
     db: Session,
     *,
@@ -53,47 +70,33 @@ def issue(
     lifetimes: Lifetimes,
     family_id: str | None = None,
     family_expires_at: datetime | None = None,
-) -> tuple[str, RefreshToken]:
+) -> tuple[str, str]:
     """A new refresh token: the first of a new family, or (given both family arguments) the
-    next of an existing one. Returns the token (given to the client once) and its record."""
+    next of an existing one. Returns the token (given to the client once) and its family.
+    Written at once, by the table's statement (see idp.db.run_table_statement); the caller
+    commits."""
     now = utcnow()
     if family_id is None or family_expires_at is None:
         family_id = secrets.token_hex(16)
         family_expires_at = now + timedelta(seconds=lifetimes.absolute_seconds)
     token = random_token(TOKEN_BYTES)
-    record = RefreshToken(
-        token_digest=digest(token),
-        family_id=family_id,
-        client_id=client_id,
-        member_id=member_id,
-        session_sid=authentication.sid,
-        scope=scope,
-        audience=audience,
-        auth_time=authentication.auth_time,
-        acr=authentication.acr,
-        amr_json=json.dumps(list(authentication.amr)),
-        issued_at=now,
-        expires_at=min(now + timedelta(seconds=lifetimes.idle_seconds), family_expires_at),
-        family_expires_at=family_expires_at,
-    )
-    db.add(record)
-    db.flush()
-    return token, record
-
-
-# Prebuilt (see idp.db): each refresh finds its token and claims it, conditionally, so that
-# exactly one of several concurrent uses wins (the table's statement, run_table_statement).
-_BY_DIGEST = select(RefreshToken).where(RefreshToken.token_digest == bindparam("token_digest"))
-_REFRESH_TOKENS = RefreshToken.__table__
-_CLAIM = (
-    update(_REFRESH_TOKENS)
-    .where(
-        _REFRESH_TOKENS.c.id == bindparam("record_id"),
-        _REFRESH_TOKENS.c.used_at.is_(None),
-        _REFRESH_TOKENS.c.revoked_at.is_(None),
-    )
-    .values(used_at=bindparam("now"))
-)
+    values = {
+        "token_digest": digest(token),
+        "family_id": family_id,
+        "client_id": client_id,
+        "member_id": member_id,
+        "session_sid": authentication.sid,
+        "scope": scope,
+        "audience": audience,
+        "auth_time": authentication.auth_time,
+        "acr": authentication.acr,
+        "amr_json": json.dumps(list(authentication.amr)),
+        "issued_at": now,
+        "expires_at": min(now + timedelta(seconds=lifetimes.idle_seconds), family_expires_at),
+        "family_expires_at": family_expires_at,
+    }
+    run_table_statement(db, _INSERT, values)
+    return token, family_id
 
 
 def find(db: Session, token: str) -> RefreshToken | None:
