@@ -6,10 +6,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
+from idp.db import UTCDateTime, run_table_statement
 from idp.models import BrowserSession
 from idp.security.tokens import digest, random_token
 from idp.services import session_end
@@ -29,8 +30,26 @@ def is_expired(record: BrowserSession, limits: SessionSettings) -> bool:
     )
 
 
-# Prebuilt (see idp.db): every request that carries the cookie loads its session.
+# Prebuilt (see idp.db): every request that carries the cookie loads its session, and a
+# request that changed it saves it (the writes are the table's statements, run with
+# run_table_statement). Bind names differ from the columns': an UPDATE reserves those.
 _SESSION_BY_DIGEST = select(BrowserSession).where(BrowserSession.id_digest == bindparam("id_digest"))
+_SESSIONS = BrowserSession.__table__
+_BY_ID = _SESSIONS.c.id == bindparam("record_id")
+_SAVE_DATA = (
+    update(_SESSIONS)
+    .where(_BY_ID)
+    .values(
+        data_json=bindparam("new_data_json"),
+        member_id=bindparam("new_member_id"),
+        authenticated_at=bindparam("new_authenticated_at", type_=UTCDateTime()),
+        last_seen_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+_TOUCH = update(_SESSIONS).where(_BY_ID).values(last_seen_at=bindparam("now", type_=UTCDateTime()))
+_OWNER = select(_SESSIONS.c.sid, _SESSIONS.c.member_id).where(_BY_ID)
+_DELETE = delete(_SESSIONS).where(_BY_ID)
+_INSERT = insert(_SESSIONS)
 
 
 def load(db: Session, cookie_value: str, limits: SessionSettings) -> BrowserSession | None:
@@ -67,45 +86,46 @@ def save(
     member_id = data.get("member_id")
     authenticated_at = datetime.fromtimestamp(data["auth_time"], tz=now.tzinfo) if data.get("auth_time") else None
     if record_id is not None and not rotate:
-        db.execute(
-            update(BrowserSession)
-            .where(BrowserSession.id == record_id)
-            .values(
-                data_json=json.dumps(data),
-                member_id=member_id,
-                authenticated_at=authenticated_at,
-                last_seen_at=now,
-            )
+        run_table_statement(
+            db,
+            _SAVE_DATA,
+            {
+                "record_id": record_id,
+                "new_data_json": json.dumps(data),
+                "new_member_id": member_id,
+                "new_authenticated_at": authenticated_at,
+                "now": now,
+            },
         )
         db.commit()
         return None
     sid = None
     if record_id is not None:
-        old = db.execute(
-            select(BrowserSession.sid, BrowserSession.member_id).where(BrowserSession.id == record_id)
-        ).first()
+        old = run_table_statement(db, _OWNER, {"record_id": record_id}).first()
         # Rotation: the old identifier stops working at once (session fixation defence). The
         # public session id stays while the same member stays signed in: ID tokens and refresh
         # tokens name the session by it, and ending the session must still find them.
-        db.execute(delete(BrowserSession).where(BrowserSession.id == record_id))
+        run_table_statement(db, _DELETE, {"record_id": record_id})
         if old is not None and old.member_id is not None:
             if old.member_id == member_id and not new_sid:
                 sid = old.sid
             elif old.member_id != member_id:
                 session_end.session_ended(db, old.sid, old.member_id, session_end.REPLACED)
     cookie_value = random_token(32)
-    db.add(
-        BrowserSession(
-            id_digest=digest(cookie_value),
-            sid=sid or random_token(16),
-            member_id=member_id,
-            data_json=json.dumps(data),
-            created_at=now,
-            last_seen_at=now,
-            authenticated_at=authenticated_at,
-            user_agent=(user_agent or "")[:300] or None,
-            ip_address=ip_address,
-        )
+    run_table_statement(
+        db,
+        _INSERT,
+        {
+            "id_digest": digest(cookie_value),
+            "sid": sid or random_token(16),
+            "member_id": member_id,
+            "data_json": json.dumps(data),
+            "created_at": now,
+            "last_seen_at": now,
+            "authenticated_at": authenticated_at,
+            "user_agent": (user_agent or "")[:300] or None,
+            "ip_address": ip_address,
+        },
     )
     db.commit()
     return cookie_value
@@ -113,7 +133,7 @@ def save(
 
 def touch(db: Session, record: BrowserSession) -> None:
     if utcnow() - record.last_seen_at >= LAST_SEEN_GRANULARITY:
-        db.execute(update(BrowserSession).where(BrowserSession.id == record.id).values(last_seen_at=utcnow()))
+        run_table_statement(db, _TOUCH, {"record_id": record.id, "now": utcnow()})
         db.commit()
 
 
