@@ -33,7 +33,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from flask import g
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from idp.clock import utcnow
 from idp.db import get_session, run_table_statement
@@ -103,9 +103,10 @@ _CODE_OF_CLIENT = select(AuthorizationCode).where(
 _NONCE_OF_CLIENT = select(AuthorizationCode.id).where(
     AuthorizationCode.client_id == bindparam("client_id"), AuthorizationCode.nonce == bindparam("nonce")
 )
-# Conditional, so that of two concurrent exchanges of one code exactly one consumes it (the
-# table's statement: see idp.db.run_table_statement).
+# Conditional, so that of two concurrent exchanges of one code exactly one consumes it. It
+# and the code's storing are the table's statements (see idp.db.run_table_statement).
 _CODES = AuthorizationCode.__table__
+_STORE_CODE = insert(_CODES)
 _CONSUME_CODE = (
     update(_CODES)
     .where(_CODES.c.id == bindparam("code_id"), _CODES.c.consumed_at.is_(None))
@@ -141,31 +142,33 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             if len(request.payload.datalist.get(name, [])) > 1:
                 raise InvalidRequestError(f"Repeated parameter: {name}.")
 
-    def save_authorization_code(self, code: str, request: OAuth2Request) -> AuthorizationCode:
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         authentication: AuthenticationContext = request.authentication
         now = utcnow()
-        item = AuthorizationCode(
-            code_digest=digest(code),
-            client_id=request.client.client_id,
-            member_id=request.user.id,
-            redirect_uri=request.payload.redirect_uri,
-            scope=granted_scope(request.client, request.scope, request.payload.data.get("prompt")),
-            nonce=request.payload.data.get("nonce"),
-            code_challenge=request.payload.data.get("code_challenge"),
-            code_challenge_method=request.payload.data.get("code_challenge_method"),
-            auth_time=authentication.auth_time,
-            acr=authentication.acr,
-            amr_json=json.dumps(list(authentication.amr)),
-            session_sid=authentication.sid,
-            resource=requested_audience(request, request.client),
-            claims_json=_claims_request_json(request.payload.data.get("claims")),
-            issued_at=now,
-            expires_at=now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
-        )
         db = get_session()
-        db.add(item)
+        run_table_statement(
+            db,
+            _STORE_CODE,
+            {
+                "code_digest": digest(code),
+                "client_id": request.client.client_id,
+                "member_id": request.user.id,
+                "redirect_uri": request.payload.redirect_uri,
+                "scope": granted_scope(request.client, request.scope, request.payload.data.get("prompt")),
+                "nonce": request.payload.data.get("nonce"),
+                "code_challenge": request.payload.data.get("code_challenge"),
+                "code_challenge_method": request.payload.data.get("code_challenge_method"),
+                "auth_time": authentication.auth_time,
+                "acr": authentication.acr,
+                "amr_json": json.dumps(list(authentication.amr)),
+                "session_sid": authentication.sid,
+                "resource": requested_audience(request, request.client),
+                "claims_json": _claims_request_json(request.payload.data.get("claims")),
+                "issued_at": now,
+                "expires_at": now + timedelta(seconds=settings().tokens.authorization_code_ttl_seconds),
+            },
+        )
         db.commit()
-        return item
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
         """Find and consume the code in one atomic step; None (invalid_grant) when unknown,
