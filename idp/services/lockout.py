@@ -205,17 +205,7 @@ def _blocked_by_operator(db: Session, subject: Subject, kind: str, reserved: Res
         return True
     if kind == PASSWORD_FAILURES:
         return reserved.locked_by_operator
-    return (
-        db.scalar(
-            select(LoginThrottle.id).where(
-                LoginThrottle.subject_key == subject.key,
-                LoginThrottle.kind == PASSWORD_FAILURES,
-                LoginThrottle.permanently_locked.is_(True),
-                LoginThrottle.locked_by.is_not(None),
-            )
-        )
-        is not None
-    )
+    return db.scalar(_LOCKED_BY_OPERATOR, {"counter_key": subject.key}) is not None
 
 
 def _audit_attempt(db: Session, guard: Guard, subject: Subject, origin, outcome: str, detail: dict) -> None:
@@ -311,6 +301,17 @@ _RESERVE = (
     # What guarded_check asks next, read by the same statement: one round trip fewer.
     .returning(_THROTTLES.c.permanently_locked, _THROTTLES.c.locked_by)
 )
+# Every failed check reads what it filled; every second-factor check whether an operator
+# locked the account (kept on the password counter).
+_FAILURES = select(LoginThrottle.failures, LoginThrottle.lock_count).where(
+    LoginThrottle.subject_key == bindparam("counter_key"), LoginThrottle.kind == bindparam("counter_kind")
+)
+_LOCKED_BY_OPERATOR = select(LoginThrottle.id).where(
+    LoginThrottle.subject_key == bindparam("counter_key"),
+    LoginThrottle.kind == PASSWORD_FAILURES,
+    LoginThrottle.permanently_locked.is_(True),
+    LoginThrottle.locked_by.is_not(None),
+)
 _RECORD_SUCCESS = (
     update(_THROTTLES)
     .where(*_SUBJECT)
@@ -353,11 +354,7 @@ def record_failure(db: Session, key: str, policy: LockoutSettings, kind: str = P
     concurrent request does: the UPDATE is conditional, and holds the row until the caller
     commits it with the audit records) and return it; otherwise None."""
     now = utcnow()
-    row = db.execute(
-        select(LoginThrottle.failures, LoginThrottle.lock_count).where(
-            LoginThrottle.subject_key == key, LoginThrottle.kind == kind
-        )
-    ).one()
+    row = db.execute(_FAILURES, {"counter_key": key, "counter_kind": kind}).one()
     if row.failures < policy.max_failures:
         return None
     lock_count = row.lock_count + 1
