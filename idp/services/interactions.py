@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -27,6 +27,9 @@ from idp.models.flows import (
 )
 from idp.security.tokens import constant_time_equals, random_token
 
+# Every authorization request that needs the member starts one (a prebuilt table statement).
+_START = insert(Interaction.__table__)
+
 
 def start(
     db: Session,
@@ -41,8 +44,10 @@ def start(
     member_id: int | None = None,
     return_to: str | None = None,
     required_acr: str | None = None,
-) -> Interaction:
-    """Hold a request (its state diagram is ``Interaction``'s docstring). ``client_id`` None
+) -> str:
+    """Hold a request (its state diagram is ``Interaction``'s docstring) and return its uid.
+    Written at once, by the table's statement (see idp.db.run_table_statement); the caller
+    commits. ``client_id`` None
     means idp's own pages (the account area): when the steps are done the browser goes back
     to ``return_to`` (a path on idp) instead of a client.
 
@@ -59,20 +64,23 @@ def start(
         state = INTERACTION_CONSENT
     else:
         state = INTERACTION_READY
-    interaction = Interaction(
-        uid=random_token(24),
-        browser_binding=browser_binding,
-        client_id=client_id,
-        return_to=return_to,
-        params_json=json.dumps(params, sort_keys=True),
-        state=state,
-        required_acr=required_acr,
-        member_id=None if needs_login else member_id,
-        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+    uid = random_token(24)
+    run_table_statement(
+        db,
+        _START,
+        {
+            "uid": uid,
+            "browser_binding": browser_binding,
+            "client_id": client_id,
+            "return_to": return_to,
+            "params_json": json.dumps(params, sort_keys=True),
+            "state": state,
+            "required_acr": required_acr,
+            "member_id": None if needs_login else member_id,
+            "expires_at": utcnow() + timedelta(seconds=ttl_seconds),
+        },
     )
-    db.add(interaction)
-    db.flush()
-    return interaction
+    return uid
 
 
 # Prebuilt (see idp.db): every step of a sign-in loads its interaction.

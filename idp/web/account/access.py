@@ -39,7 +39,7 @@ def start_sign_in_for(return_to: str):
     # An anonymous GET that stores a held sign-in: the same per-address budget as /authorize.
     count("authorize_per_ip", request.remote_addr or "", storage_error="allow")
     db = get_session()
-    interaction = interactions.start(
+    uid = interactions.start(
         db,
         params={},
         client_id=None,
@@ -49,7 +49,7 @@ def start_sign_in_for(return_to: str):
         return_to=return_to,
     )
     db.commit()
-    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+    return redirect(url_for("interaction.show", uid=uid), 303)
 
 
 def signed_in() -> SignedIn:

@@ -44,7 +44,7 @@ def authorize():
         return _issue_code(server, grant.request, signed_in, grant)
 
     db = get_session()
-    interaction = interactions.start(
+    uid = interactions.start(
         db,
         params={key: request.values.get(key) for key in request.values},
         client_id=grant.request.client.client_id,
@@ -57,7 +57,7 @@ def authorize():
         required_acr=decision.requirement.target,
     )
     db.commit()
-    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+    return redirect(url_for("interaction.show", uid=uid), 303)
 
 
 @bp.get("/authorize/resume/<uid>")
