@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.clock import utcnow
-from idp.db import UTCDateTime, run_table_statement
+from idp.db import run_table_statement
 from idp.models import BrowserSession
 from idp.security.tokens import digest, random_token
 from idp.services import session_end
@@ -32,7 +32,8 @@ def is_expired(record: BrowserSession, limits: SessionSettings) -> bool:
 
 # Prebuilt (see idp.db): every request that carries the cookie loads its session, and a
 # request that changed it saves it (the writes are the table's statements, run with
-# run_table_statement). Bind names differ from the columns': an UPDATE reserves those.
+# run_table_statement). Bind names differ from the columns': an UPDATE reserves those. (A
+# bind in SET takes its column's type.)
 _SESSION_BY_DIGEST = select(BrowserSession).where(BrowserSession.id_digest == bindparam("id_digest"))
 _SESSIONS = BrowserSession.__table__
 _BY_ID = _SESSIONS.c.id == bindparam("record_id")
@@ -42,11 +43,11 @@ _SAVE_DATA = (
     .values(
         data_json=bindparam("new_data_json"),
         member_id=bindparam("new_member_id"),
-        authenticated_at=bindparam("new_authenticated_at", type_=UTCDateTime()),
-        last_seen_at=bindparam("now", type_=UTCDateTime()),
+        authenticated_at=bindparam("new_authenticated_at"),
+        last_seen_at=bindparam("now"),
     )
 )
-_TOUCH = update(_SESSIONS).where(_BY_ID).values(last_seen_at=bindparam("now", type_=UTCDateTime()))
+_TOUCH = update(_SESSIONS).where(_BY_ID).values(last_seen_at=bindparam("now"))
 _OWNER = select(_SESSIONS.c.sid, _SESSIONS.c.member_id).where(_BY_ID)
 _DELETE = delete(_SESSIONS).where(_BY_ID)
 _INSERT = insert(_SESSIONS)

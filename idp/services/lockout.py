@@ -303,9 +303,7 @@ _RESERVE = (
 )
 # Every failed check reads what it filled; every second-factor check whether an operator
 # locked the account (kept on the password counter).
-_FAILURES = select(LoginThrottle.failures, LoginThrottle.lock_count).where(
-    LoginThrottle.subject_key == bindparam("counter_key"), LoginThrottle.kind == bindparam("counter_kind")
-)
+_FAILURES = select(LoginThrottle.failures, LoginThrottle.lock_count).where(*_SUBJECT)
 _LOCKED_BY_OPERATOR = select(LoginThrottle.id).where(
     LoginThrottle.subject_key == bindparam("counter_key"),
     LoginThrottle.kind == PASSWORD_FAILURES,
