@@ -44,7 +44,9 @@ def rows_for_run(run: dict) -> list[list[str]]:
         floor = item.get("floor", {})
         ratio = item.get("ratio")
         target = item.get("target", "")
-        if target and item.get("met") is not None:
+        if item.get("met_parts"):
+            target = "; ".join(f"{label} {'met' if met else 'NOT met'}" for label, met in item["met_parts"])
+        elif target and item.get("met") is not None:
             target = f"{target} {'met' if item['met'] else 'NOT met'}"
         errors = f"  ({item['errors']} errors)" if item.get("errors") else ""
         floor_label = floor.get("label", "")
