@@ -336,7 +336,10 @@ class Bench:
             item["met"] = item["per_second"] >= value
         elif kind == "ratio_p99" and item.get("ratio") is not None:
             # Two targets: each is reported on its own (one met, the other not, is common).
-            parts = [[f"ratio >= {value[0]:.2f}", item["ratio"] >= value[0]], [f"p99 < {value[1]} ms", item["p99_ms"] < value[1]]]
+            parts = [
+                [f"ratio >= {value[0]:.2f}", item["ratio"] >= value[0]],
+                [f"p99 < {value[1]} ms", item["p99_ms"] < value[1]],
+            ]
             item["met_parts"] = parts
             item["met"] = all(met for _label, met in parts)
 
