@@ -139,7 +139,9 @@ def insert_unless_present(
     run_table_statement(db, statement, values)
 
 
-def run_table_statement(db: Session, statement: Executable, values: dict[str, Any]) -> CursorResult:
+def run_table_statement(
+    db: Session, statement: Executable, values: dict[str, Any] | list[dict[str, Any]]
+) -> CursorResult:
     """Run a prebuilt statement on a table (``update(Model.__table__)``, not the mapped
     class) in the session's transaction. An ORM-enabled statement goes through the ORM's
     bulk machinery, which copies the statement at every execution and computes its cache key
@@ -147,7 +149,8 @@ def run_table_statement(db: Session, statement: Executable, values: dict[str, An
     the ORM's statements flush the session's pending changes first (autoflush), so this
     flushes them itself: the statement may depend on them, or a pending change to the same
     row would be written after it and undo it. It does not update the objects in the
-    session (``synchronize_session=False``)."""
+    session (``synchronize_session=False``). ``values``: one row's, or a list of rows' for
+    one execution of an INSERT with each (executemany)."""
     db.flush()
     return db.execute(statement, values)
 

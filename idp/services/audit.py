@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from idp import metrics
+from idp.clock import utcnow
+from idp.db import run_table_statement
 from idp.models import AuditEvent
 
 log = logging.getLogger("idp.audit")
@@ -36,27 +38,34 @@ def record(
     client_id: str | None = None,
     actor: str | None = None,
     **detail: Any,
-) -> AuditEvent:
-    """Add an event to the trail (committed with the caller's transaction) and log it; once
-    committed, it is counted in the metrics (``idp_audit_events_total{event, outcome}``), so
-    every event, old or new, is there without code of its own.
+) -> None:
+    """Add an event to the trail, written when the caller's transaction commits and not at all
+    if it rolls back, and log it; once committed, it is counted in the metrics
+    (``idp_audit_events_total{event, outcome}``), so every event, old or new, is there without
+    code of its own.
 
     The log line is structured (key=value through ``extra``), so an identifier containing a
     line break cannot forge a second line.
     """
     origin = origin or RequestOrigin()
-    entry = AuditEvent(
-        event=event,
-        outcome=outcome,
-        member_id=member_id,
-        identifier_digest=identifier_digest,
-        client_id=client_id,
-        ip_address=origin.ip_address,
-        user_agent=(origin.user_agent or "")[:300] or None,
-        actor=actor[:100] if actor else None,
-        detail_json=json.dumps(detail, sort_keys=True, default=str),
+    if not db.in_transaction():
+        # The events belong to a transaction (one that has not touched the database yet, too):
+        # its rollback or the session's close forgets them.
+        db.begin()
+    db.info.setdefault(_UNWRITTEN, []).append(
+        {
+            "occurred_at": utcnow(),
+            "event": event,
+            "outcome": outcome,
+            "member_id": member_id,
+            "identifier_digest": identifier_digest,
+            "client_id": client_id,
+            "ip_address": origin.ip_address,
+            "user_agent": (origin.user_agent or "")[:300] or None,
+            "actor": actor[:100] if actor else None,
+            "detail_json": json.dumps(detail, sort_keys=True, default=str),
+        }
     )
-    db.add(entry)
     db.info.setdefault(_UNCOUNTED, []).append((event, outcome))
     log.info(
         "audit %s %s",
@@ -64,12 +73,29 @@ def record(
         outcome,
         extra={"audit": {"event": event, "outcome": outcome, "member_id": member_id, "client_id": client_id}},
     )
-    return entry
 
 
-# Events added in the session's open transaction: counted when it commits, forgotten when it
-# rolls back (so the metrics count what the trail holds).
+# Events recorded in the session's open transaction: written by its commit, in one statement
+# (the table's prebuilt insert, see idp.db: through the ORM's unit of work an event cost about
+# five times as much, bench/lookups.py), and after the transaction's other work, so a caller
+# that records first and does more before it commits holds no write lock for the event
+# meanwhile (SQLite has one for the whole database).
+_UNWRITTEN = "idp.audit.unwritten"
+# The same events, counted in the metrics once committed (so they count what the trail holds).
 _UNCOUNTED = "idp.audit.uncounted"
+_INSERT = insert(AuditEvent.__table__)
+
+
+@sqlalchemy_event.listens_for(Session, "before_commit")
+def _write_recorded(db: Session) -> None:
+    if db.in_nested_transaction():
+        return  # a savepoint's release: the events wait for the transaction's own commit
+    rows = db.info.get(_UNWRITTEN)
+    if rows:
+        # run_table_statement flushes first, so a row an event refers to (a member added in
+        # this transaction) is there. Should either fail, the rollback forgets the events.
+        run_table_statement(db, _INSERT, rows)
+        del db.info[_UNWRITTEN]
 
 
 @sqlalchemy_event.listens_for(Session, "after_commit")
@@ -79,9 +105,13 @@ def _count_committed(db: Session) -> None:
         metrics.audit_events_committed(events)
 
 
-@sqlalchemy_event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(db: Session) -> None:
-    db.info.pop(_UNCOUNTED, None)
+@sqlalchemy_event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted(db: Session, transaction: SessionTransaction) -> None:
+    # After a commit both lists are empty already. A rollback, or a session closed without
+    # committing (which need not reach the database at all), forgets what was recorded.
+    if transaction.parent is None:
+        db.info.pop(_UNWRITTEN, None)
+        db.info.pop(_UNCOUNTED, None)
 
 
 def recent(db: Session, limit: int = 50, member_id: int | None = None) -> list[AuditEvent]:
