@@ -66,7 +66,6 @@ def record(
             "detail_json": json.dumps(detail, sort_keys=True, default=str),
         }
     )
-    db.info.setdefault(_UNCOUNTED, []).append((event, outcome))
     log.info(
         "audit %s %s",
         event,
@@ -81,8 +80,9 @@ def record(
 # that records first and does more before it commits holds no write lock for the event
 # meanwhile (SQLite has one for the whole database).
 _UNWRITTEN = "idp.audit.unwritten"
-# The same events, counted in the metrics once committed (so they count what the trail holds).
-_UNCOUNTED = "idp.audit.uncounted"
+# The events the commit wrote, counted in the metrics once it succeeded (so they count what
+# the trail holds).
+_WRITTEN = "idp.audit.written"
 _INSERT = insert(AuditEvent.__table__)
 
 
@@ -95,14 +95,14 @@ def _write_recorded(db: Session) -> None:
         # run_table_statement flushes first, so a row an event refers to (a member added in
         # this transaction) is there. Should either fail, the rollback forgets the events.
         run_table_statement(db, _INSERT, rows)
-        del db.info[_UNWRITTEN]
+        db.info[_WRITTEN] = db.info.pop(_UNWRITTEN)
 
 
 @sqlalchemy_event.listens_for(Session, "after_commit")
 def _count_committed(db: Session) -> None:
-    events = db.info.pop(_UNCOUNTED, None)
-    if events:
-        metrics.audit_events_committed(events)
+    written = db.info.pop(_WRITTEN, None)
+    if written:
+        metrics.audit_events_committed([(row["event"], row["outcome"]) for row in written])
 
 
 @sqlalchemy_event.listens_for(Session, "after_transaction_end")
@@ -111,7 +111,7 @@ def _forget_uncommitted(db: Session, transaction: SessionTransaction) -> None:
     # committing (which need not reach the database at all), forgets what was recorded.
     if transaction.parent is None:
         db.info.pop(_UNWRITTEN, None)
-        db.info.pop(_UNCOUNTED, None)
+        db.info.pop(_WRITTEN, None)
 
 
 def recent(db: Session, limit: int = 50, member_id: int | None = None) -> list[AuditEvent]:
