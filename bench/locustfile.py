@@ -4,8 +4,8 @@ One task is one sign-in by a new browser (empty cookie jar) for the next member 
 
     GET  /authorize?...            -> 303 to the interaction (login page)
     GET  /interaction/<uid>        -> 200, the form with its CSRF token
-    POST /interaction/<uid>/login  -> 303 to /authorize/resume/<uid> (nothing else to ask)
-    GET  /authorize/resume/<uid>   -> 302 to the relying party with ?code=
+    POST /interaction/<uid>/login  -> 303 to the relying party with ?code= (nothing else to ask:
+                                      the login step answers the authorization request itself)
     POST /token (the relying party, client_secret_basic, PKCE verifier) -> 200 with tokens
 
 The redirect to the relying party is never followed: its code is read from Location.
@@ -36,7 +36,7 @@ from idpbench.identities import member_email, member_password
 
 CONFIG = json.loads(Path(os.environ["BENCH_SIGNIN_CONFIG"]).read_text())
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
-STEPS = ("authorize", "login page", "login post", "resume", "token")
+STEPS = ("authorize", "login page", "login post", "token")
 
 _next_member = itertools.count(CONFIG.get("member_offset", 0))
 _results = {
@@ -144,13 +144,12 @@ class Browser(FastHttpUser):
                 ),
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": self.host},
             )
-            resume = _location(after_login)
-            if "/authorize/resume/" not in resume:
-                raise FlowFailed(f"login post: redirected to {resume}, not to resume")
-            callback = self._step("resume", "GET", resume, (302, 303))
-            params = parse_qs(urlsplit(callback.headers.get("Location", "")).query)
+            callback = _location(after_login)
+            if not callback.startswith(CONFIG["redirect_uri"]):
+                raise FlowFailed(f"login post: redirected to {callback}, not to the relying party")
+            params = parse_qs(urlsplit(callback).query)
             if params.get("state") != [state] or "code" not in params:
-                raise FlowFailed("resume: no code for this state in the redirect")
+                raise FlowFailed("login post: no code for this state in the redirect")
             token = self._step(
                 "token",
                 "POST",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from idp.logs import request_id
@@ -86,6 +87,13 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return jsonify(error=error.message_id), error.status
         return render_template("errors/flow.html", message_id=error.message_id), error.status
+
+    @app.errorhandler(StaleDataError)
+    def step_taken_elsewhere(error: StaleDataError):
+        # Only an interaction's row is versioned (by its state, ``idp.models.flows``): another
+        # request moved it on first, so this copy of the step is over.
+        log.info("interaction moved on by another request", extra={"request_id": request_id()})
+        return idp_error(InteractionExpired("interaction moved on by another request"))
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

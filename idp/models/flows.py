@@ -92,6 +92,13 @@ class Interaction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
+    # The state is the row's version: the ORM writes a step only where the row still has the
+    # state this request loaded (UPDATE ... WHERE state = <loaded>), and raises StaleDataError
+    # otherwise (shown as an expired interaction: ``idp.errors``). So of two requests that
+    # loaded the same step at once (a login form sent twice), the second cannot move the
+    # interaction back from where the first took it, and be answered again.
+    __mapper_args__ = {"version_id_col": state, "version_id_generator": False}
+
     @property
     def params(self) -> dict[str, str]:
         return json.loads(self.params_json)

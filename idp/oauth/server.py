@@ -98,7 +98,12 @@ class IdpAuthorizationServer(FlaskAuthorizationServer):
     client_authentication_limits: ClientAuthenticationLimits | None = None
 
     def query_client(self, client_id: str) -> Client | None:
-        return find_client(get_session(), client_id)
+        # Once per request: a step that answers the authorization request reads the client
+        # for its own checks (consent), then Authlib reads it again to issue the code.
+        found = flask_g.setdefault("idp_clients_found", {})
+        if client_id not in found:
+            found[client_id] = find_client(get_session(), client_id)
+        return found[client_id]
 
     def get_authorization_grant(self, request: OAuth2Request):
         """Authlib's, but its error never quotes the request: a value holding a character an

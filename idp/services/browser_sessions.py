@@ -75,6 +75,7 @@ def save(
     user_agent: str | None,
     ip_address: str | None,
     new_sid: bool = False,
+    decided_sid: str | None = None,
 ) -> str | None:
     """Store the session's data. Returns a new cookie value when one must be set (a new
     session, or a rotated one after a privilege change); None when the cookie stays.
@@ -82,7 +83,9 @@ def save(
     A rotation changes the cookie, not the public ``sid``, while the same member stays signed
     in (a step-up, a new sign-in with prompt=login): relying parties know the session by its
     sid, and logout must reach every one of them. ``new_sid`` (after a password change) or
-    another member signing in gives a new sid; in the second case the old session has ended."""
+    another member signing in gives a new sid; in the second case the old session has ended.
+    ``decided_sid``: the sid a sign-in chose in the request (``sid_after_sign_in``), which an
+    authorization code issued in the same request already names."""
     now = utcnow()
     member_id = data.get("member_id")
     authenticated_at = datetime.fromtimestamp(data["auth_time"], tz=now.tzinfo) if data.get("auth_time") else None
@@ -118,7 +121,7 @@ def save(
         _INSERT,
         {
             "id_digest": digest(cookie_value),
-            "sid": sid or random_token(16),
+            "sid": decided_sid or sid or new_sid_value(),
             "member_id": member_id,
             "data_json": json.dumps(data),
             "created_at": now,
@@ -130,6 +133,20 @@ def save(
     )
     db.commit()
     return cookie_value
+
+
+def new_sid_value() -> str:
+    """A session's public id: random, unrelated to the cookie's value."""
+    return random_token(16)
+
+
+def sid_after_sign_in(current_sid: str | None, previous_member_id: int | None, member_id: int) -> str:
+    """The public sid a browser's session has once ``member_id`` signs in: the same while the
+    same member stays signed in (relying parties know the session by it), a new one when the
+    session was anonymous or another member's (whose session then ends: ``save``)."""
+    if current_sid is not None and previous_member_id == member_id:
+        return current_sid
+    return new_sid_value()
 
 
 def touch(db: Session, record: BrowserSession) -> None:

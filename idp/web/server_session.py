@@ -52,6 +52,9 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotation_requested = False
         self.new_sid_requested = False
+        # The public sid the next save gives the stored session, when a sign-in decided it
+        # (``rotate(sid=...)``); otherwise the save decides.
+        self.decided_sid: str | None = None
         self.destroy_requested = False
         # Loaded from the signed light cookie (see LIGHT_KEYS), not from a stored session.
         self.from_light_cookie = False
@@ -59,11 +62,15 @@ class ServerSession(CallbackDict, SessionMixin):
         # unavailable" (web.unavailable) unless its view needs no database; never saved.
         self.unavailable = False
 
-    def rotate(self, new_sid: bool = False) -> None:
+    def rotate(self, new_sid: bool = False, sid: str | None = None) -> None:
         """A new cookie value at the next save; ``new_sid``: a new public sid too (the
-        session's relying-party sessions have been ended)."""
+        session's relying-party sessions have been ended). ``sid``: the public sid the saved
+        session takes, known from now on (``self.sid``): a sign-in decides it, so that an
+        authorization answered in the same request names the session the browser will have."""
         self.rotation_requested = True
         self.new_sid_requested = self.new_sid_requested or new_sid
+        if sid is not None:
+            self.sid = self.decided_sid = sid
         self.modified = True
 
     def destroy(self) -> None:
@@ -149,6 +156,7 @@ class ServerSessionInterface(SessionInterface):
             user_agent=request.user_agent.string,
             ip_address=origin.ip_address,
             new_sid=session.new_sid_requested,
+            decided_sid=session.decided_sid,
         )
         if session.from_light_cookie:
             self._delete_light_cookie(response)  # moved into the stored session

@@ -250,12 +250,11 @@ def test_first_party_client_never_shows_consent(client, member, make_client):
     started = client.get(request.url())
     browser = Browser(client)
     logged_in = browser.login(started.headers["Location"], member.email, DEMO_PASSWORD)
-    # Straight from the login step to the code: no page, and no hop, in between.
-    assert "/authorize/resume/" in logged_in.headers["Location"]
-    final = client.get(logged_in.headers["Location"])
-    assert final.status_code == 302, final.status_code
-    assert "consent-form" not in final.text
-    location = final.headers["Location"]
+    # The login step answers with the code itself: no page, and no hop, in between; 303, so
+    # the browser does not post the password form again to the client (RFC 9700 §4.12).
+    assert logged_in.status_code == 303, logged_in.status_code
+    assert "consent-form" not in logged_in.text
+    location = logged_in.headers["Location"]
     response = exchange_code(client, code_from(location, request), request, secret=secret)
     assert response.json["scope"] == "openid profile email phone membership benefits:read"
 
@@ -282,8 +281,7 @@ def test_consent_over_https_without_referer(client, member, third_party):
         f"/interaction/{uid}/consent", base_url=base, data={"csrf_token": csrf_token(page.text), "allow": "Allow"}
     )
     assert response.status_code == 303, response.status_code
-    final = client.get(response.headers["Location"], base_url=base)
-    code_from(final.headers["Location"], request, issuer=base)
+    code_from(response.headers["Location"], request, issuer=base)
 
 
 def test_resume_before_consent_gives_no_code(client, member, third_party):

@@ -101,7 +101,8 @@ def test_second_factor_page_names_the_account_and_offers_a_fresh_start(app, clie
 
 def test_not_you_needs_the_form_token(client, make_client, make_member):
     member = make_member()
-    started = client.get(AuthorizationRequest(make_client()[0].client_id).url())
+    # A third party: the interaction is still pending after the login (at its consent step).
+    started = client.get(AuthorizationRequest(make_client(first_party=False)[0].client_id).url())
     location = path_of(started.headers["Location"])
     Browser(client).login(started.headers["Location"], member.email, DEMO_PASSWORD)
     refused = client.post(f"{location}/restart", data={})

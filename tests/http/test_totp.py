@@ -88,7 +88,9 @@ def test_sign_in_asks_for_the_app_code_and_issues_nothing_before(app, client, rp
     assert query_of(again.headers["Location"])["error"] == "login_required"
 
     passed = submit_totp(client, uid, totp_code(seed))
+    # The step answers the authorization request itself: straight back to the client.
     assert passed.status_code == 303
+    assert passed.headers["Location"].startswith(request.redirect_uri + "?"), passed.headers["Location"]
     location = to_client(client, passed)
     claims = id_token_claims(client, location, request)
     assert claims["acr"] == ACR_PASSWORD_AUTHENTICATOR

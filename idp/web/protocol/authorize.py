@@ -63,10 +63,20 @@ def authorize():
 @bp.get("/authorize/resume/<uid>")
 @authorize_limit
 def resume(uid: str):
-    """Answer a held authorization request once its login and consent steps are done."""
+    """Answer a held authorization request once its login and consent steps are done. The
+    step that completes them answers at once (``answer_held_request``); this URL is for a
+    browser that comes back to a request in that state."""
+    return answer_held_request(interactions.load(get_session(), uid, current_binding()))
+
+
+def answer_held_request(interaction, just_signed_in=None):
+    """Answer a held request whose steps are done (the code, or idp's own page to go back to),
+    in the request that did the last step or at resume: one request and one redirect fewer
+    per sign-in than a redirect to resume. Otherwise back to the step still due. Commits,
+    with the answer, what the step that called it left uncommitted. ``just_signed_in``: the
+    member that step signed in (see ``current_sign_in``)."""
     db = get_session()
-    interaction = interactions.load(db, uid, current_binding())
-    signed_in = current_sign_in()
+    signed_in = current_sign_in(just_signed_in)
     if (
         interaction.state != INTERACTION_READY
         or signed_in is None
@@ -75,15 +85,16 @@ def resume(uid: str):
     ):
         # Not answered yet: a step (login, second factor, consent) is still due, or the
         # session is no longer the one that did them.
-        return redirect(url_for("interaction.show", uid=uid), 303)
+        db.commit()
+        return redirect(url_for("interaction.show", uid=interaction.uid), 303)
     if interaction.client_id is None:
         # idp's own pages asked for the sign-in: go back there; there is nothing to issue.
-        interactions.consume(db, interaction)
+        interactions.consume(db, interaction)  # commits
         return redirect(interaction.return_to, 303)
     # Consumed in the transaction that stores the code: one commit for both.
     interactions.consume(db, interaction, commit=False)
     response = _issue_code(get_server(), _stored_request(interaction), signed_in)
-    db.commit()  # the consumption alone, when the answer is an error and stored no code
+    db.commit()  # the step and the consumption alone, when the answer is an error and stored no code
     return response
 
 

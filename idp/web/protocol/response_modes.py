@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from flask import request
+
 from idp.web.pages import page
 
 QUERY = "query"
@@ -19,7 +21,12 @@ RESPONSE_MODES = (QUERY, FORM_POST)
 
 
 def deliver(response, redirect_uri: str | None, response_mode: str | None):
-    """``response`` (a redirect to ``redirect_uri`` carrying the answer) in ``response_mode``."""
+    """``response`` (a redirect to ``redirect_uri`` carrying the answer) in ``response_mode``.
+    A redirect answering a POST (the login form's password, a second factor's code, the
+    consent form, a relying party's form-posted request) is a 303, so the browser follows it
+    with a GET and never sends the form on to the client (RFC 9700 §4.12)."""
+    if request.method == "POST" and response.status_code in (301, 302, 307, 308):
+        response.status_code = 303
     if response_mode != FORM_POST or not redirect_uri or response.status_code not in (301, 302, 303):
         return response
     location = response.headers["Location"]

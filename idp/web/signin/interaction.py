@@ -30,7 +30,7 @@ from idp.services import second_factor as factors
 from idp.services.lockout import AccountDisabled, AccountLocked
 from idp.web.forms import ActionForm, ConsentForm, LoginForm
 from idp.web.pages import page
-from idp.web.protocol.authorize import deny
+from idp.web.protocol.authorize import answer_held_request, deny
 from idp.web.ratelimits import authorize_limit, login_limit
 from idp.web.requester import requester
 from idp.web.signin.record import current_binding, current_sign_in, privilege_changed, start_sign_in
@@ -113,15 +113,19 @@ def login(uid: str):
     if after.remembered:
         audit.record(db, "second_factor", "remembered", requester(), member_id=member.id)
     interaction.login_completed(member.id, consent_needed_for(db, interaction, member))
-    db.commit()  # with the lockout's success and the new binding: one commit for the sign-in
-    return continue_after_sign_in(interaction)
+    # One commit for the sign-in (the lockout's success, the new binding, the step) and its
+    # answer (the code).
+    return continue_after_sign_in(interaction, member)
 
 
-def continue_after_sign_in(interaction: Interaction):
-    """Straight on to the authorization response when nothing is left to ask (one redirect,
-    and one request, fewer per sign-in: issue 12); to the interaction's next page otherwise."""
+def continue_after_sign_in(interaction: Interaction, member: Member):
+    """Commit the step just done, with what follows it: the authorization response itself
+    when nothing is left to ask (a request and a redirect fewer per sign-in than through
+    resume, and none through the interaction's page: issue 12), or the interaction's next
+    page. ``member``: the member signed in (the step's, or the session's)."""
     if interaction.state == INTERACTION_READY:
-        return redirect(url_for("oidc.resume", uid=interaction.uid), 303)
+        return answer_held_request(interaction, member)
+    get_session().commit()
     return redirect(url_for("interaction.show", uid=interaction.uid), 303)
 
 
@@ -142,8 +146,7 @@ def consent(uid: str):
     scope = client.get_allowed_scope(interaction.params.get("scope"))
     consent_service.grant_consent(db, signed_in.member, client, scope)
     interaction.consented()
-    db.commit()
-    return redirect(url_for("oidc.resume", uid=uid), 303)
+    return continue_after_sign_in(interaction, signed_in.member)
 
 
 @bp.post("/<uid>/restart")

@@ -83,8 +83,7 @@ def sign_in(uid: str):
     # A passkey with user verification is a whole sign-in on its own, at the highest level.
     start_sign_in(member, utcnow(), assurance.METHOD_PASSKEY_SIGN_IN)
     interaction.login_completed(member.id, consent_needed_for(db, interaction, member))
-    db.commit()
-    return continue_after_sign_in(interaction)
+    return continue_after_sign_in(interaction, member)  # commits
 
 
 def _login_page(interaction, error: str, status: int, **context):

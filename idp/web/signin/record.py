@@ -24,7 +24,7 @@ from idp.db import get_session
 from idp.models import Member
 from idp.models.authentication import AuthenticationContext
 from idp.security.tokens import random_token
-from idp.services import interactions, members, session_end
+from idp.services import browser_sessions, interactions, members, session_end
 from idp.services.assurance import METHOD_PASSWORD, METHODS
 
 
@@ -37,11 +37,16 @@ class SignedIn:
     second_factor_at: datetime | None
 
 
-def current_sign_in() -> SignedIn | None:
+def current_sign_in(just_signed_in: Member | None = None) -> SignedIn | None:
+    """This browser's sign-in, or None. ``just_signed_in``: the member a step of this request
+    signed in, already loaded (not read again)."""
     member_id = session.get("member_id")
     if member_id is None:
         return None
-    member = members.find_by_id(get_session(), member_id)
+    if just_signed_in is not None and just_signed_in.id == member_id:
+        member = just_signed_in
+    else:
+        member = members.find_by_id(get_session(), member_id)
     if member is None or not member.can_sign_in:
         return None
     passed = session.get("second_factor_at")
@@ -66,6 +71,7 @@ def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: 
     binding = _renew_binding(commit=False)
     achieved = METHODS[method]
     language = i18n.carried_over()
+    sid = browser_sessions.sid_after_sign_in(this_session_sid(), session.get("member_id"), member.id)
     session.clear()
     session["binding"] = binding
     session["member_id"] = member.id
@@ -79,7 +85,9 @@ def start_sign_in(member: Member, auth_time: datetime, method: str, remembered: 
     # The member's language and time zone become the pages' (a language chosen in this
     # browser with the switch stays; a relying party's ui_locales still applies to its flow).
     i18n.signed_in(member.locale, member.time_zone, language)
-    session.rotate()
+    # The sid is known now, so the authorization this sign-in completes can be answered in the
+    # same request (its code names the session, as the ID token's sid will).
+    session.rotate(sid=sid)
 
 
 def second_factor_passed() -> None:

@@ -58,7 +58,7 @@ from idp.web.forms import (
 from idp.web.ratelimits import email_code_limit, second_factor_limit, sms_code_limit
 from idp.web.requester import requester
 from idp.web.signin.enrolment import confirm_totp, totp_setup_context
-from idp.web.signin.interaction import consent_needed_for, interaction_page, load_interaction
+from idp.web.signin.interaction import consent_needed_for, continue_after_sign_in, interaction_page, load_interaction
 from idp.web.signin.passkeys import options_response, refused_options, relying_party
 from idp.web.signin.record import current_sign_in, start_sign_in
 from idp.web.signin.remember import remember, remember_days
@@ -380,7 +380,7 @@ def _verify(uid: str, method: str, form_class):
         get_session().commit()
         return redirect(url_for("second_factor.enrol", uid=interaction.uid), 303)
     _finish(interaction, member, method)
-    response = _elsewhere(interaction.uid)
+    response = continue_after_sign_in(interaction, member)
     if getattr(form, "remember", None) is not None and form.remember.data:
         remember(response, member)
     return response
@@ -468,7 +468,7 @@ def enrol_totp(uid: str):
     _finish(interaction, member, METHOD_TOTP)
     if codes:
         return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
-    return _elsewhere(uid)
+    return continue_after_sign_in(interaction, member)
 
 
 @bp.post("/<uid>/enrol/email")
@@ -532,7 +532,7 @@ def enrol_passkey(uid: str):
     _finish(interaction, member, METHOD_PASSKEY)
     if codes:
         return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
-    return _elsewhere(uid)
+    return continue_after_sign_in(interaction, member)
 
 
 def _recovery_codes_page(interaction: Interaction, codes: list[str], continue_url: str):
