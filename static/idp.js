@@ -32,6 +32,29 @@
     row.appendChild(button);
   });
 
+  // A form is sent once. A second press while the first is on its way (a double click)
+  // would reach idp as a second copy of a step the first has already taken: the browser
+  // shows the answer to the copy, which finds the step gone ("start again"), instead of the
+  // first's. Nothing is disabled (a disabled submit button would drop its name and value,
+  // which the consent form's two buttons carry); the flag is cleared when the page is shown
+  // again from the back-forward cache.
+  document.querySelectorAll('form[method="post"]').forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sending) {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.sending = "1";
+    });
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      document.querySelectorAll("form[data-sending]").forEach(function (form) {
+        delete form.dataset.sending;
+      });
+    }
+  });
+
   // Copy buttons for secrets (recovery codes, the authenticator key): shown only where the
   // browser can copy; the text copied is exactly data-copy, never what the layout shows.
   if (navigator.clipboard && window.isSecureContext) {

@@ -4,7 +4,11 @@ portal → hosted login → consent → back to the portal → balances. This is
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import DEMO_PASSWORD
@@ -105,3 +109,41 @@ def test_password_can_be_shown_and_pasted(live_sites, open_page):
     field = page.locator("#password").bounding_box()
     assert reveal["y"] + reveal["height"] <= submit["y"]
     assert abs(reveal["y"] - field["y"]) < 2
+
+
+def test_a_second_press_while_a_step_is_on_its_way_does_not_send_it_again(live_sites, make_member, open_page):
+    """The step that leaves nothing to ask answers with the code, and a second copy of it
+    finds the step taken (the interaction moved on). So a second press of the button while
+    the first answer is on its way (a slow network, held here) must not send the form again:
+    the browser would drop the first answer and show the copy's ("start again") instead of
+    arriving at the portal."""
+    member = make_member(email="dewi@example.test")
+    page = open_page("en")
+    consent_posts: list[str] = []
+
+    def hold_the_answer(route) -> None:
+        consent_posts.append(route.request.url)
+        answer = route.fetch(max_redirects=0)  # idp has answered; the browser does not have it yet
+        time.sleep(0.8)
+        with contextlib.suppress(PlaywrightError):  # the browser gave up this navigation for a newer one
+            route.fulfill(response=answer)
+
+    page.goto(live_sites.portal_url)
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_selector("[data-testid=login-form]")
+    page.fill("#identifier", member.email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("[data-testid=login-submit]")
+    page.wait_for_selector("[data-testid=consent-form]")
+    page.route("**/consent", hold_the_answer)
+    page.evaluate(
+        """() => {
+            const allow = document.querySelector("[data-testid=consent-allow]");
+            allow.click();
+            setTimeout(() => allow.click(), 300);
+        }"""
+    )
+
+    page.wait_for_url(f"{live_sites.portal_url}/")
+    assert "Sign out" in page.content()
+    assert len(consent_posts) == 1, consent_posts
