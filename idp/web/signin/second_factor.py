@@ -387,7 +387,8 @@ def _verify(uid: str, method: str, form_class):
 
 
 def _finish(interaction: Interaction, member: Member, method: str) -> None:
-    """Sign the member in (new session id) at the level the method reached; move on."""
+    """Sign the member in (new session id) at the level the method reached; move on. The
+    caller commits: with the answer (``continue_after_sign_in``), or before a page."""
     db = get_session()
     if interaction.is_own_sign_in:
         auth_time = utcnow()
@@ -396,7 +397,6 @@ def _finish(interaction: Interaction, member: Member, method: str) -> None:
         auth_time = current_sign_in().authentication.auth_time
     start_sign_in(member, auth_time, method)
     interaction.second_factor_passed(consent_needed_for(db, interaction, member))
-    db.commit()
 
 
 def _client_name(interaction: Interaction) -> str | None:
@@ -467,6 +467,7 @@ def enrol_totp(uid: str):
     # The app's code just checked counts as the second factor of this sign-in.
     _finish(interaction, member, METHOD_TOTP)
     if codes:
+        get_session().commit()
         return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
     return continue_after_sign_in(interaction, member)
 
@@ -531,6 +532,7 @@ def enrol_passkey(uid: str):
     # Making the passkey needed the member's device (and its presence test): it passes the step.
     _finish(interaction, member, METHOD_PASSKEY)
     if codes:
+        get_session().commit()
         return _recovery_codes_page(interaction, codes, url_for("interaction.show", uid=uid))
     return continue_after_sign_in(interaction, member)
 
